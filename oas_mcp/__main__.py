@@ -1,0 +1,3 @@
+from oas_mcp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,106 @@
+"""Credentials and the session token: what goes in the headers, and signing in again when it expires."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import SecretStr
+
+from oas_mcp.client._errors import Credential, CredentialsError
+from oas_mcp.client._models import User
+
+
+def _secret(value: str | SecretStr | None) -> SecretStr | None:
+    if value is None or isinstance(value, SecretStr):
+        return value
+    return SecretStr(value) if value.strip() else None
+
+
+@dataclass(frozen=True, repr=False)
+class Credentials:
+    """What the client may authenticate with. Secrets stay wrapped; ``repr`` says only which are set."""
+
+    api_key: SecretStr | None = None
+    username: str | None = None
+    email: str | None = None
+    password: SecretStr | None = None
+
+    @classmethod
+    def of(
+        cls,
+        api_key: str | SecretStr | None = None,
+        username: str | None = None,
+        email: str | None = None,
+        password: str | SecretStr | None = None,
+    ) -> Credentials:
+        return cls(_secret(api_key), username or None, email or None, _secret(password))
+
+    @property
+    def can_login(self) -> bool:
+        return self.password is not None and (self.username is not None or self.email is not None)
+
+    def missing_for_login(self) -> tuple[str, ...]:
+        """The fields to set before login can work: ``username``/``email`` (either), ``password``."""
+        missing = [] if self.username or self.email else ["username", "email"]
+        return (*missing, *([] if self.password else ["password"]))
+
+    def login_body(self) -> dict[str, str]:
+        if not self.can_login or self.password is None:
+            missing = self.missing_for_login()
+            raise CredentialsError(f"login needs {' and '.join(missing)}", missing)
+        body = {"username": self.username, "email": self.email, "password": self.password.get_secret_value()}
+        return {key: value for key, value in body.items() if value is not None}
+
+    def __repr__(self) -> str:
+        names = ("api_key", "username", "email", "password")
+        configured = [name for name in names if getattr(self, name) is not None]
+        return f"Credentials(configured={configured})"
+
+
+@dataclass(frozen=True, repr=False)
+class Token:
+    """An access token from login, when it was obtained, and when it expires (from its JWT ``exp``, if any)."""
+
+    access: SecretStr
+    user: User
+    obtained_at: float
+    expires_at: float | None
+
+    @classmethod
+    def from_login(cls, access: str, user: User) -> Token:
+        return cls(SecretStr(access), user, time.time(), _jwt_expiry(access))
+
+    @property
+    def expires(self) -> datetime | None:
+        return None if self.expires_at is None else datetime.fromtimestamp(self.expires_at, UTC)
+
+    def __repr__(self) -> str:
+        return f"Token(user={self.user.username!r}, expires={self.expires})"
+
+
+def _jwt_expiry(token: str) -> float | None:
+    """The ``exp`` claim, read without verifying (we are not the audience); None for opaque tokens."""
+    import jwt  # pyjwt comes with mcp; imported on first login only
+
+    try:
+        claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    exp = claims.get("exp")
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+
+
+def headers_for(credentials: Credentials, token: Token | None) -> tuple[dict[str, str], tuple[Credential, ...]]:
+    """The auth headers for a request, and which credentials they carry."""
+    headers: dict[str, str] = {}
+    carried: list[Credential] = []
+    if credentials.api_key is not None:
+        headers["X-Api-Key"] = credentials.api_key.get_secret_value()
+        carried.append("api_key")
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token.access.get_secret_value()}"
+        carried.append("token")
+    return headers, tuple(carried)

@@ -1,0 +1,313 @@
+"""OASClient: the OAS API from async Python, with auth, typed errors and pagination handled."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import anyio
+import httpx2
+from pydantic import SecretStr
+from pydantic import ValidationError as PydanticValidationError
+
+from oas_mcp import DEFAULT_BASE_URL, __version__
+from oas_mcp.client._auth import Credentials, Token, headers_for
+from oas_mcp.client._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    Credential,
+    PermissionDeniedError,
+    UnexpectedResponseError,
+)
+from oas_mcp.client._models import LoginResult, NewOrganisation, Organisation, OrganisationList, User
+from oas_mcp.client._pagination import read_page, rebase
+from oas_mcp.client._responses import detail_of, read_json, request_line, status_error, unexpected_shape
+from oas_mcp.text import clean
+
+logger = logging.getLogger("oas_mcp.client")
+
+ACCEPT = "application/json, text/plain;q=0.9, */*;q=0.1"
+HELLO = "/helloworld"
+LOGIN = "/api/auth/login/"
+ORGANISATIONS = "/api/organisations/"
+
+
+def _matcher(name_contains: str | None, currency: str | None) -> Callable[[Organisation], bool]:
+    needle = name_contains.strip().casefold() if name_contains else ""
+    code = currency.strip().upper() if currency else ""
+    return lambda org: needle in org.name.casefold() and (not code or org.supports(code))
+
+
+@dataclass
+class _Trail:
+    """What flattening has seen so far: the API's count, pages read, ids kept, whether a next page exists."""
+
+    count: int | None = None
+    pages: int = 0
+    has_next: bool = False
+    note: str | None = None
+    seen: set[int] = field(default_factory=set)
+
+
+class OASClient:
+    """An async client for the OAS API.
+
+    Sends ``X-Api-Key`` when a key is set, and ``Authorization: Bearer`` once signed in. Signs in by itself
+    when there is no key, or when a request gets 401 and login credentials are set (then retries it once).
+    Every failure is an :class:`~oas_mcp.client.OASError`. Use it as an async context manager, or call
+    :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        api_key: str | SecretStr | None = None,
+        username: str | None = None,
+        email: str | None = None,
+        password: str | SecretStr | None = None,
+        timeout: float = 30.0,
+        transport: httpx2.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._base_path = urlsplit(self._base_url).path
+        self._credentials = Credentials.of(api_key, username, email, password)
+        self._timeout = timeout
+        self._transport = transport
+        self._http: httpx2.AsyncClient | None = None
+        self._token: Token | None = None
+        self._login_lock = anyio.Lock()
+
+    def __repr__(self) -> str:
+        return f"OASClient(base_url={self._base_url!r}, {self._credentials!r})"
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @property
+    def credentials(self) -> Credentials:
+        return self._credentials
+
+    @property
+    def session(self) -> Token | None:
+        """The current sign-in (user and expiry), or None before the first login."""
+        return self._token
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    # -- the API's routes -------------------------------------------------------------------------
+
+    async def hello(self) -> str:
+        """``GET /helloworld``: the API's greeting, ``Hello world @username``."""
+        response = await self._send("GET", HELLO)
+        body: object = response.text
+        if "json" in response.headers.get("content-type", ""):
+            body = read_json(response)
+        text = body if isinstance(body, str) else detail_of(body, "")
+        if not text:
+            raise unexpected_shape(response, "a greeting")
+        return clean(text)
+
+    async def login(self) -> LoginResult:
+        """``POST /api/auth/login/`` with the configured username, email and password."""
+        token = await self._renew(stale=self._token)
+        return LoginResult(token.user, token.expires)
+
+    async def iter_organisations(self) -> AsyncIterator[Organisation]:
+        """Every organisation, page after page, each once."""
+        async with aclosing(self._organisation_pages(_Trail())) as pages:
+            async for batch in pages:
+                for organisation in batch:
+                    yield organisation
+
+    async def list_organisations(
+        self, *, limit: int | None = None, name_contains: str | None = None, currency: str | None = None
+    ) -> OrganisationList:
+        """Organisations flattened across pages, filtered while flattening, stopping once ``limit`` match.
+
+        ``name_contains`` matches case-insensitively; ``currency`` matches the base currency or any currency.
+        """
+        wanted = _matcher(name_contains, currency)
+        found: list[Organisation] = []
+        trail = _Trail()
+        truncated = False
+        async with aclosing(self._organisation_pages(trail)) as pages:
+            async for batch in pages:
+                matches = [organisation for organisation in batch if wanted(organisation)]
+                room = len(matches) if limit is None else limit - len(found)
+                found.extend(matches[:room])
+                if limit is not None and len(found) >= limit:
+                    truncated = len(matches) > room or trail.has_next
+                    break
+        count = trail.count if trail.count is not None else len(trail.seen)
+        logger.info("listed %d organisations (of %d) from %d pages", len(found), count, trail.pages)
+        return OrganisationList(count, found, truncated, trail.pages, trail.note)
+
+    async def create_organisation(
+        self, name: str, base_currency: str, currencies: list[str], image: str | None = None
+    ) -> Organisation:
+        """``POST /api/organisations/``. The body is validated first (see :class:`NewOrganisation`)."""
+        draft = NewOrganisation(name=name, base_currency=base_currency, currencies=currencies, image=image)
+        response = await self._send("POST", ORGANISATIONS, json=draft.body())
+        return self._organisation(read_json(response), response)
+
+    async def activate_organisation(self, organisation_id: int) -> str:
+        """``POST /api/organisations/{id}/make_active/``; returns the API's confirmation message."""
+        response = await self._send("POST", f"{ORGANISATIONS}{int(organisation_id)}/make_active/")
+        body = read_json(response) if response.content else None
+        return detail_of(body, "") or f"Organisation {organisation_id} is now active."
+
+    # -- pagination -------------------------------------------------------------------------------
+
+    async def _organisation_pages(self, trail: _Trail) -> AsyncGenerator[list[Organisation]]:
+        """Follow ``next`` until null, on the configured origin only; stop on a repeated link; drop repeated ids."""
+        path: str | None = ORGANISATIONS
+        visited: set[str] = set()
+        while path is not None:
+            visited.add(path)
+            response = await self._send("GET", path)
+            page = read_page(response)
+            trail.pages += 1
+            if trail.count is None:
+                trail.count = page.count
+            path = rebase(page.next, response.request.url, self._base_path) if page.next else None
+            if path in visited:
+                trail.note = f"the API's next link repeated after page {trail.pages}; stopped there"
+                logger.warning("pagination loop: %s", trail.note)
+                path = None
+            trail.has_next = path is not None
+            batch = []
+            for raw in page.results:
+                organisation = self._organisation(raw, response)
+                if organisation.id not in trail.seen:
+                    trail.seen.add(organisation.id)
+                    batch.append(organisation)
+            yield batch
+
+    @staticmethod
+    def _organisation(raw: Any, response: httpx2.Response) -> Organisation:
+        try:
+            return Organisation.model_validate(raw)
+        except PydanticValidationError:
+            raise unexpected_shape(response, "an organisation with an integer id") from None
+
+    # -- sending ----------------------------------------------------------------------------------
+
+    def _client(self) -> httpx2.AsyncClient:
+        if self._http is None:
+            self._http = httpx2.AsyncClient(
+                base_url=self._base_url,
+                timeout=self._timeout,
+                headers={"User-Agent": f"oas-mcp/{__version__}", "Accept": ACCEPT},
+                transport=self._transport,
+                follow_redirects=False,
+            )
+        return self._http
+
+    async def _send(self, method: str, path: str, *, json: Any = None) -> httpx2.Response:
+        """One API call: authenticate, send, sign in again once on 401 when possible, raise on error statuses."""
+        token = self._token
+        fresh = token is None and self._credentials.api_key is None and self._credentials.can_login
+        if fresh:
+            token = await self._renew(stale=None)
+        response, carried = await self._attempt(method, path, token, json)
+        if response.status_code == 401 and self._credentials.can_login and not fresh:
+            token = await self._renew(stale=token)
+            response, carried = await self._attempt(method, path, token, json)
+        if response.is_error:
+            raise status_error(response, carried)
+        if response.is_redirect:
+            raise self._redirected(response)
+        return response
+
+    async def _attempt(
+        self, method: str, path: str, token: Token | None, json: Any
+    ) -> tuple[httpx2.Response, tuple[Credential, ...]]:
+        headers, carried = headers_for(self._credentials, token)
+        return await self._transmit(method, path, headers, json), carried
+
+    async def _transmit(self, method: str, path: str, headers: dict[str, str], json: Any) -> httpx2.Response:
+        """Send one request; map network failures to APIConnectionError / APITimeoutError."""
+        where = urlsplit(path).path
+        try:
+            # The deadline also covers transports that ignore httpx2's timeouts (in-process ASGI apps).
+            with anyio.fail_after(self._timeout):
+                return await self._client().request(method, path, headers=headers, json=json)
+        except (TimeoutError, httpx2.TimeoutException) as exc:
+            raise APITimeoutError(
+                f"{method} {where} got no answer within {self._timeout:g} s", method=method, path=where
+            ) from exc
+        except httpx2.TransportError as exc:
+            reason = clean(str(exc) or type(exc).__name__, 120)
+            raise APIConnectionError(
+                f"cannot reach {self._base_url} ({method} {where}): {reason}", method=method, path=where
+            ) from exc
+
+    def _redirected(self, response: httpx2.Response) -> UnexpectedResponseError:
+        method, path = request_line(response)
+        target = urlsplit(response.headers.get("location", ""))
+        where = f" to {target.scheme}://{target.netloc}" if target.netloc else ""
+        return UnexpectedResponseError(
+            f"{method} {path} answered HTTP {response.status_code}, a redirect{where}; "
+            "the base URL is probably not the API's own address",
+            method=method,
+            path=path,
+            status_code=response.status_code,
+        )
+
+    # -- signing in -------------------------------------------------------------------------------
+
+    async def _renew(self, stale: Token | None) -> Token:
+        """Sign in, once for all callers that saw the same ``stale`` token (single flight)."""
+        async with self._login_lock:
+            if self._token is not None and self._token is not stale:
+                return self._token
+            self._token = await self._login()
+            return self._token
+
+    async def _login(self) -> Token:
+        body = self._credentials.login_body()
+        headers, _ = headers_for(self._credentials, None)
+        response = await self._transmit("POST", LOGIN, headers, body)
+        if response.status_code in (400, 401, 403):
+            detail = status_error(response, ("login",)).detail
+            kind = PermissionDeniedError if response.status_code == 403 else AuthenticationError
+            raise kind(
+                f"login failed: {detail or f'HTTP {response.status_code}'}",
+                method="POST",
+                path=LOGIN,
+                status_code=response.status_code,
+                detail=detail,
+                credentials=("login",),
+            )
+        if response.is_error:
+            raise status_error(response, ("login",))
+        data = read_json(response)
+        access = data.get("access") if isinstance(data, dict) else None
+        if not isinstance(access, str) or not access.strip():
+            raise unexpected_shape(response, "a login answer with an access token")
+        try:
+            user = User.model_validate(data.get("user") or {})
+        except PydanticValidationError:
+            raise unexpected_shape(response, "a login answer with a user") from None
+        token = Token.from_login(access.strip(), user)
+        logger.info("signed in as %s; session expires %s", clean(user.username or "?", 60), token.expires or "unknown")
+        return token

@@ -1,0 +1,113 @@
+"""The exception tree of the OAS client.
+
+    OASError
+    ├── CredentialsError             nothing to authenticate with (no request was sent)
+    ├── APIConnectionError           the API could not be reached
+    │   └── APITimeoutError          ... or did not answer in time
+    ├── UnexpectedResponseError      the API answered, but not with what the guide describes
+    └── APIStatusError               the API answered with an error status
+        ├── BadRequestError          400, with per-field messages
+        ├── AuthenticationError      401
+        ├── PermissionDeniedError    403
+        ├── NotFoundError            404
+        ├── RateLimitError           429, with Retry-After
+        └── ServerError              5xx
+
+Messages carry no secret and no raw response body: only the request line, the status
+and the API's own short explanation (``detail``), already cleaned.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+Credential = Literal["api_key", "token", "login"]
+"""What a request carried: the API key, a bearer token from login, or login credentials (username, email, password)."""
+
+
+class OASError(Exception):
+    """Base class of every error the OAS client raises."""
+
+
+class CredentialsError(OASError):
+    """An operation needs credentials that are not configured; ``missing`` names them."""
+
+    def __init__(self, message: str, missing: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+class APIConnectionError(OASError):
+    """The API could not be reached (DNS, refused, reset, TLS)."""
+
+    def __init__(self, message: str, *, method: str, path: str) -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+
+
+class APITimeoutError(APIConnectionError):
+    """The API did not answer within the per-request timeout."""
+
+
+class UnexpectedResponseError(OASError):
+    """The API answered with something the client cannot read (HTML, empty or truncated JSON, wrong shape)."""
+
+    def __init__(self, message: str, *, method: str, path: str, status_code: int) -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+        self.status_code = status_code
+
+
+class APIStatusError(OASError):
+    """The API answered with an error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        path: str,
+        status_code: int,
+        detail: str | None,
+        credentials: tuple[Credential, ...],
+    ) -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+        self.status_code = status_code
+        self.detail = detail
+        self.credentials = credentials
+
+
+class BadRequestError(APIStatusError):
+    """400: the API rejected the request body; ``field_errors`` maps each field to its messages."""
+
+    def __init__(self, message: str, *, field_errors: dict[str, list[str]], **context: Any) -> None:
+        super().__init__(message, **context)
+        self.field_errors = field_errors
+
+
+class AuthenticationError(APIStatusError):
+    """401: the credentials the request carried (``credentials``; empty when none) were missing, wrong or expired."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: authenticated, but not allowed."""
+
+
+class NotFoundError(APIStatusError):
+    """404: the path (an organisation id, a page) does not exist."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests; ``retry_after`` is in seconds when the API said."""
+
+    def __init__(self, message: str, *, retry_after: float | None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.retry_after = retry_after
+
+
+class ServerError(APIStatusError):
+    """5xx: the API failed."""

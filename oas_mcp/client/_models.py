@@ -1,0 +1,143 @@
+"""What the OAS API sends and accepts, read tolerantly: unknown fields are ignored, optional ones may be missing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from oas_mcp.client._currencies import ISO_4217
+
+MAX_NAME_LENGTH = 255
+MAX_URL_LENGTH = 2048
+
+
+def _name(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    if not value.isprintable():
+        raise ValueError("must not contain control or invisible characters")
+    if len(value) > MAX_NAME_LENGTH:
+        raise ValueError(f"must be at most {MAX_NAME_LENGTH} characters (got {len(value)})")
+    return value
+
+
+def _currency(value: str) -> str:
+    code = value.strip().upper()
+    if len(code) != 3 or not code.isascii() or not code.isalpha():
+        raise ValueError(f"must be a three-letter ISO 4217 code such as USD, not {value[:20]!r}")
+    if code not in ISO_4217:
+        raise ValueError(f"{code} is not an ISO 4217 currency code")
+    return code
+
+
+def _image_url(value: str) -> str:
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or not value.isprintable() or " " in value:
+        raise ValueError("must be an http:// or https:// URL of an image")
+    if len(value) > MAX_URL_LENGTH:
+        raise ValueError(f"must be at most {MAX_URL_LENGTH} characters")
+    return value
+
+
+OrganisationName = Annotated[str, AfterValidator(_name)]
+CurrencyCode = Annotated[str, AfterValidator(_currency), Field(json_schema_extra={"pattern": "^[A-Za-z]{3}$"})]
+ImageURL = Annotated[str, AfterValidator(_image_url)]
+
+
+class NewOrganisation(BaseModel):
+    """The body of ``POST /api/organisations/``, validated and normalised before anything is sent.
+
+    Currency codes are upper-cased and de-duplicated; the base currency is added to ``currencies`` when missing.
+    """
+
+    name: OrganisationName
+    base_currency: CurrencyCode
+    currencies: Annotated[list[CurrencyCode], Field(min_length=1)]
+    image: ImageURL | None = None
+
+    @model_validator(mode="after")
+    def _base_among_currencies(self) -> NewOrganisation:
+        codes = list(dict.fromkeys(self.currencies))
+        if self.base_currency not in codes:
+            codes.insert(0, self.base_currency)
+        self.currencies = codes
+        return self
+
+    def body(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+def _owner(value: object) -> object:
+    """The guide says the owner is an object; accept an id or a username too."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return {"id": value}
+    if isinstance(value, str):
+        return {"username": value}
+    return value
+
+
+class _Tolerant(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Owner(_Tolerant):
+    id: int | None = None
+    username: str | None = None
+    email: str | None = None
+
+
+class Organisation(_Tolerant):
+    """One organisation as the API lists or creates it."""
+
+    id: int
+    name: str = ""
+    base_currency: str | None = None
+    currencies: list[str] = Field(default_factory=list)
+    image: str | None = None
+    owner: Annotated[Owner | None, BeforeValidator(_owner)] = None
+
+    def supports(self, currency: str) -> bool:
+        return currency == self.base_currency or currency in self.currencies
+
+
+class User(_Tolerant):
+    """The signed-in user, as ``POST /api/auth/login/`` describes them."""
+
+    id: int | None = None
+    username: str | None = None
+    email: str | None = None
+    is_staff: bool | None = None
+    is_superuser: bool | None = None
+    is_active: bool | None = None
+    last_login: str | None = None
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """A successful sign-in: who, and until when the access token is valid (None when the token does not say)."""
+
+    user: User
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class OrganisationList:
+    """Organisations flattened across pages.
+
+    ``count`` is the API's total (unfiltered) as the first page reported it; ``truncated`` means the
+    limit stopped the listing while more may exist; ``note`` explains an early stop the API caused.
+    """
+
+    count: int
+    organisations: list[Organisation] = field(default_factory=list)
+    truncated: bool = False
+    pages: int = 0
+    note: str | None = None

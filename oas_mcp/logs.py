@@ -1,0 +1,20 @@
+"""Logging: to stderr only (stdout carries the protocol), one line per record."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure(level: str) -> None:
+    """Send every log record to stderr at ``level``; the HTTP libraries' request lines only at DEBUG."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
+    for name in ("httpx2", "httpcore2", "mcp", "uvicorn.access"):
+        logging.getLogger(name).setLevel(max(quiet, root.level))

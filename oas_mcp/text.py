@@ -1,0 +1,25 @@
+"""Untrusted text (from the API or the network) made safe to show: one line, no markup, bounded."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_TAG = re.compile(r"<[^>]*>")
+_SPACE = re.compile(r"\s+")
+# Cc: controls; Cf: format characters (zero-width, bidi overrides); Co, Cs, Cn: private, surrogate, unassigned.
+_DROP = frozenset({"Cc", "Cf", "Co", "Cs", "Cn"})
+
+
+def clean(text: str, limit: int = 200) -> str:
+    """Strip control and invisible characters, collapse whitespace, cap at ``limit`` characters."""
+    if not text.isprintable() or "  " in text:
+        kept = (" " if ch.isspace() else ch for ch in text if ch.isspace() or unicodedata.category(ch) not in _DROP)
+        text = _SPACE.sub(" ", "".join(kept))
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def plain(text: str, limit: int = 200) -> str:
+    """Like :func:`clean`, for text that may be HTML: tags are removed first."""
+    return clean(_TAG.sub(" ", text), limit)

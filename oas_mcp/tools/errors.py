@@ -1,0 +1,131 @@
+"""What the model reads when a tool fails: one short, actionable line per failure, never a traceback or a secret."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp_types import CallToolResult
+from pydantic import ValidationError
+
+from oas_mcp.client import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    CredentialsError,
+    NotFoundError,
+    OASError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    UnexpectedResponseError,
+)
+from oas_mcp.text import clean
+
+logger = logging.getLogger("oas_mcp.tools")
+
+LOGIN_SETTINGS = "OAS_USERNAME (or OAS_EMAIL) and OAS_PASSWORD"
+MAX_MESSAGE = 480
+
+
+def setting(field: str) -> str:
+    return f"OAS_{field.upper()}"
+
+
+def describe(error: OASError) -> str:
+    """The message for an API client error."""
+    return clean(_describe(error), MAX_MESSAGE)
+
+
+def _describe(error: OASError) -> str:
+    match error:
+        case CredentialsError(missing=missing):
+            names = " or ".join(setting(name) for name in missing if name in ("username", "email"))
+            needed = [names] if names else []
+            needed += [setting(name) for name in missing if name not in ("username", "email")]
+            return f"Signing in needs {' and '.join(needed)}; set them in the environment or the config file."
+        case AuthenticationError():
+            return _authentication(error)
+        case PermissionDeniedError():
+            return f"The OAS API refused {error.method} {error.path} (HTTP 403{_detail(error)}); no permission."
+        case NotFoundError():
+            return f"The OAS API has no {error.path} (HTTP 404{_detail(error)}); check OAS_BASE_URL."
+        case BadRequestError(field_errors=fields) if fields:
+            listed = "; ".join(f"{name}: {' '.join(texts)}" for name, texts in fields.items())
+            return f"The OAS API rejected the request: {listed}. Correct those fields and call again."
+        case RateLimitError(retry_after=wait):
+            when = f"retry after {wait:.0f} s" if wait is not None else "retry in a minute"
+            return f"The OAS API is rate limiting requests; {when}."
+        case ServerError():
+            return (
+                f"The OAS API failed on {error.method} {error.path} (HTTP {error.status_code}{_detail(error)}); "
+                "it is having trouble, try again in a minute."
+            )
+        case APIStatusError():
+            return f"The OAS API answered {error.method} {error.path} with HTTP {error.status_code}{_detail(error)}."
+        case APITimeoutError():
+            return f"The OAS API did not answer in time: {error}; try again later, or raise OAS_TIMEOUT."
+        case APIConnectionError():
+            return f"{str(error)[:1].upper()}{str(error)[1:]}. Check OAS_BASE_URL and the network."
+        case UnexpectedResponseError():
+            return f"The OAS API sent an unexpected response: {error}. Check that OAS_BASE_URL is the API's address."
+    return f"The OAS API call failed: {error}."
+
+
+def _detail(error: APIStatusError) -> str:
+    return f": {error.detail}" if error.detail else ""
+
+
+def _authentication(error: AuthenticationError) -> str:
+    sent = error.credentials
+    if "login" in sent:
+        return f"Sign-in failed{_detail(error)}. Check {LOGIN_SETTINGS}."
+    if not sent:
+        return f"The OAS API needs credentials (HTTP 401); set OAS_API_KEY, or {LOGIN_SETTINGS}."
+    if sent == ("token",):
+        return "The OAS API rejected the session token right after signing in; check the account is active."
+    return f"The OAS API rejected the API key (HTTP 401{_detail(error)}); check OAS_API_KEY."
+
+
+def invalid_arguments(tool: str, error: ValidationError) -> str:
+    """The message for arguments that fail the tool's input schema."""
+    problems = []
+    for item in error.errors(include_url=False):
+        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in item["loc"]).lstrip(".")
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "missing":
+            message = "is required"
+        elif not item["type"].startswith("value_error") and "input" in item:
+            message = f"{message} (got {clean(repr(item['input']), 40)})"
+        problems.append(f"{where or 'arguments'}: {message}")
+    return clean(f"Invalid arguments for {tool}: {'; '.join(problems)}. Nothing was sent to the OAS API.", MAX_MESSAGE)
+
+
+class Server(MCPServer[Any]):
+    """MCPServer whose tool failures all read as one actionable line (see :func:`describe`)."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            raise ToolError(self._message(name, exc)) from exc
+
+    def _message(self, name: str, exc: ToolError) -> str:
+        cause = exc.__cause__
+        if isinstance(cause, ValidationError) and not isinstance(exc, UnexpectedToolError):
+            return invalid_arguments(name, cause)
+        if isinstance(cause, OASError):
+            return describe(cause)
+        if isinstance(cause, ToolError):
+            return str(cause)
+        if cause is None and str(exc).startswith("Unknown tool"):
+            return f"Unknown tool {clean(name, 60)!r}; list the tools to see what this server offers."
+        logger.error("tool %s failed unexpectedly", name, exc_info=cause or exc)
+        return f"oas-mcp failed internally in {name}; this is a bug, and its log has the details."

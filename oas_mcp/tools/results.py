@@ -1,0 +1,102 @@
+"""What each tool returns: its output schema and structured content. API text is cleaned on the way in."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, Field
+
+from oas_mcp import client
+from oas_mcp.text import clean
+
+
+def _short(limit: int) -> BeforeValidator:
+    return BeforeValidator(lambda value: clean(value, limit) if isinstance(value, str) else value)
+
+
+Text = Annotated[str, _short(255)]
+URL = Annotated[str, _short(2048)]
+_GREETING = re.compile(r"@([\w.@+-]+)")
+
+
+class Greeting(BaseModel):
+    message: Annotated[Text, Field(description="The API's greeting, e.g. 'Hello world @username'.")]
+    username: Annotated[Text | None, Field(description="The API key's owner, read from the greeting.")] = None
+
+    @classmethod
+    def of(cls, message: str) -> Greeting:
+        found = _GREETING.search(message)
+        return cls(message=message, username=found.group(1) if found else None)
+
+
+class Profile(BaseModel):
+    id: int | None
+    username: Text | None
+    email: Text | None
+    is_staff: bool | None
+    is_superuser: bool | None
+    is_active: bool | None
+    last_login: Annotated[Text | None, Field(description="When the user last signed in, as the API wrote it.")]
+
+
+class SignedIn(BaseModel):
+    user: Profile
+    expires_at: Annotated[
+        datetime | None, Field(description="When the session token expires (UTC); null when the API does not say.")
+    ]
+    expires_in_seconds: int | None
+
+    @classmethod
+    def of(cls, result: client.LoginResult) -> SignedIn:
+        expires_in = None if result.expires_at is None else int((result.expires_at - datetime.now(UTC)).total_seconds())
+        return cls(
+            user=Profile.model_validate(result.user.model_dump()),
+            expires_at=result.expires_at,
+            expires_in_seconds=expires_in,
+        )
+
+
+class Owner(BaseModel):
+    id: int | None = None
+    username: Text | None = None
+    email: Text | None = None
+
+
+class Organisation(BaseModel):
+    id: int
+    name: Text
+    base_currency: Text | None
+    currencies: list[Annotated[str, _short(8)]]
+    image: URL | None
+    owner: Owner | None
+
+    @classmethod
+    def of(cls, organisation: client.Organisation) -> Organisation:
+        return cls.model_validate(organisation.model_dump())
+
+
+class Organisations(BaseModel):
+    count: Annotated[int, Field(description="How many organisations the API has in all, before filters.")]
+    returned: Annotated[int, Field(description="How many are in `organisations`.")]
+    truncated: Annotated[
+        bool, Field(description="True when `limit` stopped the listing and more may match: raise limit or filter.")
+    ]
+    organisations: list[Organisation]
+    note: Annotated[str | None, Field(description="Why the listing stopped early, when the API caused it.")] = None
+
+    @classmethod
+    def of(cls, listing: client.OrganisationList) -> Organisations:
+        return cls(
+            count=listing.count,
+            returned=len(listing.organisations),
+            truncated=listing.truncated,
+            organisations=[Organisation.of(organisation) for organisation in listing.organisations],
+            note=listing.note,
+        )
+
+
+class Activated(BaseModel):
+    organisation_id: int
+    message: Annotated[Text, Field(description="The API's confirmation.")]

@@ -1,0 +1,131 @@
+"""The oas-mcp MCP server: the tools it offers, in the order a conversation uses them."""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import ToolAnnotations
+from pydantic import Field
+
+from oas_mcp import __version__
+from oas_mcp.client import CurrencyCode, ImageURL, NotFoundError, OASClient, OrganisationName
+from oas_mcp.settings import MAX_LIST_LIMIT, Settings
+from oas_mcp.tools.errors import Server
+from oas_mcp.tools.results import Activated, Greeting, Organisation, Organisations, SignedIn
+
+INSTRUCTIONS = """\
+Tools for the OAS API: organisations of the signed-in OAS account.
+- Unsure the API is reachable or the credentials work? Call hello.
+- Organisation ids come from list_organisations; on big accounts use its filters and a small limit.
+- create_organisation and activate_organisation change the account: call them only when the user asked to.
+"""
+
+
+def hints(title: str, *, read_only: bool, idempotent: bool) -> ToolAnnotations:
+    """Every tool talks to the OAS API (open world) and none deletes anything."""
+    return ToolAnnotations(
+        title=title,
+        read_only_hint=read_only,
+        destructive_hint=False,
+        idempotent_hint=idempotent,
+        open_world_hint=True,
+    )
+
+
+@dataclass(frozen=True)
+class State:
+    client: OASClient
+
+
+def build_server(settings: Settings, connect: Callable[[], OASClient]) -> Server:
+    """The MCP server; ``connect`` makes the one OAS client the server's tools share."""
+
+    @asynccontextmanager
+    async def lifespan(_: object) -> AsyncIterator[State]:
+        async with connect() as oas:
+            yield State(oas)
+
+    server = Server("oas-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)
+
+    def oas(ctx: Context[State, Any]) -> OASClient:
+        state: State = ctx.request_context.lifespan_context
+        return state.client
+
+    @server.tool(annotations=hints("Check the connection", read_only=True, idempotent=True))
+    async def hello(ctx: Context[State, Any]) -> Greeting:
+        """Check that the OAS API is reachable and accepts the credentials; returns its greeting."""
+        return Greeting.of(await oas(ctx).hello())
+
+    @server.tool(annotations=hints("Sign in", read_only=True, idempotent=True))
+    async def login(ctx: Context[State, Any]) -> SignedIn:
+        """Sign in with the configured username, email and password; returns the user and when the session expires.
+
+        Takes no arguments: credentials come from the server's settings, never from the conversation.
+        Other tools sign in by themselves when needed.
+        """
+        return SignedIn.of(await oas(ctx).login())
+
+    @server.tool(annotations=hints("List organisations", read_only=True, idempotent=True))
+    async def list_organisations(
+        ctx: Context[State, Any],
+        limit: Annotated[
+            int, Field(ge=1, le=MAX_LIST_LIMIT, description="Most organisations to return.")
+        ] = settings.list_limit,
+        name_contains: Annotated[
+            str | None, Field(max_length=255, description="Keep names containing this text (any case).")
+        ] = None,
+        currency: Annotated[
+            CurrencyCode | None,
+            Field(description="Keep organisations using this ISO 4217 code, e.g. EUR."),
+        ] = None,
+    ) -> Organisations:
+        """List the user's organisations across all pages, up to `limit`, optionally filtered.
+
+        `count` is the API's total; `truncated` is true when more may match (raise limit or filter).
+        Use the ids with activate_organisation.
+        """
+        listing = await oas(ctx).list_organisations(limit=limit, name_contains=name_contains, currency=currency)
+        return Organisations.of(listing)
+
+    if settings.read_only:
+        return server
+
+    @server.tool(annotations=hints("Create an organisation", read_only=False, idempotent=False))
+    async def create_organisation(
+        ctx: Context[State, Any],
+        name: Annotated[OrganisationName, Field(min_length=1, max_length=255, description="Display name.")],
+        base_currency: Annotated[
+            CurrencyCode,
+            Field(description="ISO 4217 code for sales reports, e.g. USD."),
+        ],
+        currencies: Annotated[
+            list[CurrencyCode],
+            Field(min_length=1, max_length=200, description="ISO 4217 codes it uses, e.g. USD and EUR."),
+        ],
+        image: Annotated[ImageURL | None, Field(description="http(s) URL of a logo.")] = None,
+    ) -> Organisation:
+        """Create an organisation and return it with its new id. Each call creates one: call it only when
+        the user asked to, and never again to retry a failure. Codes are case-insensitive; base_currency is
+        added to currencies when missing.
+        """
+        created = await oas(ctx).create_organisation(name, base_currency, currencies, image)
+        return Organisation.of(created)
+
+    @server.tool(annotations=hints("Activate an organisation", read_only=False, idempotent=True))
+    async def activate_organisation(
+        ctx: Context[State, Any],
+        organisation_id: Annotated[int, Field(gt=0, description="An id from list_organisations.")],
+    ) -> Activated:
+        """Make an organisation the user's active one (the one used for sales reports). Safe to repeat."""
+        try:
+            message = await oas(ctx).activate_organisation(organisation_id)
+        except NotFoundError:
+            raise ToolError(
+                f"Organisation {organisation_id} not found; call list_organisations for valid ids."
+            ) from None
+        return Activated(organisation_id=organisation_id, message=message)
+
+    return server

@@ -1,0 +1,137 @@
+"""Settings: sources and precedence, secrets kept out of sight, and one clear line for each bad setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from oas_mcp.settings import Settings, SettingsError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "oas.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults() -> None:
+    settings = Settings.load()
+
+    assert settings.base_url == "https://oas-beta.ottomate.me"
+    assert (settings.api_key, settings.username, settings.email, settings.password) == (None, None, None, None)
+    assert (settings.timeout, settings.read_only, settings.log_level, settings.list_limit) == (30.0, False, "INFO", 100)
+
+
+def test_flags_beat_environment_beat_file_beat_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, 'timeout = 5\nlog_level = "debug"\nread_only = true\nusername = "file-user"\n')
+    monkeypatch.setenv("OAS_TIMEOUT", "7")
+    monkeypatch.setenv("OAS_LOG_LEVEL", "warning")
+
+    settings = Settings.load(path, log_level="ERROR")
+
+    assert settings.timeout == 7  # environment over file
+    assert settings.log_level == "ERROR"  # flag over environment
+    assert settings.read_only is True
+    assert settings.username == "file-user"
+    assert settings.list_limit == 100
+
+
+def test_the_file_can_come_from_oas_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OAS_CONFIG", str(write(tmp_path, "list_limit = 7\n")))
+
+    assert Settings.load().list_limit == 7
+
+
+def test_secrets_never_show_in_repr_or_str(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OAS_API_KEY", "Canary01.keykeykeykeykeykeykeykeykeykeykeyk")
+    monkeypatch.setenv("OAS_PASSWORD", "canary-password")
+
+    settings = Settings.load()
+
+    for text in (repr(settings), str(settings), str(settings.model_dump())):
+        assert "Canary01" not in text
+        assert "canary-password" not in text
+    assert settings.api_key is not None
+    assert settings.api_key.get_secret_value().startswith("Canary01")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("https://oas-beta.ottomate.me/", "https://oas-beta.ottomate.me"),
+        ("https://oas-beta.ottomate.me/api/docs/", "https://oas-beta.ottomate.me"),
+        ("http://localhost:8080/oas/api/", "http://localhost:8080/oas"),
+        ("  https://oas.example  ", "https://oas.example"),
+    ],
+)
+def test_base_url_is_normalised(given: str, expected: str) -> None:
+    assert Settings.load(base_url=given).base_url == expected
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("OAS_BASE_URL", "oas-beta.ottomate.me", "invalid setting OAS_BASE_URL: must be an http:// or https:// URL"),
+        ("OAS_BASE_URL", "https://x.test/?a=1", "invalid setting OAS_BASE_URL: must not have a query"),
+        ("OAS_TIMEOUT", "-1", "invalid setting OAS_TIMEOUT: Input should be greater than 0"),
+        ("OAS_TIMEOUT", "soon", "invalid setting OAS_TIMEOUT: Input should be a valid number"),
+        ("OAS_READ_ONLY", "perhaps", "invalid setting OAS_READ_ONLY: Input should be a valid boolean"),
+        ("OAS_LOG_LEVEL", "loud", "invalid setting OAS_LOG_LEVEL: Input should be 'DEBUG', 'INFO'"),
+        ("OAS_LIST_LIMIT", "0", "invalid setting OAS_LIST_LIMIT: Input should be greater than or equal to 1"),
+    ],
+)
+def test_a_bad_environment_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(SettingsError) as caught:
+        Settings.load()
+
+    assert str(caught.value).startswith(expected)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_bad_file_value_names_the_key_and_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "timeout = -3\n")
+
+    with pytest.raises(SettingsError, match=f"invalid setting timeout in {path}: Input should be greater than 0"):
+        Settings.load(path)
+
+
+def test_an_unknown_file_key_is_refused_with_the_known_ones(tmp_path: Path) -> None:
+    path = write(tmp_path, 'api_kee = "x"\n')
+
+    with pytest.raises(SettingsError, match=r"unknown setting 'api_kee'; known settings are base_url, api_key"):
+        Settings.load(path)
+
+
+def test_invalid_toml_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="is not valid TOML"):
+        Settings.load(write(tmp_path, "timeout = = 3\n"))
+
+
+def test_an_unreadable_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"cannot read config file .*missing\.toml: No such file"):
+        Settings.load(tmp_path / "missing.toml")
+
+
+def test_a_secret_in_a_bad_value_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OAS_BASE_URL", "not-a-url-with-secret-inside")
+
+    with pytest.raises(SettingsError) as caught:
+        Settings.load()
+
+    assert "secret-inside" not in str(caught.value)
+
+
+def test_the_example_config_documents_every_setting_with_a_valid_value(tmp_path: Path) -> None:
+    text = (Path(__file__).parent.parent / "config.example.toml").read_text()
+    uncommented = "\n".join(line.removeprefix("# ") for line in text.splitlines() if not line.startswith("##"))
+
+    settings = Settings.load(write(tmp_path, uncommented))
+
+    documented = {line.split(" = ")[0].removeprefix("# ") for line in text.splitlines() if " = " in line}
+    assert documented == set(Settings.model_fields)
+    assert settings.api_key is not None

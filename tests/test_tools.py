@@ -1,0 +1,244 @@
+"""The five tools, driven through a real MCP client against the sandbox: what a model sees."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from oas_mcp.sandbox import DEMO_ORGANISATIONS, Sandbox
+
+from support import NO_CREDENTIALS, error_text, server_for, structured
+
+pytestmark = pytest.mark.anyio
+
+ALL_TOOLS = {"hello", "login", "list_organisations", "create_organisation", "activate_organisation"}
+
+
+async def test_lists_the_five_tools_with_descriptions_schemas_and_annotations(mcp: Client) -> None:
+    tools = {tool.name: tool for tool in (await mcp.list_tools()).tools}
+
+    assert set(tools) == ALL_TOOLS
+    for tool in tools.values():
+        assert tool.description
+        assert len(tool.description) < 600
+        assert tool.output_schema is not None
+        assert tool.annotations is not None
+        assert tool.annotations.title
+    hints = {name: (t.annotations.read_only_hint, t.annotations.idempotent_hint) for name, t in tools.items()}  # type: ignore[union-attr]
+    assert hints == {
+        "hello": (True, True),
+        "login": (True, True),
+        "list_organisations": (True, True),
+        "create_organisation": (False, False),
+        "activate_organisation": (False, True),
+    }
+    assert "secret" not in str(tools["login"].input_schema)
+    assert tools["login"].input_schema.get("properties") == {}
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_hello_returns_the_greeting(sandbox: Sandbox, mode: Any) -> None:
+    async with Client(server_for(sandbox), mode=mode) as client:
+        result = structured(await client.call_tool("hello", {}))
+
+    assert result == {"message": "Hello world @demo", "username": "demo"}
+
+
+async def test_login_returns_the_profile_and_expiry_but_no_token(mcp: Client) -> None:
+    result = await mcp.call_tool("login", {})
+    data = structured(result)
+
+    assert data["user"]["username"] == "demo"
+    assert set(data["user"]) == {"id", "username", "email", "is_staff", "is_superuser", "is_active", "last_login"}
+    assert 850 < data["expires_in_seconds"] <= 900
+    assert "eyJ" not in str(result.model_dump())
+
+
+async def test_login_without_credentials_names_the_settings(sandbox: Sandbox) -> None:
+    async with Client(server_for(sandbox, **NO_CREDENTIALS)) as client:
+        text = error_text(await client.call_tool("login", {}))
+
+    assert "OAS_USERNAME" in text
+    assert "OAS_PASSWORD" in text
+    assert sandbox.requests == []
+
+
+async def test_login_with_a_wrong_password_says_which_settings_to_check(sandbox: Sandbox) -> None:
+    async with Client(server_for(sandbox, password="wrong")) as client:
+        text = error_text(await client.call_tool("login", {}))
+
+    assert text.startswith("Sign-in failed: Unable to log in with the provided credentials.")
+    assert "OAS_PASSWORD" in text
+    assert "wrong" not in text
+
+
+async def test_list_flattens_every_page(sandbox: Sandbox) -> None:
+    async with Client(server_for(sandbox)) as client:
+        data = structured(await client.call_tool("list_organisations", {}))
+
+    assert data["count"] == len(DEMO_ORGANISATIONS) == data["returned"]
+    assert data["truncated"] is False
+    assert [org["name"] for org in data["organisations"]] == [name for name, _, _ in DEMO_ORGANISATIONS]
+    assert len(sandbox.requests) == 3  # page size 2: three pages
+    first = data["organisations"][0]
+    assert first["currencies"] == ["USD", "EUR", "MXN"]
+    assert first["owner"]["username"] == "demo"
+
+
+async def test_list_follows_next_links_on_another_host_without_leaving_the_configured_origin() -> None:
+    sandbox = Sandbox(link_origin="https://attacker.example:8443")
+    async with Client(server_for(sandbox)) as client:
+        data = structured(await client.call_tool("list_organisations", {}))
+
+    assert data["returned"] == len(DEMO_ORGANISATIONS)
+    assert {url.split("/")[2] for _, url in sandbox.requests} == {"sandbox.oas.invalid"}
+
+
+async def test_a_looping_next_link_stops_with_a_note() -> None:
+    sandbox = Sandbox(link_style="loop")
+    async with Client(server_for(sandbox)) as client:
+        data = structured(await client.call_tool("list_organisations", {}))
+
+    assert data["returned"] == len(DEMO_ORGANISATIONS)
+    assert "repeated" in data["note"]
+    assert len(sandbox.requests) == 4  # pages 1, 2, 3, then "?page=1" (a new link) before "?page=2" repeats
+
+
+@pytest.mark.parametrize(
+    ("limit", "returned", "truncated", "requests"),
+    [(1, 1, True, 1), (2, 2, True, 1), (3, 3, True, 2), (5, 5, False, 3), (100, 5, False, 3)],
+)
+async def test_limit_truncates_and_stops_fetching(
+    sandbox: Sandbox, limit: int, returned: int, truncated: bool, requests: int
+) -> None:
+    async with Client(server_for(sandbox)) as client:
+        data = structured(await client.call_tool("list_organisations", {"limit": limit}))
+
+    assert (data["returned"], data["truncated"], data["count"]) == (returned, truncated, 5)
+    assert len(data["organisations"]) == returned
+    assert len(sandbox.requests) == requests
+
+
+async def test_the_default_limit_comes_from_the_settings(sandbox: Sandbox) -> None:
+    async with Client(server_for(sandbox, list_limit=2)) as client:
+        data = structured(await client.call_tool("list_organisations", {}))
+
+    assert (data["returned"], data["truncated"]) == (2, True)
+
+
+@pytest.mark.parametrize(
+    ("filters", "names"),
+    [
+        ({"name_contains": "CO"}, ["Acme Corp"]),
+        ({"name_contains": "in"}, ["Initech", "Umbrella Holdings", "Stark Industries"]),
+        ({"currency": "usd"}, ["Acme Corp", "Initech", "Umbrella Holdings", "Stark Industries"]),
+        ({"currency": "EUR", "name_contains": "glo"}, ["Globex"]),
+        ({"currency": "USD", "limit": 2}, ["Acme Corp", "Initech"]),
+        ({"name_contains": "nothing like it"}, []),
+    ],
+)
+async def test_filters_apply_while_flattening(mcp: Client, filters: dict[str, Any], names: list[str]) -> None:
+    data = structured(await mcp.call_tool("list_organisations", filters))
+
+    assert [org["name"] for org in data["organisations"]] == names
+    assert data["count"] == 5
+    assert data["returned"] == len(names)
+
+
+async def test_create_returns_the_new_organisation_normalised(sandbox: Sandbox, mcp: Client) -> None:
+    arguments = {"name": "  Wayne Enterprises ", "base_currency": "gbp", "currencies": ["usd", "EUR", "USD"]}
+    data = structured(await mcp.call_tool("create_organisation", arguments))
+
+    assert data["name"] == "Wayne Enterprises"
+    assert (data["base_currency"], data["currencies"]) == ("GBP", ["GBP", "USD", "EUR"])
+    assert sandbox.store.organisations[data["id"]]["name"] == "Wayne Enterprises"
+
+
+async def test_create_accepts_currencies_sent_as_a_json_string_and_an_image(mcp: Client) -> None:
+    arguments = {"name": "Logo Co", "base_currency": "EUR", "currencies": '["EUR"]', "image": "https://x.test/l.png"}
+    data = structured(await mcp.call_tool("create_organisation", arguments))
+
+    assert (data["currencies"], data["image"]) == (["EUR"], "https://x.test/l.png")
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "expected"),
+    [
+        ("create_organisation", {"base_currency": "USD", "currencies": ["USD"]}, "name: is required"),
+        ("create_organisation", {"name": "   ", "base_currency": "USD", "currencies": ["USD"]}, "must not be blank"),
+        ("create_organisation", {"name": "x" * 256, "base_currency": "USD", "currencies": ["USD"]}, "at most 255"),
+        ("create_organisation", {"name": "A\u202eB", "base_currency": "USD", "currencies": ["USD"]}, "invisible"),
+        ("create_organisation", {"name": "A", "base_currency": "US", "currencies": ["USD"]}, "three-letter"),
+        ("create_organisation", {"name": "A", "base_currency": "XYZ", "currencies": ["USD"]}, "XYZ is not an ISO"),
+        ("create_organisation", {"name": "A", "base_currency": "USD", "currencies": []}, "at least 1"),
+        ("create_organisation", {"name": "A", "base_currency": "USD", "currencies": ["EURO"]}, "currencies[0]"),
+        ("create_organisation", {"name": "A", "base_currency": "USD", "currencies": "USD"}, "currencies"),
+        ("create_organisation", {"name": "A", "base_currency": "USD", "currencies": ["USD"], "image": "logo"}, "URL"),
+        (
+            "create_organisation",
+            {"name": "A", "base_currency": "USD", "currencies": ["USD"], "image": "ftp://x"},
+            "URL",
+        ),
+        ("activate_organisation", {"organisation_id": 0}, "greater than 0"),
+        ("activate_organisation", {"organisation_id": "forty-two"}, "valid integer"),
+        ("activate_organisation", {}, "organisation_id: is required"),
+        ("list_organisations", {"limit": 0}, "limit"),
+        ("list_organisations", {"limit": 10_001}, "less than or equal to 10000"),
+        ("list_organisations", {"currency": "EURO"}, "three-letter"),
+    ],
+)
+async def test_invalid_arguments_are_explained_and_nothing_reaches_the_api(
+    sandbox: Sandbox, mcp: Client, tool: str, arguments: dict[str, Any], expected: str
+) -> None:
+    text = error_text(await mcp.call_tool(tool, arguments))
+
+    assert text.startswith(f"Invalid arguments for {tool}: ")
+    assert expected in text
+    assert text.endswith("Nothing was sent to the OAS API.")
+    assert sandbox.requests == []
+
+
+async def test_activate_returns_the_message_and_records_the_active_organisation(sandbox: Sandbox, mcp: Client) -> None:
+    data = structured(await mcp.call_tool("activate_organisation", {"organisation_id": 3}))
+
+    assert data == {"organisation_id": 3, "message": "Organization Initech is now the active organization."}
+    assert sandbox.store.active == {1: 3}
+
+
+async def test_activate_an_unknown_organisation_points_to_list_organisations(mcp: Client) -> None:
+    text = error_text(await mcp.call_tool("activate_organisation", {"organisation_id": 42}))
+
+    assert text == "Organisation 42 not found; call list_organisations for valid ids."
+
+
+async def test_a_wrong_api_key_without_login_credentials_names_oas_api_key(sandbox: Sandbox) -> None:
+    async with Client(server_for(sandbox, **{**NO_CREDENTIALS, "api_key": "wrong.key"})) as client:
+        text = error_text(await client.call_tool("hello", {}))
+
+    assert text.startswith("The OAS API rejected the API key (HTTP 401")
+    assert "OAS_API_KEY" in text
+    assert "wrong.key" not in text
+
+
+async def test_no_credentials_at_all_says_what_to_set(sandbox: Sandbox) -> None:
+    async with Client(server_for(sandbox, **NO_CREDENTIALS)) as client:
+        text = error_text(await client.call_tool("list_organisations", {}))
+
+    assert "set OAS_API_KEY, or OAS_USERNAME (or OAS_EMAIL) and OAS_PASSWORD" in text
+
+
+async def test_read_only_mode_does_not_register_the_write_tools(sandbox: Sandbox) -> None:
+    async with Client(server_for(sandbox, read_only=True)) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        text = error_text(await client.call_tool("create_organisation", {"name": "A"}))
+
+    assert names == {"hello", "login", "list_organisations"}
+    assert "Unknown tool 'create_organisation'" in text
+    assert sandbox.store.organisations.keys() == {1, 2, 3, 4, 5}
+
+
+async def test_server_tells_the_model_how_to_use_the_tools(mcp: Client) -> None:
+    assert mcp.instructions is not None
+    assert "list_organisations" in mcp.instructions
