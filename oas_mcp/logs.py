@@ -1,9 +1,11 @@
-"""Logging: to stderr only (stdout carries the protocol), one line per record."""
+"""Logging: to stderr only (stdout carries the protocol), one line per record, secrets masked."""
 
 from __future__ import annotations
 
 import logging
 import sys
+
+from oas_mcp.redact import RedactingFilter
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -12,6 +14,7 @@ def configure(level: str) -> None:
     """Send every log record to stderr at ``level``; the HTTP libraries' request lines only at DEBUG."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(FORMAT))
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from oas_mcp.client._errors import Credential, CredentialsError
 from oas_mcp.client._models import User
+from oas_mcp.redact import remember
 
 
 def _secret(value: str | SecretStr | None) -> SecretStr | None:
@@ -36,7 +37,9 @@ class Credentials:
         email: str | None = None,
         password: str | SecretStr | None = None,
     ) -> Credentials:
-        return cls(_secret(api_key), username or None, email or None, _secret(password))
+        credentials = cls(_secret(api_key), username or None, email or None, _secret(password))
+        remember(*(secret.get_secret_value() for secret in (credentials.api_key, credentials.password) if secret))
+        return credentials
 
     @property
     def can_login(self) -> bool:
@@ -70,7 +73,8 @@ class Token:
     expires_at: float | None
 
     @classmethod
-    def from_login(cls, access: str, user: User) -> Token:
+    def from_login(cls, access: str, refresh: str | None, user: User) -> Token:
+        remember(access, refresh, transient=True)
         return cls(SecretStr(access), user, time.time(), _jwt_expiry(access))
 
     @property

@@ -15,11 +15,10 @@ import httpx2
 from pydantic import SecretStr
 from pydantic import ValidationError as PydanticValidationError
 
-from oas_mcp import DEFAULT_BASE_URL, __version__
+from oas_mcp import DEFAULT_BASE_URL
 from oas_mcp.client._auth import Credentials, Token, headers_for
+from oas_mcp.client._connection import Connection
 from oas_mcp.client._errors import (
-    APIConnectionError,
-    APITimeoutError,
     AuthenticationError,
     Credential,
     PermissionDeniedError,
@@ -32,7 +31,6 @@ from oas_mcp.text import clean
 
 logger = logging.getLogger("oas_mcp.client")
 
-ACCEPT = "application/json, text/plain;q=0.9, */*;q=0.1"
 HELLO = "/helloworld"
 LOGIN = "/api/auth/login/"
 ORGANISATIONS = "/api/organisations/"
@@ -75,21 +73,36 @@ class OASClient:
         timeout: float = 30.0,
         transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:
-        self._base_url = base_url.rstrip("/")
-        self._base_path = urlsplit(self._base_url).path
+        self._connection = Connection(base_url, timeout, transport)
+        self._owns_connection = True
         self._credentials = Credentials.of(api_key, username, email, password)
-        self._timeout = timeout
-        self._transport = transport
-        self._http: httpx2.AsyncClient | None = None
         self._token: Token | None = None
         self._login_lock = anyio.Lock()
+        self._active: int | None = None
+
+    def with_credentials(
+        self,
+        *,
+        api_key: str | SecretStr | None = None,
+        username: str | None = None,
+        email: str | None = None,
+        password: str | SecretStr | None = None,
+    ) -> OASClient:
+        """A client for other credentials on the same connection pool, with its own session and state.
+
+        Closing it leaves the pool open; the pool closes with the client that made it.
+        """
+        other = OASClient(self.base_url, api_key=api_key, username=username, email=email, password=password)
+        other._connection = self._connection
+        other._owns_connection = False
+        return other
 
     def __repr__(self) -> str:
-        return f"OASClient(base_url={self._base_url!r}, {self._credentials!r})"
+        return f"OASClient(base_url={self.base_url!r}, {self._credentials!r})"
 
     @property
     def base_url(self) -> str:
-        return self._base_url
+        return self._connection.base_url
 
     @property
     def credentials(self) -> Credentials:
@@ -100,6 +113,11 @@ class OASClient:
         """The current sign-in (user and expiry), or None before the first login."""
         return self._token
 
+    @property
+    def active_organisation(self) -> int | None:
+        """The id last activated through this client (the API has no route to read it back)."""
+        return self._active
+
     async def __aenter__(self) -> Self:
         return self
 
@@ -109,9 +127,8 @@ class OASClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        if self._owns_connection:
+            await self._connection.aclose()
 
     # -- the API's routes -------------------------------------------------------------------------
 
@@ -172,6 +189,7 @@ class OASClient:
     async def activate_organisation(self, organisation_id: int) -> str:
         """``POST /api/organisations/{id}/make_active/``; returns the API's confirmation message."""
         response = await self._send("POST", f"{ORGANISATIONS}{int(organisation_id)}/make_active/")
+        self._active = organisation_id
         body = read_json(response) if response.content else None
         return detail_of(body, "") or f"Organisation {organisation_id} is now active."
 
@@ -188,7 +206,7 @@ class OASClient:
             trail.pages += 1
             if trail.count is None:
                 trail.count = page.count
-            path = rebase(page.next, response.request.url, self._base_path) if page.next else None
+            path = rebase(page.next, response.request.url, self._connection.base_path) if page.next else None
             if path in visited:
                 trail.note = f"the API's next link repeated after page {trail.pages}; stopped there"
                 logger.warning("pagination loop: %s", trail.note)
@@ -211,17 +229,6 @@ class OASClient:
 
     # -- sending ----------------------------------------------------------------------------------
 
-    def _client(self) -> httpx2.AsyncClient:
-        if self._http is None:
-            self._http = httpx2.AsyncClient(
-                base_url=self._base_url,
-                timeout=self._timeout,
-                headers={"User-Agent": f"oas-mcp/{__version__}", "Accept": ACCEPT},
-                transport=self._transport,
-                follow_redirects=False,
-            )
-        return self._http
-
     async def _send(self, method: str, path: str, *, json: Any = None) -> httpx2.Response:
         """One API call: authenticate, send, sign in again once on 401 when possible, raise on error statuses."""
         token = self._token
@@ -242,24 +249,7 @@ class OASClient:
         self, method: str, path: str, token: Token | None, json: Any
     ) -> tuple[httpx2.Response, tuple[Credential, ...]]:
         headers, carried = headers_for(self._credentials, token)
-        return await self._transmit(method, path, headers, json), carried
-
-    async def _transmit(self, method: str, path: str, headers: dict[str, str], json: Any) -> httpx2.Response:
-        """Send one request; map network failures to APIConnectionError / APITimeoutError."""
-        where = urlsplit(path).path
-        try:
-            # The deadline also covers transports that ignore httpx2's timeouts (in-process ASGI apps).
-            with anyio.fail_after(self._timeout):
-                return await self._client().request(method, path, headers=headers, json=json)
-        except (TimeoutError, httpx2.TimeoutException) as exc:
-            raise APITimeoutError(
-                f"{method} {where} got no answer within {self._timeout:g} s", method=method, path=where
-            ) from exc
-        except httpx2.TransportError as exc:
-            reason = clean(str(exc) or type(exc).__name__, 120)
-            raise APIConnectionError(
-                f"cannot reach {self._base_url} ({method} {where}): {reason}", method=method, path=where
-            ) from exc
+        return await self._connection.send(method, path, headers, json), carried
 
     def _redirected(self, response: httpx2.Response) -> UnexpectedResponseError:
         method, path = request_line(response)
@@ -286,7 +276,7 @@ class OASClient:
     async def _login(self) -> Token:
         body = self._credentials.login_body()
         headers, _ = headers_for(self._credentials, None)
-        response = await self._transmit("POST", LOGIN, headers, body)
+        response = await self._connection.send("POST", LOGIN, headers, body)
         if response.status_code in (400, 401, 403):
             detail = status_error(response, ("login",)).detail
             kind = PermissionDeniedError if response.status_code == 403 else AuthenticationError
@@ -308,6 +298,7 @@ class OASClient:
             user = User.model_validate(data.get("user") or {})
         except PydanticValidationError:
             raise unexpected_shape(response, "a login answer with a user") from None
-        token = Token.from_login(access.strip(), user)
+        refresh = data.get("refresh")
+        token = Token.from_login(access.strip(), refresh if isinstance(refresh, str) else None, user)
         logger.info("signed in as %s; session expires %s", clean(user.username or "?", 60), token.expires or "unknown")
         return token

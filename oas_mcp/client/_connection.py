@@ -1,0 +1,62 @@
+"""The HTTP connection to the API: one pooled httpx2 client, shared by every credential set that uses it."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import httpx2
+
+from oas_mcp import __version__
+from oas_mcp.client._errors import APIConnectionError, APITimeoutError
+from oas_mcp.text import clean
+
+ACCEPT = "application/json, text/plain;q=0.9, */*;q=0.1"
+
+
+class Connection:
+    """Sends requests to one base URL; network failures become APIConnectionError / APITimeoutError.
+
+    The httpx2 client (and its connection pool) is made on first use, so start-up pays nothing for it.
+    """
+
+    def __init__(self, base_url: str, timeout: float, transport: httpx2.AsyncBaseTransport | None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.base_path = urlsplit(self.base_url).path
+        self.timeout = timeout
+        self._transport = transport
+        self._http: httpx2.AsyncClient | None = None
+
+    def _client(self) -> httpx2.AsyncClient:
+        if self._http is None:
+            self._http = httpx2.AsyncClient(
+                base_url=self.base_url,
+                timeout=self.timeout,
+                headers={"User-Agent": f"oas-mcp/{__version__}", "Accept": ACCEPT},
+                transport=self._transport,
+                follow_redirects=False,
+            )
+        return self._http
+
+    async def send(self, method: str, path: str, headers: dict[str, str], json: Any = None) -> httpx2.Response:
+        """Send one request (no retries) and read the whole response."""
+        where = urlsplit(path).path
+        try:
+            # The deadline also covers transports that ignore httpx2's timeouts (in-process ASGI apps).
+            with anyio.fail_after(self.timeout):
+                return await self._client().request(method, path, headers=headers, json=json)
+        except (TimeoutError, httpx2.TimeoutException) as exc:
+            raise APITimeoutError(
+                f"{method} {where} got no answer within {self.timeout:g} s", method=method, path=where
+            ) from exc
+        except httpx2.TransportError as exc:
+            reason = clean(str(exc) or type(exc).__name__, 120)
+            raise APIConnectionError(
+                f"cannot reach {self.base_url} ({method} {where}): {reason}", method=method, path=where
+            ) from exc
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None

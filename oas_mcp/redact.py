@@ -1,0 +1,67 @@
+"""Secrets this process holds, and text with them masked: the last line of defence for logs."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import deque
+
+MASK = "[redacted]"
+_SHAPES = re.compile(
+    r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*"  # a JWT
+    r"|(?i:(?<=authorization: )bearer \S+|(?<=authorization': ')bearer [^']+)"  # an Authorization header value
+    r"|(?i:(?<=x-api-key: )\S+|(?<=x-api-key': ')[^']+)"  # an X-Api-Key header value
+)
+
+
+class _Vault:
+    """Credentials are kept for the life of the process; session tokens, only the latest few."""
+
+    def __init__(self) -> None:
+        self._lasting: set[str] = set()
+        self._transient: deque[str] = deque(maxlen=64)
+        self._pattern: re.Pattern[str] | None = None
+
+    def remember(self, values: tuple[str | None, ...], transient: bool) -> None:
+        fresh = [v for v in values if v and len(v) >= 4 and v not in self._lasting and v not in self._transient]
+        if not fresh:
+            return
+        if transient:
+            self._transient.extend(fresh)
+        else:
+            self._lasting.update(fresh)
+        known = sorted({*self._lasting, *self._transient}, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(value) for value in known))
+
+    def scrub(self, text: str) -> str:
+        if self._pattern is not None:
+            text = self._pattern.sub(MASK, text)
+        return _SHAPES.sub(MASK, text)
+
+
+_vault = _Vault()
+
+
+def remember(*values: str | None, transient: bool = False) -> None:
+    """Mask these values wherever :func:`scrub` sees them from now on (``transient``: only while recent)."""
+    _vault.remember(values, transient)
+
+
+def scrub(text: str) -> str:
+    """``text`` with every remembered secret, JWT and credential header value replaced by a mask."""
+    return _vault.scrub(text)
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets in a record's message and exception text before the handler writes it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = scrub(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text)
+        return True
