@@ -87,7 +87,7 @@ async def test_stdio_server_on_the_sandbox_serves_every_tool() -> None:
     assert names == {"hello", "login", "list_organisations", "create_organisation", "activate_organisation"}
     assert hello["message"] == "Hello world @demo"
     assert (listing["returned"], listing["truncated"]) == (2, True)
-    assert activated["organisation_id"] == created["id"] == 6
+    assert activated["organisation_id"] == created["id"] == 8  # the demo users have ids 1 to 7
 
 
 async def test_stdio_read_only_from_the_environment() -> None:

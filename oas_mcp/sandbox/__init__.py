@@ -6,6 +6,11 @@ It never imports the client: it is the API's side of the wire.
 from oas_mcp.sandbox._app import SANDBOX_URL, Sandbox
 from oas_mcp.sandbox._faults import Fault
 from oas_mcp.sandbox._store import (
+    DEMO2_API_KEY,
+    DEMO2_EMAIL,
+    DEMO2_ORGANISATIONS,
+    DEMO2_PASSWORD,
+    DEMO2_USERNAME,
     DEMO_API_KEY,
     DEMO_EMAIL,
     DEMO_ORGANISATIONS,
@@ -17,6 +22,11 @@ from oas_mcp.sandbox._store import (
 )
 
 __all__ = [
+    "DEMO2_API_KEY",
+    "DEMO2_EMAIL",
+    "DEMO2_ORGANISATIONS",
+    "DEMO2_PASSWORD",
+    "DEMO2_USERNAME",
     "DEMO_API_KEY",
     "DEMO_EMAIL",
     "DEMO_ORGANISATIONS",

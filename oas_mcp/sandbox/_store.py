@@ -25,6 +25,15 @@ DEMO_ORGANISATIONS = (
     ("Umbrella Holdings", "JPY", ["JPY", "USD"]),
     ("Stark Industries", "USD", ["USD"]),
 )
+# A second user, with organisations of its own: for trying per-request credentials (one key per user).
+DEMO2_USERNAME = "demo2"
+DEMO2_EMAIL = "demo2@sandbox.oas.invalid"
+DEMO2_PASSWORD = "sandbox-demo2-password"
+DEMO2_API_KEY = "Sandbox0.SecondKeyForTheOasMcpSandbox0002"
+DEMO2_ORGANISATIONS = (
+    ("Wonka Industries", "GBP", ["GBP", "EUR"]),
+    ("Tyrell Corporation", "USD", ["USD", "JPY"]),
+)
 
 
 @dataclass
@@ -122,9 +131,12 @@ class Store:
 
 
 def demo_store(token_lifetime: float = 900.0) -> Store:
-    """A store with the demo user and a few organisations."""
+    """A store with the demo user (ids 1 to 5 are its organisations), then demo2 (ids 6 and 7)."""
     store = Store(token_lifetime=token_lifetime)
-    demo = store.add_user(DEMO_USERNAME, DEMO_EMAIL, DEMO_PASSWORD, DEMO_API_KEY)
-    for name, base, currencies in DEMO_ORGANISATIONS:
-        store.add_organisation(demo, name, base, currencies)
+    for user, organisations in (
+        (store.add_user(DEMO_USERNAME, DEMO_EMAIL, DEMO_PASSWORD, DEMO_API_KEY), DEMO_ORGANISATIONS),
+        (store.add_user(DEMO2_USERNAME, DEMO2_EMAIL, DEMO2_PASSWORD, DEMO2_API_KEY), DEMO2_ORGANISATIONS),
+    ):
+        for name, base, currencies in organisations:
+            store.add_organisation(user, name, base, currencies)
     return store
