@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -12,6 +13,7 @@ from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
     InitSettingsSource,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -21,6 +23,15 @@ from oas_mcp import DEFAULT_BASE_URL
 MAX_LIST_LIMIT = 10_000
 ENV_PREFIX = "OAS_"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+MIN_TOKEN_LENGTH = 16
+_PORT = r"(?::(?:\d{1,5}|\*))?"
+_HOST = r"(?:\[[0-9a-f:.]+\]|[^\s/:@\[\]]+)"
+_HOST_PATTERN = re.compile(f"{_HOST}{_PORT}")
+_ORIGIN_PATTERN = re.compile(f"https?://{_HOST}{_PORT}")
+# Flags whose name is not the setting's name with dashes.
+_FLAGS = {"allowed_hosts": "--allowed-host", "allowed_origins": "--allowed-origin", "http_path": "--path"}
+# A list from the environment may be comma-separated (``a.example,b.example``) or a JSON array.
+Names = Annotated[list[str], NoDecode]
 
 
 class SettingsError(Exception):
@@ -49,6 +60,19 @@ class Settings(BaseSettings):
     list_limit: int = Field(
         100, ge=1, le=MAX_LIST_LIMIT, description="Default number of organisations list_organisations returns."
     )
+    # Serving MCP over HTTP (see oas_mcp.hosting).
+    transport: Literal["stdio", "http"] = Field("stdio", description="stdio, or http (Streamable HTTP).")
+    host: str = Field("127.0.0.1", min_length=1, description="HTTP bind address.")
+    port: int = Field(8000, ge=1, le=65535, description="HTTP port.")
+    http_path: str = Field("/mcp", description="Path of the MCP endpoint.")
+    stateless: bool = Field(False, description="Stateless HTTP with JSON responses: any replica serves any request.")
+    mcp_token: SecretStr | None = Field(None, description="Bearer token MCP clients must present over HTTP.")
+    mcp_token_file: Path | None = Field(None, description="File holding the bearer token (instead of mcp_token).")
+    allowed_hosts: Names = Field([], description="Host header values accepted over HTTP, besides loopback ones.")
+    allowed_origins: Names = Field([], description="Origin header values accepted over HTTP, besides loopback ones.")
+    per_request_credentials: bool = Field(
+        False, description="Use each HTTP request's X-Api-Key header for its upstream calls."
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -63,6 +87,71 @@ class Settings(BaseSettings):
         for suffix in ("/api/docs", "/api"):
             path = path.removesuffix(suffix)
         return f"{parts.scheme}://{parts.netloc}{path}"
+
+    @field_validator("host")
+    @classmethod
+    def _check_host(cls, value: str) -> str:
+        value = value.strip().removeprefix("[").removesuffix("]")
+        if not value or "/" in value or " " in value:
+            raise ValueError("must be an address or host name to bind, such as 127.0.0.1 or 0.0.0.0")
+        return value
+
+    @field_validator("http_path")
+    @classmethod
+    def _check_http_path(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith("/") or any(ch in value for ch in " ?#"):
+            raise ValueError("must be a URL path such as /mcp")
+        return value.rstrip("/") or "/"
+
+    @field_validator("mcp_token", mode="before")
+    @classmethod
+    def _check_token(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            value = value.strip()
+            if value and len(value) < MIN_TOKEN_LENGTH:
+                raise ValueError(
+                    f"must be at least {MIN_TOKEN_LENGTH} characters; make one with "
+                    "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                )
+            return value or None
+        return value
+
+    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                import json
+
+                try:
+                    return json.loads(value)
+                except ValueError:
+                    raise ValueError("must be comma-separated names or a JSON array of names") from None
+            return [name for name in value.split(",") if name.strip()]
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _check_hosts(cls, names: list[str]) -> list[str]:
+        names = [name.strip().lower() for name in names]
+        for name in names:
+            if not _HOST_PATTERN.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} is not a host name such as mcp.example.com or mcp.example.com:8443 (no scheme, no path)"
+                )
+        return names
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _check_origins(cls, names: list[str]) -> list[str]:
+        names = [name.strip().lower().rstrip("/") for name in names]
+        for name in names:
+            if not _ORIGIN_PATTERN.fullmatch(name):
+                raise ValueError(f"{name!r} is not an origin such as https://app.example.com (no path)")
+        return names
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -126,7 +215,7 @@ def _describe(exc: ValidationError, flags: dict[str, Any], file_values: dict[str
     name = str(error["loc"][0]) if error["loc"] else "settings"
     env_name = f"{ENV_PREFIX}{name.upper()}"
     if name in flags:
-        origin = f"--{name.replace('_', '-')}"
+        origin = _FLAGS.get(name, f"--{name.replace('_', '-')}")
     elif env_name in os.environ:
         origin = env_name
     elif name in file_values:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,3 +136,53 @@ def test_the_example_config_documents_every_setting_with_a_valid_value(tmp_path:
     documented = {line.split(" = ")[0].removeprefix("# ") for line in text.splitlines() if " = " in line}
     assert documented == set(Settings.model_fields)
     assert settings.api_key is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("mcp.example.com", ["mcp.example.com"]),
+        ("mcp.example.com, Other.Example:8443", ["mcp.example.com", "other.example:8443"]),
+        ('["mcp.example.com", "[::1]:8000"]', ["mcp.example.com", "[::1]:8000"]),
+        ("", []),
+    ],
+)
+def test_allowed_hosts_from_the_environment_are_comma_separated_or_json(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: list[str]
+) -> None:
+    monkeypatch.setenv("OAS_ALLOWED_HOSTS", value)
+
+    assert Settings.load().allowed_hosts == expected
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"allowed_hosts": ["https://mcp.example.com"]}, "invalid setting --allowed-host: 'https://mcp.example.com'"),
+        ({"allowed_hosts": ["mcp.example.com/mcp"]}, "invalid setting --allowed-host: 'mcp.example.com/mcp' is not"),
+        ({"allowed_origins": ["app.example.com"]}, "invalid setting --allowed-origin: 'app.example.com' is not an"),
+        ({"allowed_origins": ["https://app.example.com/x"]}, "invalid setting --allowed-origin: 'https://app.example"),
+        ({"http_path": "mcp"}, "invalid setting --path: must be a URL path such as /mcp"),
+        ({"port": 70000}, "invalid setting --port: Input should be less than or equal to 65535"),
+        ({"host": "http://0.0.0.0"}, "invalid setting --host: must be an address or host name to bind"),
+        ({"mcp_token": "short"}, "invalid setting --mcp-token: must be at least 16 characters; make one with"),
+    ],
+)
+def test_bad_http_settings_are_refused_with_the_flag_named(overrides: dict[str, Any], expected: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.load(**overrides)
+
+    assert str(caught.value).startswith(expected)
+
+
+def test_http_settings_are_normalised() -> None:
+    settings = Settings.load(
+        host="[::1]",
+        http_path="/oas/mcp/",
+        mcp_token="  a-token-of-sixteen-or-more  ",
+        allowed_origins=["HTTPS://A.X/"],
+    )
+
+    assert (settings.host, settings.http_path, settings.allowed_origins) == ("::1", "/oas/mcp", ["https://a.x"])
+    assert settings.mcp_token is not None
+    assert settings.mcp_token.get_secret_value() == "a-token-of-sixteen-or-more"
