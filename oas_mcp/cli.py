@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
     from oas_mcp.client import OASClient
 
-COMMANDS = ("serve",)
+COMMANDS = ("serve", "sandbox")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,11 +44,20 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="serve MCP (the default command)", description="Serve MCP.")
-    serve.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
-    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="HTTP port (default: 8000)")
+    serve.add_argument("--transport", choices=("stdio", "http"), help="default: stdio")
     _add_settings_flags(serve)
+    _add_http_flags(serve)
     serve.set_defaults(run=_serve)
+
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="serve the OAS API sandbox over HTTP, for curl and API tools",
+        description="Serve the sandbox (an in-memory emulator of the OAS API) over HTTP; prints its demo credentials.",
+    )
+    sandbox.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
+    sandbox.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+    sandbox.add_argument("--log-level", type=str.upper, default="INFO", choices=LOG_LEVELS)
+    sandbox.set_defaults(run=_sandbox)
     return parser
 
 
@@ -55,11 +65,46 @@ def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML settings file (default: $OAS_CONFIG)")
     parser.add_argument("--sandbox", action="store_true", help="use the built-in OAS API emulator; no account needed")
     parser.add_argument("--read-only", action="store_true", default=None, help="register only the tools that read")
-    parser.add_argument("--log-level", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
+    parser.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS)
+
+
+def _add_http_flags(parser: argparse.ArgumentParser) -> None:
+    http = parser.add_argument_group("HTTP transport (--transport http)")
+    http.add_argument("--host", help="bind address (default: 127.0.0.1)")
+    http.add_argument("--port", type=int, help="port (default: 8000)")
+    http.add_argument("--path", dest="http_path", metavar="PATH", help="path of the MCP endpoint (default: /mcp)")
+    http.add_argument(
+        "--stateless", action="store_true", default=None, help="no sessions, JSON responses: for several replicas"
+    )
+    http.add_argument(
+        "--allowed-host", dest="allowed_hosts", action="append", metavar="NAME", help="accepted Host (repeatable)"
+    )
+    http.add_argument(
+        "--allowed-origin",
+        dest="allowed_origins",
+        action="append",
+        metavar="ORIGIN",
+        help="accepted Origin (repeatable)",
+    )
+    http.add_argument(
+        "--per-request-credentials",
+        action="store_true",
+        default=None,
+        help="use each request's X-Api-Key header as the OAS API key for its calls",
+    )
+    http.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="serve a non-loopback address without a client token (only behind a proxy that authenticates)",
+    )
+
+
+HTTP_SETTINGS = ("transport", "host", "port", "http_path", "stateless", "allowed_hosts", "allowed_origins")
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {"read_only": args.read_only, "log_level": args.log_level}
+    overrides |= {name: getattr(args, name, None) for name in (*HTTP_SETTINGS, "per_request_credentials")}
     if args.sandbox:
         from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME, SANDBOX_URL
 
@@ -104,19 +149,33 @@ def connector(settings: Settings, sandbox: bool) -> Callable[[], OASClient]:
 def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     from oas_mcp.logs import configure
-    from oas_mcp.tools import build_server
 
     configure(settings.log_level)
+    if settings.transport == "http":
+        from oas_mcp.hosting import serve
+
+        serve(settings, connector(settings, args.sandbox), insecure_no_auth=args.insecure_no_auth)
+        return 0
+    if settings.per_request_credentials:
+        raise SettingsError("per-request credentials need --transport http: stdio requests carry no headers")
+    from oas_mcp.tools import build_server
+
     server = build_server(settings, connector(settings, args.sandbox))
-    if args.transport == "stdio":
-        if sys.stdin.isatty():
-            where = "the sandbox" if args.sandbox else settings.base_url
-            print(
-                f"oas-mcp {__version__} serves MCP on stdio for {where} and waits for an MCP client "
-                "(Claude Desktop, Claude Code, ...); see the README to connect one. Ctrl-C stops it.",
-                file=sys.stderr,
-            )
-        server.run()
-    else:
-        server.run("streamable-http", host=args.host, port=args.port, streamable_http_path="/mcp")
+    if sys.stdin.isatty():
+        where = "the sandbox" if args.sandbox else settings.base_url
+        print(
+            f"oas-mcp {__version__} serves MCP on stdio for {where} and waits for an MCP client "
+            "(Claude Desktop, Claude Code, ...); see the README to connect one. Ctrl-C stops it.",
+            file=sys.stderr,
+        )
+    server.run()
+    return 0
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from oas_mcp.hosting import serve_sandbox
+    from oas_mcp.logs import configure
+
+    configure(args.log_level)
+    serve_sandbox(args.host, args.port)
     return 0

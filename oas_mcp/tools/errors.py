@@ -30,6 +30,7 @@ from oas_mcp.text import clean
 logger = logging.getLogger("oas_mcp.tools")
 
 LOGIN_SETTINGS = "OAS_USERNAME (or OAS_EMAIL) and OAS_PASSWORD"
+API_KEY_SETTING = "OAS_API_KEY"
 MAX_MESSAGE = 480
 
 
@@ -37,12 +38,12 @@ def setting(field: str) -> str:
     return f"OAS_{field.upper()}"
 
 
-def describe(error: OASError) -> str:
-    """The message for an API client error."""
-    return clean(_describe(error), MAX_MESSAGE)
+def describe(error: OASError, api_key: str = API_KEY_SETTING) -> str:
+    """The message for an API client error; ``api_key`` names where the API key came from."""
+    return clean(_describe(error, api_key), MAX_MESSAGE)
 
 
-def _describe(error: OASError) -> str:
+def _describe(error: OASError, api_key: str) -> str:
     match error:
         case CredentialsError(missing=missing):
             names = " or ".join(setting(name) for name in missing if name in ("username", "email"))
@@ -50,7 +51,7 @@ def _describe(error: OASError) -> str:
             needed += [setting(name) for name in missing if name not in ("username", "email")]
             return f"Signing in needs {' and '.join(needed)}; set them in the environment or the config file."
         case AuthenticationError():
-            return _authentication(error)
+            return _authentication(error, api_key)
         case PermissionDeniedError():
             return f"The OAS API refused {error.method} {error.path} (HTTP 403{_detail(error)}); no permission."
         case NotFoundError():
@@ -81,7 +82,7 @@ def _detail(error: APIStatusError) -> str:
     return f": {error.detail}" if error.detail else ""
 
 
-def _authentication(error: AuthenticationError) -> str:
+def _authentication(error: AuthenticationError, api_key: str) -> str:
     sent = error.credentials
     if "login" in sent:
         return f"Sign-in failed{_detail(error)}. Check {LOGIN_SETTINGS}."
@@ -89,7 +90,7 @@ def _authentication(error: AuthenticationError) -> str:
         return f"The OAS API needs credentials (HTTP 401); set OAS_API_KEY, or {LOGIN_SETTINGS}."
     if sent == ("token",):
         return "The OAS API rejected the session token right after signing in; check the account is active."
-    return f"The OAS API rejected the API key (HTTP 401{_detail(error)}); check OAS_API_KEY."
+    return f"The OAS API rejected the API key (HTTP 401{_detail(error)}); check {api_key}."
 
 
 def invalid_arguments(tool: str, error: ValidationError) -> str:
@@ -109,6 +110,9 @@ def invalid_arguments(tool: str, error: ValidationError) -> str:
 class Server(MCPServer[Any]):
     """MCPServer whose tool failures all read as one actionable line (see :func:`describe`)."""
 
+    api_key_source = API_KEY_SETTING
+    """Where the API key comes from, as error texts name it (a setting, or a request header)."""
+
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | Any:
@@ -122,7 +126,7 @@ class Server(MCPServer[Any]):
         if isinstance(cause, ValidationError) and not isinstance(exc, UnexpectedToolError):
             return invalid_arguments(name, cause)
         if isinstance(cause, OASError):
-            return describe(cause)
+            return describe(cause, self.api_key_source)
         if isinstance(cause, ToolError):
             return str(cause)
         if cause is None and str(exc).startswith("Unknown tool"):

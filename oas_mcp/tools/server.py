@@ -13,6 +13,7 @@ from pydantic import Field
 from oas_mcp import __version__
 from oas_mcp.client import CurrencyCode, ImageURL, NotFoundError, OASClient, OrganisationName
 from oas_mcp.settings import MAX_LIST_LIMIT, Settings
+from oas_mcp.tools.credentials import FROM_HEADER, Clients
 from oas_mcp.tools.errors import Server
 from oas_mcp.tools.results import Activated, Greeting, Organisation, Organisations, SignedIn
 
@@ -37,36 +38,44 @@ def hints(title: str, *, read_only: bool, idempotent: bool) -> ToolAnnotations:
 
 @dataclass(frozen=True)
 class State:
-    client: OASClient
+    clients: Clients
 
 
-def build_server(settings: Settings, connect: Callable[[], OASClient]) -> Server:
-    """The MCP server; ``connect`` makes the one OAS client the server's tools share."""
+def build_server(settings: Settings, connect: Callable[[], OASClient], **options: Any) -> Server:
+    """The MCP server; ``connect`` makes the OAS client the server's tools share (and, with per-request
+    credentials, whose connection pool each user's client uses). ``options`` go to MCPServer (the HTTP
+    host passes its token verifier and auth settings).
+    """
+    per_request = settings.per_request_credentials
 
     @asynccontextmanager
     async def lifespan(_: object) -> AsyncIterator[State]:
         async with connect() as oas:
-            yield State(oas)
+            yield State(Clients(oas, per_request=per_request))
 
-    server = Server("oas-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)
+    server = Server("oas-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, **options)
+    if per_request:
+        server.api_key_source = FROM_HEADER
 
     def oas(ctx: Context[State, Any]) -> OASClient:
         state: State = ctx.request_context.lifespan_context
-        return state.client
+        return state.clients.for_request(ctx.headers)
 
     @server.tool(annotations=hints("Check the connection", read_only=True, idempotent=True))
     async def hello(ctx: Context[State, Any]) -> Greeting:
         """Check that the OAS API is reachable and accepts the credentials; returns its greeting."""
         return Greeting.of(await oas(ctx).hello())
 
-    @server.tool(annotations=hints("Sign in", read_only=True, idempotent=True))
-    async def login(ctx: Context[State, Any]) -> SignedIn:
-        """Sign in with the configured username, email and password; returns the user and when the session expires.
+    if not per_request:  # each user brings an API key only: there is no password to sign in with
 
-        Takes no arguments: credentials come from the server's settings, never from the conversation.
-        Other tools sign in by themselves when needed.
-        """
-        return SignedIn.of(await oas(ctx).login())
+        @server.tool(annotations=hints("Sign in", read_only=True, idempotent=True))
+        async def login(ctx: Context[State, Any]) -> SignedIn:
+            """Sign in with the configured username, email and password; returns the user and when the session expires.
+
+            Takes no arguments: credentials come from the server's settings, never from the conversation.
+            Other tools sign in by themselves when needed.
+            """
+            return SignedIn.of(await oas(ctx).login())
 
     @server.tool(annotations=hints("List organisations", read_only=True, idempotent=True))
     async def list_organisations(

@@ -1,0 +1,243 @@
+"""Serving over HTTP: oas-mcp as Streamable HTTP (the SDK's transport), and the sandbox API for curl.
+
+What this module adds to the SDK's transport is policy: clients present a bearer token (compared in constant
+time), Host and Origin are checked against an allowlist (DNS-rebinding protection), and a non-loopback bind
+without either refuses to start. ``GET /healthz`` answers load balancers without authentication.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import SecretStr
+
+from oas_mcp import __version__
+from oas_mcp.redact import remember
+from oas_mcp.settings import MIN_TOKEN_LENGTH, Settings, SettingsError
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.types import ASGIApp
+
+    from oas_mcp.client import OASClient
+    from oas_mcp.tools.errors import Server
+
+logger = logging.getLogger("oas_mcp.hosting")
+
+HEALTH_PATH = "/healthz"
+LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*")
+LOOPBACK_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")
+CLIENT_ID = "oas-mcp-client"
+SHUTDOWN_GRACE = 5  # seconds open streams get to finish when the server stops
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class StaticToken:
+    """The SDK's TokenVerifier for one shared bearer token, compared in constant time."""
+
+    def __init__(self, token: SecretStr) -> None:
+        self._expected = token.get_secret_value().encode()
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        if hmac.compare_digest(token.encode(), self._expected):
+            return AccessToken(token=token, client_id=CLIENT_ID, scopes=[])
+        return None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Who may talk to the HTTP endpoint: the bearer token (None: anyone who reaches it) and the allowlists."""
+
+    token: SecretStr | None
+    security: TransportSecuritySettings
+
+    @classmethod
+    def of(cls, settings: Settings, *, insecure_no_auth: bool = False) -> Policy:
+        """The policy the settings ask for; raises SettingsError when they are unsafe or contradictory."""
+        token = client_token(settings)
+        host = settings.host
+        if token is not None and insecure_no_auth:
+            raise SettingsError("--insecure-no-auth contradicts the client token that is set; drop one of them")
+        loopback = is_loopback(host)
+        if not loopback and token is None and not insecure_no_auth:
+            raise SettingsError(
+                f"refusing to serve MCP on {host} without a client token: anyone who reaches the port could use "
+                "the OAS account; set OAS_MCP_TOKEN or OAS_MCP_TOKEN_FILE, or pass --insecure-no-auth when a "
+                "proxy in front authenticates clients"
+            )
+        if not loopback and not settings.allowed_hosts:
+            raise SettingsError(
+                f"serving MCP on {host} needs the host names clients reach it by (DNS-rebinding protection): "
+                "pass --allowed-host NAME for each, e.g. --allowed-host mcp.example.com, or set OAS_ALLOWED_HOSTS"
+            )
+        hosts = [pattern for name in settings.allowed_hosts for pattern in _host_patterns(name)]
+        origins = list(settings.allowed_origins)
+        if loopback:
+            hosts += LOOPBACK_HOSTS
+            origins += LOOPBACK_ORIGINS
+        security = TransportSecuritySettings(
+            enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+        )
+        return cls(token, security)
+
+    def server_options(self, settings: Settings) -> dict[str, Any]:
+        """What MCPServer needs to require the token: a verifier, and auth settings naming this server."""
+        if self.token is None:
+            return {}
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        auth = AuthSettings(issuer_url=f"http://{host}:{settings.port}", resource_server_url=None)
+        return {"token_verifier": StaticToken(self.token), "auth": auth}
+
+
+def _host_patterns(name: str) -> list[str]:
+    """A name without a port matches it on any port (and bare, as behind a proxy on 80 or 443)."""
+    has_port = ":" in name.rsplit("]", 1)[-1]
+    return [name] if has_port else [name, f"{name}:*"]
+
+
+def client_token(settings: Settings) -> SecretStr | None:
+    """The bearer token clients must present: OAS_MCP_TOKEN, or the contents of OAS_MCP_TOKEN_FILE."""
+    path = settings.mcp_token_file
+    if path is None:
+        token = settings.mcp_token
+    elif settings.mcp_token is not None:
+        raise SettingsError("set OAS_MCP_TOKEN or OAS_MCP_TOKEN_FILE, not both")
+    else:
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+            raise SettingsError(f"cannot read the client token file {path} (OAS_MCP_TOKEN_FILE): {reason}") from None
+        if len(text) < MIN_TOKEN_LENGTH:
+            raise SettingsError(
+                f"the client token file {path} (OAS_MCP_TOKEN_FILE) must hold a token of at least "
+                f"{MIN_TOKEN_LENGTH} characters"
+            )
+        token = SecretStr(text)
+    if token is not None:
+        remember(token.get_secret_value())
+    return token
+
+
+def http_app(server: Server, settings: Settings, policy: Policy) -> ASGIApp:
+    """The Starlette app: MCP at ``settings.http_path``, and ``GET /healthz``."""
+    from starlette.responses import JSONResponse
+
+    @server.custom_route(HEALTH_PATH, methods=["GET"], include_in_schema=False)  # type: ignore[untyped-decorator]
+    async def healthz(request: Request) -> Response:
+        """Liveness for load balancers: no authentication, no Host check, no upstream call, no secret."""
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    return server.streamable_http_app(
+        streamable_http_path=settings.http_path,
+        stateless_http=settings.stateless,
+        json_response=settings.stateless,
+        transport_security=policy.security,
+        host=settings.host,
+    )
+
+
+def serve(settings: Settings, connect: Callable[[], OASClient], *, insecure_no_auth: bool = False) -> None:
+    """Serve MCP over Streamable HTTP until interrupted."""
+    from oas_mcp.tools import build_server
+
+    policy = Policy.of(settings, insecure_no_auth=insecure_no_auth)
+    server = build_server(settings, connect, **policy.server_options(settings))
+    app = http_app(server, settings, policy)
+
+    def announce(url: str) -> None:
+        notes = [
+            "stateless, JSON responses" if settings.stateless else "sessions, streamed responses",
+            "bearer token required" if policy.token else "no client authentication",
+        ]
+        if settings.per_request_credentials:
+            notes.append("each request's X-Api-Key header is its OAS API key")
+        logger.info("oas-mcp %s serves MCP at %s%s (%s)", __version__, url, settings.http_path, "; ".join(notes))
+        if policy.token is None and not is_loopback(settings.host):
+            logger.warning("clients are not authenticated (--insecure-no-auth): only a proxy in front protects it")
+
+    run(app, settings.host, settings.port, announce)
+
+
+def serve_sandbox(host: str, port: int) -> None:
+    """Serve the sandbox API over HTTP (for curl, Postman, and oas-mcp with OAS_BASE_URL) until interrupted."""
+    from oas_mcp.sandbox import Sandbox
+
+    logging.getLogger("uvicorn.access").setLevel(logging.INFO)  # show each request, as a dev server does
+    run(Sandbox(), host, port, _sandbox_banner)
+
+
+def _sandbox_banner(url: str) -> None:
+    from oas_mcp.sandbox import (
+        DEMO2_API_KEY,
+        DEMO2_EMAIL,
+        DEMO2_ORGANISATIONS,
+        DEMO2_PASSWORD,
+        DEMO2_USERNAME,
+        DEMO_API_KEY,
+        DEMO_EMAIL,
+        DEMO_ORGANISATIONS,
+        DEMO_PASSWORD,
+        DEMO_USERNAME,
+    )
+
+    users = (
+        (DEMO_USERNAME, DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, len(DEMO_ORGANISATIONS)),
+        (DEMO2_USERNAME, DEMO2_API_KEY, DEMO2_EMAIL, DEMO2_PASSWORD, len(DEMO2_ORGANISATIONS)),
+    )
+    lines = [f"OAS API sandbox at {url} (in memory, demo data, not secret; Ctrl-C stops it)"]
+    for username, key, email, password, count in users:
+        lines.append(f"  user {username}: API key {key}  email {email}  password {password}  ({count} organisations)")
+    lines += [
+        f'Try:        curl {url}/helloworld -H "X-Api-Key: {DEMO_API_KEY}"',
+        f"MCP on it:  OAS_BASE_URL={url} OAS_API_KEY={DEMO_API_KEY} oas-mcp",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def run(app: ASGIApp, host: str, port: int, announce: Callable[[str], None]) -> None:
+    """Run ``app`` with uvicorn on ``host:port``; ``announce(url)`` once the port is bound. Logs go to stderr."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # keep oas-mcp's logging: stderr only, secrets masked
+        server_header=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE,
+    )
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(config.backlog)  # connections queue from now on, before uvicorn accepts them
+    except OSError as exc:
+        sock.close()
+        raise SettingsError(
+            f"cannot listen on {host} port {port}: {exc.strerror or exc}; pick another --port"
+        ) from None
+    where = f"[{host}]" if family == socket.AF_INET6 else host
+    announce(f"http://{where}:{sock.getsockname()[1]}")
+    sys.stderr.flush()
+    uvicorn.Server(config).run(sockets=[sock])
