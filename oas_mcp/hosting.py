@@ -7,6 +7,7 @@ without either refuses to start. ``GET /healthz`` answers load balancers without
 
 from __future__ import annotations
 
+import errno
 import hmac
 import ipaddress
 import logging
@@ -40,6 +41,11 @@ LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*")
 LOOPBACK_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")
 CLIENT_ID = "oas-mcp-client"
 SHUTDOWN_GRACE = 5  # seconds open streams get to finish when the server stops
+_BIND_HINTS = {
+    errno.EADDRINUSE: "pick another --port, or stop what uses it",
+    errno.EADDRNOTAVAIL: "no interface here has that address; check --host",
+    errno.EACCES: "ports below 1024 need privileges; pick another --port",
+}
 
 
 def is_loopback(host: str) -> bool:
@@ -234,9 +240,8 @@ def run(app: ASGIApp, host: str, port: int, announce: Callable[[str], None]) -> 
         sock.listen(config.backlog)  # connections queue from now on, before uvicorn accepts them
     except OSError as exc:
         sock.close()
-        raise SettingsError(
-            f"cannot listen on {host} port {port}: {exc.strerror or exc}; pick another --port"
-        ) from None
+        hint = _BIND_HINTS.get(exc.errno or 0, "check --host and --port")
+        raise SettingsError(f"cannot listen on {host} port {port}: {exc.strerror or exc}; {hint}") from None
     where = f"[{host}]" if family == socket.AF_INET6 else host
     announce(f"http://{where}:{sock.getsockname()[1]}")
     sys.stderr.flush()

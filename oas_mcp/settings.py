@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     # Serving MCP over HTTP (see oas_mcp.hosting).
     transport: Literal["stdio", "http"] = Field("stdio", description="stdio, or http (Streamable HTTP).")
     host: str = Field("127.0.0.1", min_length=1, description="HTTP bind address.")
-    port: int = Field(8000, ge=1, le=65535, description="HTTP port.")
+    port: int = Field(8000, ge=0, le=65535, description="HTTP port; 0 picks a free one (logged on start).")
     http_path: str = Field("/mcp", description="Path of the MCP endpoint.")
     stateless: bool = Field(False, description="Stateless HTTP with JSON responses: any replica serves any request.")
     mcp_token: SecretStr | None = Field(None, description="Bearer token MCP clients must present over HTTP.")

@@ -1,0 +1,85 @@
+"""Which OAS client serves a call: the server's own, or one per X-Api-Key (per-request credentials)."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from mcp.server.mcpserver.exceptions import ToolError
+
+from oas_mcp.client import OASClient, OrganisationList
+from oas_mcp.sandbox import DEMO2_API_KEY, DEMO2_ORGANISATIONS, DEMO_API_KEY, DEMO_ORGANISATIONS, Sandbox
+from oas_mcp.tools.credentials import MALFORMED_KEY, MISSING_KEY, Clients
+
+from support import client_for
+
+pytestmark = pytest.mark.anyio
+
+
+def key(value: str) -> dict[str, str]:
+    return {"x-api-key": value}
+
+
+async def test_without_per_request_mode_every_call_uses_the_servers_client(sandbox: Sandbox) -> None:
+    async with client_for(sandbox) as shared:
+        clients = Clients(shared, per_request=False)
+
+        assert clients.for_request(None) is shared
+        assert clients.for_request(key(DEMO2_API_KEY)) is shared
+
+
+async def test_each_key_gets_a_client_of_its_own_with_its_own_state(sandbox: Sandbox) -> None:
+    async with client_for(sandbox) as shared:
+        clients = Clients(shared, per_request=True)
+        demo, demo2 = clients.for_request(key(DEMO_API_KEY)), clients.for_request(key(DEMO2_API_KEY))
+        listings: dict[str, OrganisationList] = {}
+
+        async def list_and_activate(name: str, oas: OASClient, organisation_id: int) -> None:
+            listings[name] = await oas.list_organisations()
+            await oas.activate_organisation(organisation_id)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(list_and_activate, "demo", demo, 2)
+            group.start_soon(list_and_activate, "demo2", demo2, 7)
+
+    assert clients.for_request(key(f"  {DEMO_API_KEY} ")) is demo
+    assert [org.name for org in listings["demo"].organisations] == [name for name, _, _ in DEMO_ORGANISATIONS]
+    assert [org.name for org in listings["demo2"].organisations] == [name for name, _, _ in DEMO2_ORGANISATIONS]
+    assert (demo.active_organisation, demo2.active_organisation, shared.active_organisation) == (2, 7, None)
+    assert sandbox.store.active == {1: 2, 2: 7}
+
+
+async def test_the_cache_keeps_the_most_recently_used_keys_only(sandbox: Sandbox) -> None:
+    async with client_for(sandbox) as shared:
+        clients = Clients(shared, per_request=True, capacity=2)
+        first = clients.for_request(key("Key00001.first"))
+        second = clients.for_request(key("Key00002.second"))
+        assert clients.for_request(key("Key00001.first")) is first  # now the most recent
+        clients.for_request(key("Key00003.third"))  # evicts the least recent: second
+
+        assert len(clients) == 2
+        assert clients.for_request(key("Key00001.first")) is first
+        assert clients.for_request(key("Key00002.second")) is not second
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        (None, MISSING_KEY),
+        ({}, MISSING_KEY),
+        (key("   "), MISSING_KEY),
+        (key("two words"), MALFORMED_KEY),
+        (key("caf\u00e9.key"), MALFORMED_KEY),
+        (key("x" * 513), MALFORMED_KEY),
+    ],
+)
+async def test_a_call_without_a_usable_key_is_refused(
+    sandbox: Sandbox, headers: dict[str, str] | None, message: str
+) -> None:
+    async with client_for(sandbox) as shared:
+        clients = Clients(shared, per_request=True)
+        with pytest.raises(ToolError) as caught:
+            clients.for_request(headers)
+
+    assert str(caught.value) == message
+    assert len(clients) == 0
+    assert sandbox.requests == []

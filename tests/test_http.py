@@ -1,0 +1,409 @@
+"""oas-mcp over Streamable HTTP, as real processes on loopback ports, through the SDK's HTTP client:
+authentication, DNS-rebinding protection, /healthz, per-request credentials, stateless replicas, and the
+sandbox served over HTTP.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import httpx2
+import pytest
+from mcp import MCPError
+
+from oas_mcp import __version__
+from oas_mcp.sandbox import (
+    DEMO2_API_KEY,
+    DEMO2_ORGANISATIONS,
+    DEMO_API_KEY,
+    DEMO_EMAIL,
+    DEMO_ORGANISATIONS,
+    DEMO_PASSWORD,
+    DEMO_USERNAME,
+)
+
+from servers import TOKEN, Running, post_initialize, run, running, session
+from support import error_text, structured
+
+pytestmark = pytest.mark.anyio
+
+HTTP = ("--transport", "http")
+DEMO_NAMES = {name for name, _, _ in DEMO_ORGANISATIONS}
+DEMO2_NAMES = {name for name, _, _ in DEMO2_ORGANISATIONS}
+
+
+@pytest.fixture(scope="module")
+def sandboxed() -> Any:
+    """oas-mcp on its in-process sandbox, over HTTP, requiring the token; one extra Host and Origin allowed."""
+    extra = ("--allowed-host", "mcp.example.test", "--allowed-origin", "https://app.example.test")
+    with running("--sandbox", *HTTP, *extra, OAS_MCP_TOKEN=TOKEN) as server:
+        yield server
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_the_tools_work_over_http_with_the_token(sandboxed: Running, mode: str) -> None:
+    async with session(sandboxed.mcp, mode=mode) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        hello = structured(await client.call_tool("hello", {}))
+        listing = structured(await client.call_tool("list_organisations", {}))
+
+    assert names == {"hello", "login", "list_organisations", "create_organisation", "activate_organisation"}
+    assert hello == {"message": "Hello world @demo", "username": "demo"}
+    assert {org["name"] for org in listing["organisations"]} == DEMO_NAMES
+
+
+@pytest.mark.parametrize("token", [None, "a-wrong-token-of-enough-length", TOKEN[:-1], f"{TOKEN}x"])
+def test_without_the_right_token_the_answer_is_401_with_www_authenticate(sandboxed: Running, token: str | None) -> None:
+    sent = {"Authorization": f"Bearer {token}"} if token else {}
+
+    response = post_initialize(sandboxed.mcp, **sent)
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer ")
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    assert TOKEN not in response.text
+
+
+async def test_the_sdk_client_without_the_token_gets_no_session(sandboxed: Running) -> None:
+    with pytest.RaisesGroup(pytest.RaisesGroup(MCPError)):
+        async with session(sandboxed.mcp, token=None, mode="legacy") as client:
+            await client.call_tool("hello", {})
+
+
+@pytest.mark.parametrize(
+    ("extra", "status"),
+    [
+        ({}, 200),
+        ({"Origin": "http://127.0.0.1:9"}, 200),
+        ({"Origin": "https://app.example.test"}, 200),
+        ({"Host": "mcp.example.test"}, 200),
+        ({"Host": "mcp.example.test:8443"}, 200),  # a name given without a port matches any port
+        ({"Origin": "https://evil.example"}, 403),
+        ({"Origin": "http://127.0.0.1.evil.example"}, 403),
+        ({"Origin": "null"}, 403),
+        ({"Host": "evil.example"}, 421),
+        ({"Host": "evil.example:8000"}, 421),
+        ({"Host": "mcp.example.test.evil.example"}, 421),
+    ],
+)
+def test_host_and_origin_are_checked_against_the_allowlist(
+    sandboxed: Running, extra: dict[str, str], status: int
+) -> None:
+    response = post_initialize(sandboxed.mcp, Authorization=f"Bearer {TOKEN}", **extra)
+
+    assert response.status_code == status, response.text
+
+
+def test_healthz_answers_without_the_token_and_tells_no_secret(sandboxed: Running) -> None:
+    response = httpx2.get(f"{sandboxed.url}/healthz", headers={"Host": "10.0.0.7:8000"}, timeout=60.0)
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "version": __version__}
+    assert TOKEN not in response.text
+    assert DEMO_API_KEY not in response.text
+
+
+async def test_the_token_from_a_file_works_and_is_never_logged(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text(f"{TOKEN}\n")
+    with running("--sandbox", *HTTP, "--log-level", "DEBUG", OAS_MCP_TOKEN_FILE=str(tmp_path / "token")) as server:
+        async with session(server.mcp) as client:
+            hello = structured(await client.call_tool("hello", {}))
+        refused = post_initialize(server.mcp, Authorization="Bearer not-the-token-at-all")
+        log = server.output()
+
+    assert hello["username"] == "demo"
+    assert refused.status_code == 401
+    assert "bearer token required" in log
+    assert TOKEN not in log
+
+
+# -- refusing to start ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (
+            ("--host", "0.0.0.0"),
+            {},
+            "oas-mcp: refusing to serve MCP on 0.0.0.0 without a client token: anyone who reaches the port",
+        ),
+        (
+            ("--host", "0.0.0.0"),
+            {"OAS_MCP_TOKEN": TOKEN},
+            "oas-mcp: serving MCP on 0.0.0.0 needs the host names clients reach it by (DNS-rebinding protection)",
+        ),
+        (
+            ("--host", "0.0.0.0", "--insecure-no-auth"),
+            {},
+            "oas-mcp: serving MCP on 0.0.0.0 needs the host names clients reach it by",
+        ),
+        (
+            ("--host", "::", "--allowed-host", "mcp.example.test"),
+            {},
+            "oas-mcp: refusing to serve MCP on :: without a client token",
+        ),
+        (("--insecure-no-auth",), {"OAS_MCP_TOKEN": TOKEN}, "oas-mcp: --insecure-no-auth contradicts the client token"),
+        ((), {"OAS_MCP_TOKEN_FILE": "/nonexistent/token"}, "oas-mcp: cannot read the client token file /nonexistent"),
+        (
+            (),
+            {"OAS_MCP_TOKEN_FILE": "/nonexistent/token", "OAS_MCP_TOKEN": TOKEN},
+            "oas-mcp: set OAS_MCP_TOKEN or OAS_MCP_TOKEN_FILE, not both",
+        ),
+        ((), {"OAS_MCP_TOKEN": "short"}, "oas-mcp: invalid setting OAS_MCP_TOKEN: must be at least 16 characters"),
+        (("--allowed-host", "https://x.test"), {}, "oas-mcp: invalid setting --allowed-host: 'https://x.test' is not"),
+    ],
+)
+def test_an_unsafe_http_setup_refuses_to_start_with_one_line_and_exit_code_2(
+    args: tuple[str, ...], env: dict[str, str], expected: str
+) -> None:
+    result = run("--sandbox", *HTTP, *args, **env)
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(expected), result.stderr
+    assert result.stderr.count("\n") == 1
+    assert TOKEN not in result.stderr
+
+
+def test_a_short_token_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("short\n")
+
+    result = run("--sandbox", *HTTP, OAS_MCP_TOKEN_FILE=str(tmp_path / "token"))
+
+    assert result.returncode == 2
+    assert "must hold a token of at least 16 characters" in result.stderr
+
+
+def test_a_non_loopback_bind_with_token_and_allowlist_gets_as_far_as_binding() -> None:
+    # 192.0.2.1 (TEST-NET-1) is on no interface here: the checks pass, then the bind fails, and nothing listens.
+    result = run("--sandbox", *HTTP, "--host", "192.0.2.1", "--allowed-host", "mcp.example.test", OAS_MCP_TOKEN=TOKEN)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "oas-mcp: cannot listen on 192.0.2.1 port 8000: Cannot assign requested address; "
+        "no interface here has that address; check --host"
+    )
+
+
+def test_a_taken_port_is_one_clear_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = run("--sandbox", *HTTP, "--port", port)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"oas-mcp: cannot listen on 127.0.0.1 port {port}: Address already in use; "
+        "pick another --port, or stop what uses it"
+    )
+
+
+def test_per_request_credentials_need_http() -> None:
+    result = run("--sandbox", "--per-request-credentials")
+
+    assert result.returncode == 2
+    assert result.stderr == "oas-mcp: per-request credentials need --transport http: stdio requests carry no headers\n"
+
+
+# -- per-request credentials ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def per_request() -> Any:
+    """oas-mcp with per-request credentials, on its in-process sandbox (users demo and demo2), logging DEBUG."""
+    with running(
+        "--sandbox", *HTTP, "--per-request-credentials", "--log-level", "DEBUG", OAS_MCP_TOKEN=TOKEN
+    ) as server:
+        yield server
+
+
+async def test_two_users_at_once_each_see_and_change_only_their_own_organisations(per_request: Running) -> None:
+    seen: dict[str, list[set[str]]] = {"demo": [], "demo2": []}
+    refused: dict[str, list[str]] = {"demo": [], "demo2": []}
+    created: dict[str, list[int]] = {"demo": [], "demo2": []}
+    first_ids = {"demo": 1, "demo2": 6}
+
+    async def user(name: str, key: str, other: str) -> None:
+        async with session(per_request.mcp, api_key=key) as client:
+            for round_ in range(4):
+                greeting = structured(await client.call_tool("hello", {}))
+                assert greeting["username"] == name
+                arguments = {"name": f"{name} round {round_}", "base_currency": "EUR", "currencies": ["EUR"]}
+                new = structured(await client.call_tool("create_organisation", arguments))
+                created[name].append(new["id"])
+                listing = structured(await client.call_tool("list_organisations", {"limit": 1000}))
+                seen[name].append({org["name"] for org in listing["organisations"]})
+                activated = structured(await client.call_tool("activate_organisation", {"organisation_id": new["id"]}))
+                assert activated["organisation_id"] == new["id"]
+                theirs = first_ids[other] if not created[other] else created[other][-1]
+                text = error_text(await client.call_tool("activate_organisation", {"organisation_id": theirs}))
+                refused[name].append(text)
+                await anyio.lowlevel.checkpoint()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(user, "demo", DEMO_API_KEY, "demo2")
+        group.start_soon(user, "demo2", DEMO2_API_KEY, "demo")
+
+    for name, own in (("demo", DEMO_NAMES), ("demo2", DEMO2_NAMES)):
+        assert seen[name][-1] == own | {f"{name} round {n}" for n in range(4)}
+        assert all(names <= seen[name][-1] for names in seen[name])
+        assert all(text.endswith("not found; call list_organisations for valid ids.") for text in refused[name])
+    assert not set(created["demo"]) & set(created["demo2"])
+
+
+async def test_the_key_is_read_on_every_request_not_once_per_session(per_request: Running) -> None:
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}", "X-Api-Key": DEMO_API_KEY}, timeout=60.0)
+    async with http, session(per_request.mcp, http=http, mode="legacy") as client:
+        first = structured(await client.call_tool("hello", {}))
+        http.headers["X-Api-Key"] = DEMO2_API_KEY
+        second = structured(await client.call_tool("hello", {}))
+        del http.headers["X-Api-Key"]
+        third = error_text(await client.call_tool("hello", {}))
+
+    assert (first["username"], second["username"]) == ("demo", "demo2")
+    assert third.startswith("This server uses each user's own OAS API key")
+
+
+async def test_without_the_header_calls_are_refused_and_login_is_not_offered(per_request: Running) -> None:
+    async with session(per_request.mcp) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        text = error_text(await client.call_tool("list_organisations", {}))
+
+    assert "login" not in names
+    assert text == (
+        "This server uses each user's own OAS API key: configure your MCP client to send it in the X-Api-Key "
+        "header, then call again."
+    )
+
+
+async def test_a_wrong_key_names_the_header_not_the_setting(per_request: Running) -> None:
+    async with session(per_request.mcp, api_key="Wrong000.keykeykeykeykeykeykeykeykeykeykey") as client:
+        text = error_text(await client.call_tool("hello", {}))
+
+    assert text.startswith("The OAS API rejected the API key (HTTP 401")
+    assert text.endswith("check the X-Api-Key header your MCP client sends.")
+    assert "OAS_API_KEY" not in text
+    assert "Wrong000" not in text
+
+
+async def test_per_request_keys_never_reach_the_log(per_request: Running) -> None:
+    async with session(per_request.mcp, api_key=DEMO2_API_KEY) as client:
+        structured(await client.call_tool("list_organisations", {}))
+    log = per_request.output()
+
+    assert "listed " in log  # the log did record the calls
+    assert DEMO_API_KEY not in log
+    assert DEMO2_API_KEY not in log
+    assert TOKEN not in log
+
+
+# -- stateless replicas --------------------------------------------------------------------------------------------
+
+
+class RoundRobin(httpx2.AsyncBaseTransport):
+    """A load balancer in the client: the n-th request of each kind (JSON-RPC method, or GET, DELETE) goes to
+    replica n mod len(ports), so consecutive tool calls alternate; ``log`` says who served what.
+    """
+
+    def __init__(self, ports: list[int]) -> None:
+        self.ports = ports
+        self.log: list[tuple[int, str]] = []
+        self._inner = httpx2.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content) if request.method == "POST" and request.content else {}
+        kind = str(body.get("method")) if isinstance(body, dict) and "method" in body else request.method
+        port = self.ports[sum(seen == kind for _, seen in self.log) % len(self.ports)]
+        self.log.append((port, kind))
+        request.url = request.url.copy_with(port=port)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Any:
+    """One sandbox API over HTTP, the state every replica shares."""
+    with running("sandbox") as api:
+        yield api
+
+
+def replica(upstream: Running, *flags: str) -> Any:
+    env = {"OAS_BASE_URL": upstream.url, "OAS_API_KEY": DEMO_API_KEY, "OAS_MCP_TOKEN": TOKEN}
+    return running(*HTTP, *flags, **env)
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_stateless_replicas_serve_alternate_calls_of_one_client(upstream: Running, mode: str) -> None:
+    with replica(upstream, "--stateless") as first, replica(upstream, "--stateless") as second:
+        balancer = RoundRobin([first.port, second.port])
+        async with session(first.mcp, transport=balancer, mode=mode) as client:
+            arguments = {"name": f"Replicated {mode}", "base_currency": "USD", "currencies": ["USD"]}
+            created = structured(await client.call_tool("create_organisation", arguments))
+            found = structured(await client.call_tool("list_organisations", {"name_contains": f"replicated {mode}"}))
+            activated = structured(await client.call_tool("activate_organisation", {"organisation_id": created["id"]}))
+            hello = structured(await client.call_tool("hello", {}))
+
+    calls = [port for port, method in balancer.log if method == "tools/call"]
+    assert len(calls) == 4
+    assert all(a != b for a, b in itertools.pairwise(calls)), balancer.log  # consecutive calls alternate
+    assert [org["id"] for org in found["organisations"]] == [created["id"]]
+    assert activated["organisation_id"] == created["id"]
+    assert hello["username"] == "demo"
+
+
+async def test_without_stateless_mode_a_session_does_not_survive_a_replica_switch(upstream: Running) -> None:
+    with replica(upstream) as first, replica(upstream) as second:
+        balancer = RoundRobin([first.port, second.port])
+        async with session(first.mcp, transport=balancer, mode="legacy") as client:
+            structured(await client.call_tool("hello", {}))  # served by the replica that holds the session
+            with pytest.raises(MCPError, match="Session not found"):
+                await client.call_tool("hello", {})
+
+    assert [port for port, method in balancer.log if method == "tools/call"] == [first.port, second.port]
+
+
+# -- the sandbox over HTTP -----------------------------------------------------------------------------------------
+
+
+def test_oas_mcp_sandbox_prints_its_credentials_and_answers_the_guides_curl_examples() -> None:
+    with running("sandbox") as api, httpx2.Client(base_url=api.url, timeout=60.0) as curl:
+        banner = api.stdout.read_text()
+        key = {"X-Api-Key": DEMO_API_KEY}
+        hello = curl.get("/helloworld", headers=key)
+        login = curl.post(
+            "/api/auth/login/", json={"username": DEMO_USERNAME, "email": DEMO_EMAIL, "password": DEMO_PASSWORD}
+        )
+        created = curl.post(
+            "/api/organisations/",
+            headers=key,
+            json={"name": "Acme Corp", "base_currency": "USD", "currencies": ["USD"]},
+        )
+        bearer = {"Authorization": f"Bearer {login.json()['access']}"}
+        first_page = curl.get("/api/organisations/", headers=bearer)
+        second_page = curl.get(first_page.json()["next"], headers=key)
+        missing = curl.post("/api/organisations/42/make_active/", headers=key)
+        activated = curl.post(f"/api/organisations/{created.json()['id']}/make_active/", headers=key)
+        no_key = curl.get("/helloworld")
+
+    for secret in (DEMO_API_KEY, DEMO2_API_KEY, DEMO_EMAIL, DEMO_PASSWORD):
+        assert secret in banner
+    assert f'curl {api.url}/helloworld -H "X-Api-Key: {DEMO_API_KEY}"' in banner
+    assert (hello.status_code, hello.text) == (200, "Hello world @demo")
+    assert login.status_code == 200
+    assert login.json()["user"]["username"] == DEMO_USERNAME
+    assert (created.status_code, created.json()["id"]) == (201, 8)
+    assert first_page.json()["count"] == 6
+    assert first_page.json()["next"] == f"{api.url}/api/organisations/?page=2"
+    assert [org["id"] for org in second_page.json()["results"]] == [3, 4]
+    assert (missing.status_code, missing.json()) == (404, {"detail": "Organization not found."})
+    assert activated.json() == {"message": "Organization Acme Corp is now the active organization."}
+    assert no_key.status_code == 401
