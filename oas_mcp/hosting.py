@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
     from oas_mcp.client import OASClient
+    from oas_mcp.sandbox import Sandbox
     from oas_mcp.tools.errors import Server
 
 logger = logging.getLogger("oas_mcp.hosting")
@@ -188,36 +189,26 @@ def serve_sandbox(host: str, port: int) -> None:
     """Serve the sandbox API over HTTP (for curl, Postman, and oas-mcp with OAS_BASE_URL) until interrupted."""
     from oas_mcp.sandbox import Sandbox
 
+    sandbox = Sandbox()
     logging.getLogger("uvicorn.access").setLevel(logging.INFO)  # show each request, as a dev server does
-    run(Sandbox(), host, port, _sandbox_banner)
+    run(sandbox, host, port, lambda url: print(sandbox_banner(sandbox, url), flush=True))
 
 
-def _sandbox_banner(url: str) -> None:
-    from oas_mcp.sandbox import (
-        DEMO2_API_KEY,
-        DEMO2_EMAIL,
-        DEMO2_ORGANISATIONS,
-        DEMO2_PASSWORD,
-        DEMO2_USERNAME,
-        DEMO_API_KEY,
-        DEMO_EMAIL,
-        DEMO_ORGANISATIONS,
-        DEMO_PASSWORD,
-        DEMO_USERNAME,
-    )
-
-    users = (
-        (DEMO_USERNAME, DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, len(DEMO_ORGANISATIONS)),
-        (DEMO2_USERNAME, DEMO2_API_KEY, DEMO2_EMAIL, DEMO2_PASSWORD, len(DEMO2_ORGANISATIONS)),
-    )
+def sandbox_banner(sandbox: Sandbox, url: str) -> str:
+    """Where the sandbox listens, its users' credentials (demo data, not secrets), and what to try first."""
+    store = sandbox.store
     lines = [f"OAS API sandbox at {url} (in memory, demo data, not secret; Ctrl-C stops it)"]
-    for username, key, email, password, count in users:
-        lines.append(f"  user {username}: API key {key}  email {email}  password {password}  ({count} organisations)")
+    for user in store.users.values():
+        lines.append(
+            f"  user {user.username}: API key {user.api_key}  email {user.email}  password {user.password}  "
+            f"({len(store.organisations_of(user))} organisations)"
+        )
+    key = store.users[1].api_key
     lines += [
-        f'Try:        curl {url}/helloworld -H "X-Api-Key: {DEMO_API_KEY}"',
-        f"MCP on it:  OAS_BASE_URL={url} OAS_API_KEY={DEMO_API_KEY} oas-mcp",
+        f'Try:        curl {url}/helloworld -H "X-Api-Key: {key}"',
+        f"MCP on it:  OAS_BASE_URL={url} OAS_API_KEY={key} oas-mcp",
     ]
-    print("\n".join(lines), flush=True)
+    return "\n".join(lines)
 
 
 def run(app: ASGIApp, host: str, port: int, announce: Callable[[str], None]) -> None:
