@@ -1,0 +1,193 @@
+"""Load benchmark (a script, not a test): many concurrent MCP sessions over loopback HTTP.
+
+Each session connects, calls ``hello`` and ``list_organisations`` and closes. The same load runs against
+oas-mcp on its sandbox and against a bare MCP SDK server with equivalent trivial tools (constant answers,
+no upstream), alternating for a few rounds; the result is each one's median round and their ratio.
+
+    python bench/http_load.py [--sessions 200] [--rounds 3] [--mode legacy|auto] [--stateless]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import anyio
+import httpx2
+from mcp import Client
+
+ORGANISATIONS = [
+    {"id": n, "name": name, "base_currency": "USD", "currencies": ["USD"], "image": None, "owner": None}
+    for n, name in enumerate(["Acme Corp", "Globex", "Initech", "Umbrella Holdings", "Stark Industries"], 1)
+]
+
+
+def serve_bare(port: int, stateless: bool) -> None:
+    """The baseline: an MCPServer with two tools answering constants, served by the SDK itself."""
+    from mcp.server import MCPServer
+
+    server: MCPServer[Any] = MCPServer("bare", log_level="WARNING")
+
+    @server.tool()
+    async def hello() -> dict[str, Any]:
+        """Return a greeting."""
+        return {"message": "Hello world @demo", "username": "demo"}
+
+    @server.tool()
+    async def list_organisations(limit: int = 100) -> dict[str, Any]:
+        """List organisations."""
+        found = ORGANISATIONS[:limit]
+        return {"count": 5, "returned": len(found), "truncated": False, "organisations": found}
+
+    server.run("streamable-http", host="127.0.0.1", port=port, stateless_http=stateless, json_response=stateless)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def started(command: Callable[[int], list[str]]) -> Iterator[tuple[str, int]]:
+    """Start a server on a free port; yield its MCP URL and process id once it answers HTTP."""
+    port = free_port()
+    process = subprocess.Popen(command(port), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx2.get(f"{url}/mcp", timeout=1.0)
+            break
+        except httpx2.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                error = process.stderr.read().decode() if process.stderr else ""
+                raise SystemExit(f"{command} did not start: {error}") from None
+            time.sleep(0.1)
+    try:
+        yield f"{url}/mcp", process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Round:
+    seconds: float
+    latencies: list[float]
+    errors: list[str]
+    server_cpu: float = 0.0
+
+    @property
+    def cpu_ms(self) -> float:
+        """Server CPU time per session, in milliseconds."""
+        return self.server_cpu / max(1, len(self.latencies)) * 1000
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
+
+
+async def load(url: str, sessions: int, mode: Any) -> Round:
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    async def one() -> None:
+        began = time.perf_counter()
+        try:
+            async with Client(url, mode=mode) as client:
+                for name in ("hello", "list_organisations"):
+                    result = await client.call_tool(name, {})
+                    if result.is_error:
+                        errors.append(f"{name}: {result.content}")
+        except Exception as exc:  # a failed session is counted, not fatal
+            errors.append(f"{type(exc).__name__}: {exc}")
+            return
+        latencies.append(time.perf_counter() - began)
+
+    began = time.perf_counter()
+    async with anyio.create_task_group() as group:
+        for _ in range(sessions):
+            group.start_soon(one)
+    return Round(time.perf_counter() - began, latencies, errors)
+
+
+def median_round(rounds: list[Round]) -> Round:
+    return sorted(rounds, key=lambda r: r.rate)[len(rounds) // 2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--mode", choices=("legacy", "auto"), default="legacy", help="MCP client mode")
+    parser.add_argument("--stateless", action="store_true", help="both servers in stateless mode")
+    parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_bare:
+        serve_bare(args.serve_bare, args.stateless)
+        return
+
+    stateless = ["--stateless"] if args.stateless else []
+    oas_flags = ["--sandbox", "--transport", "http", "--log-level", "WARNING", *stateless]
+    results: dict[str, list[Round]] = {"oas-mcp": [], "bare MCP SDK": []}
+    with (
+        started(lambda port: [sys.executable, "-m", "oas_mcp", *oas_flags, "--port", str(port)]) as oas,
+        started(lambda port: [sys.executable, __file__, *stateless, "--serve-bare", str(port)]) as bare,
+    ):
+        servers = {"oas-mcp": oas, "bare MCP SDK": bare}
+        for url, _ in servers.values():  # warm up: imports, first sign-in, connection pools
+            anyio.run(load, url, 10, args.mode)
+        for _ in range(args.rounds):
+            for name, (url, pid) in servers.items():
+                before = cpu_seconds(pid)
+                measured = anyio.run(load, url, args.sessions, args.mode)
+                measured.server_cpu = cpu_seconds(pid) - before
+                results[name].append(measured)
+
+    print(
+        f"{date.today()}  {args.sessions} concurrent sessions x (hello + list_organisations), client mode "
+        f"{args.mode}, {'stateless' if args.stateless else 'stateful'} servers, median of {args.rounds} rounds; "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    print(f"{'server':<14} {'sessions/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'server CPU ms/session':>22}")
+    medians = {name: median_round(rounds) for name, rounds in results.items()}
+    for name, r in medians.items():
+        errors = sum(len(x.errors) for x in results[name])
+        cpu = f"{r.cpu_ms:.1f}"
+        print(f"{name:<14} {r.rate:>10.1f} {r.percentile(50):>8.0f} {r.percentile(99):>8.0f} {errors:>7} {cpu:>22}")
+    ours, base = medians["oas-mcp"], medians["bare MCP SDK"]
+    print(
+        f"ratio oas-mcp / bare: throughput {ours.rate / base.rate:.2f}, "
+        f"p50 {ours.percentile(50) / base.percentile(50):.2f}, p99 {ours.percentile(99) / base.percentile(99):.2f}, "
+        f"server CPU per session {ours.cpu_ms / base.cpu_ms:.2f}"
+    )
+    for name, rounds in results.items():
+        for error in sorted({e for r in rounds for e in r.errors})[:5]:
+            print(f"  {name} error: {json.dumps(error)[:200]}")
+
+
+if __name__ == "__main__":
+    main()
