@@ -187,11 +187,20 @@ def serve(settings: Settings, connect: Callable[[], OASClient], *, insecure_no_a
 
 def serve_sandbox(host: str, port: int) -> None:
     """Serve the sandbox API over HTTP (for curl, Postman, and oas-mcp with OAS_BASE_URL) until interrupted."""
+    from starlette.middleware.cors import CORSMiddleware
+
     from oas_mcp.sandbox import Sandbox
 
     sandbox = Sandbox()
+    # Browser tools (Hoppscotch on the web) send a CORS preflight first; the demo data is no secret.
+    app = CORSMiddleware(
+        sandbox,
+        allow_origins=["*"],
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type", "X-Api-Key"],
+    )
     logging.getLogger("uvicorn.access").setLevel(logging.INFO)  # show each request, as a dev server does
-    run(sandbox, host, port, lambda url: print(sandbox_banner(sandbox, url), flush=True))
+    run(app, host, port, lambda url: print(sandbox_banner(sandbox, url), flush=True))
 
 
 def sandbox_banner(sandbox: Sandbox, url: str) -> str:

@@ -393,6 +393,14 @@ def test_oas_mcp_sandbox_prints_its_credentials_and_answers_the_guides_curl_exam
         missing = curl.post("/api/organisations/42/make_active/", headers=key)
         activated = curl.post(f"/api/organisations/{created.json()['id']}/make_active/", headers=key)
         no_key = curl.get("/helloworld")
+        preflight = curl.options(
+            "/api/organisations/",
+            headers={
+                "Origin": "https://hoppscotch.io",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "x-api-key, content-type",
+            },
+        )
 
     for secret in (DEMO_API_KEY, DEMO2_API_KEY, DEMO_EMAIL, DEMO_PASSWORD):
         assert secret in banner
@@ -407,3 +415,5 @@ def test_oas_mcp_sandbox_prints_its_credentials_and_answers_the_guides_curl_exam
     assert (missing.status_code, missing.json()) == (404, {"detail": "Organization not found."})
     assert activated.json() == {"message": "Organization Acme Corp is now the active organization."}
     assert no_key.status_code == 401
+    assert preflight.status_code == 200  # browser tools may call it
+    assert preflight.headers["access-control-allow-origin"] == "*"
