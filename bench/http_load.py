@@ -24,7 +24,6 @@ from datetime import date
 from typing import Any
 
 import anyio
-import httpx2
 from mcp import Client
 
 ORGANISATIONS = [
@@ -61,22 +60,20 @@ def free_port() -> int:
 
 @contextmanager
 def started(command: Callable[[int], list[str]]) -> Iterator[tuple[str, int]]:
-    """Start a server on a free port; yield its MCP URL and process id once it answers HTTP."""
+    """Start a server on a free port; yield its MCP URL and process id once it accepts connections."""
     port = free_port()
-    process = subprocess.Popen(command(port), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx2.get(f"{url}/mcp", timeout=1.0)
-            break
-        except httpx2.TransportError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                error = process.stderr.read().decode() if process.stderr else ""
-                raise SystemExit(f"{command} did not start: {error}") from None
-            time.sleep(0.1)
+    process = subprocess.Popen(command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        yield f"{url}/mcp", process.pid
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"{command(port)} did not start") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/mcp", process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -132,7 +132,7 @@ def client_token(settings: Settings) -> SecretStr | None:
         try:
             text = path.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+            reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
             raise SettingsError(f"cannot read the client token file {path} (OAS_MCP_TOKEN_FILE): {reason}") from None
         if len(text) < MIN_TOKEN_LENGTH:
             raise SettingsError(
