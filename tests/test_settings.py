@@ -22,6 +22,10 @@ def test_defaults() -> None:
     assert settings.base_url == "https://oas-beta.ottomate.me"
     assert (settings.api_key, settings.username, settings.email, settings.password) == (None, None, None, None)
     assert (settings.timeout, settings.read_only, settings.log_level, settings.list_limit) == (30.0, False, "INFO", 100)
+    assert (settings.transport, settings.host, settings.port) == ("stdio", "127.0.0.1", 8000)
+    assert settings.http_path == "/mcp"
+    assert (settings.stateless, settings.per_request_credentials, settings.mcp_token) == (False, False, None)
+    assert (settings.allowed_hosts, settings.allowed_origins) == ([], [])
 
 
 def test_flags_beat_environment_beat_file_beat_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
