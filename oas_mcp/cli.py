@@ -60,17 +60,20 @@ def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
 
 def load_settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {"read_only": args.read_only, "log_level": args.log_level}
+    flag_names: dict[str, str] = {}
     if args.sandbox:
         from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME, SANDBOX_URL
 
-        overrides |= {
+        sandbox = {
             "base_url": SANDBOX_URL,
             "api_key": DEMO_API_KEY,
             "username": DEMO_USERNAME,
             "email": DEMO_EMAIL,
             "password": DEMO_PASSWORD,
         }
-    return Settings.load(args.config, **overrides)
+        overrides |= sandbox
+        flag_names = dict.fromkeys(sandbox, "--sandbox")
+    return Settings.load(args.config, flag_names=flag_names, **overrides)
 
 
 def make_client(settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> OASClient:
