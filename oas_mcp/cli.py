@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from oas_mcp.client import OASClient
 
-COMMANDS = ("serve",)
+COMMANDS = ("serve", "check", "tools", "call", "config")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,12 +46,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (default: 8000)")
-    _add_settings_flags(serve)
+    add_settings_flags(serve)
     serve.set_defaults(run=_serve)
+
+    from oas_mcp.commands import call, check, config
+
+    check.register(commands)
+    call.register(commands)
+    config.register(commands)
     return parser
 
 
-def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML settings file (default: $OAS_CONFIG)")
     parser.add_argument("--sandbox", action="store_true", help="use the built-in OAS API emulator; no account needed")
     parser.add_argument("--read-only", action="store_true", default=None, help="register only the tools that read")
