@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from contextvars import ContextVar
 from typing import Any
 
 from mcp.server import MCPServer
+from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
-from mcp_types import CallToolResult
-from pydantic import ValidationError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedResourceError, UnexpectedToolError
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, CallToolResult, GetPromptResult, InputRequiredResult
+from pydantic import AnyUrl, ValidationError
 
 from oas_mcp.client import (
     APIConnectionError,
@@ -84,7 +88,7 @@ def _detail(error: APIStatusError) -> str:
 def _authentication(error: AuthenticationError) -> str:
     sent = error.credentials
     if "login" in sent:
-        return f"Sign-in failed{_detail(error)}. Check {LOGIN_SETTINGS}."
+        return f"Sign-in failed{_detail(error).rstrip('.')}. Check {LOGIN_SETTINGS}."
     if not sent:
         return f"The OAS API needs credentials (HTTP 401); set OAS_API_KEY, or {LOGIN_SETTINGS}."
     if sent == ("token",):
@@ -106,8 +110,34 @@ def invalid_arguments(tool: str, error: ValidationError) -> str:
     return clean(f"Invalid arguments for {tool}: {'; '.join(problems)}. Nothing was sent to the OAS API.", MAX_MESSAGE)
 
 
+reading: ContextVar[Context[Any, Any] | None] = ContextVar("oas_mcp_reading", default=None)
+"""The request a resource is being read for: static resources get no Context parameter, so they look here."""
+
+
 class Server(MCPServer[Any]):
-    """MCPServer whose tool failures all read as one actionable line (see :func:`describe`)."""
+    """MCPServer whose tool and resource failures all read as one actionable line (see :func:`describe`)."""
+
+    async def read_resource(
+        self, uri: AnyUrl | str, context: Context[Any, Any] | None = None
+    ) -> Iterable[ReadResourceContents] | InputRequiredResult:
+        token = reading.set(context)
+        try:
+            return await super().read_resource(uri, context)
+        except UnexpectedResourceError as exc:
+            if isinstance(exc.__cause__, OASError):
+                raise ResourceError(describe(exc.__cause__)) from exc
+            raise
+        finally:
+            reading.reset(token)
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Context[Any, Any] | None = None
+    ) -> GetPromptResult | InputRequiredResult:
+        try:
+            return await super().get_prompt(name, arguments, context)
+        except ValueError as exc:  # an unknown prompt or missing arguments: the caller's mistake, not a crash
+            message = clean(f"{exc}; list the prompts to see their arguments.", MAX_MESSAGE)
+            raise MCPError(code=INVALID_PARAMS, message=message) from exc
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None

@@ -14,13 +14,16 @@ from oas_mcp import __version__
 from oas_mcp.client import CurrencyCode, ImageURL, NotFoundError, OASClient, OrganisationName
 from oas_mcp.settings import MAX_LIST_LIMIT, Settings
 from oas_mcp.tools.errors import Server
+from oas_mcp.tools.resources import add_prompts, add_resources
 from oas_mcp.tools.results import Activated, Greeting, Organisation, Organisations, SignedIn
 
 INSTRUCTIONS = """\
 Tools for the OAS API: organisations of the signed-in OAS account.
-- Unsure the API is reachable or the credentials work? Call hello.
+- Unsure the API is reachable or the credentials work? Call hello; its error says what to fix.
 - Organisation ids come from list_organisations; on big accounts use its filters and a small limit.
-- create_organisation and activate_organisation change the account: call them only when the user asked to.
+- create_organisation and activate_organisation change the account: call them only when the user asked to,
+  and never again to retry a failure without asking.
+- The resource oas://session tells who is signed in and which organisation was last activated here.
 """
 
 
@@ -90,6 +93,8 @@ def build_server(settings: Settings, connect: Callable[[], OASClient]) -> Server
         listing = await oas(ctx).list_organisations(limit=limit, name_contains=name_contains, currency=currency)
         return Organisations.of(listing)
 
+    add_resources(server, settings)  # oas://session, oas://organisations, oas://organisations/{organisation_id}
+
     if settings.read_only:
         return server
 
@@ -128,4 +133,5 @@ def build_server(settings: Settings, connect: Callable[[], OASClient]) -> Server
             ) from None
         return Activated(organisation_id=organisation_id, message=message)
 
+    add_prompts(server)  # onboard_organisation: it needs the tools that write
     return server
