@@ -56,7 +56,7 @@ LOGIN_REJECTED = Problem(
 )
 FORBIDDEN = Problem(
     "The OAS API refused access",
-    "Your account may not be approved or active yet; ask OAS support, quoting the line above.",
+    "Your account may not be approved or active yet; ask OAS support, quoting this line.",
 )
 API_ERROR = Problem(
     "The OAS API answered with an error",
