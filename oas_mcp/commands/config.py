@@ -30,48 +30,39 @@ class ClientFormat:
     servers_key: str
     stdio_type: bool
     reference: Callable[[str], str]
-    where: Callable[[str, dict[str, Any]], str]
+    where: str
     inputs: bool = False
 
 
-def _claude_desktop_where(name: str, entry: dict[str, Any]) -> str:
+def _desktop_config_file() -> str:
     if sys.platform == "darwin":
-        path = "~/Library/Application Support/Claude/claude_desktop_config.json"
-    elif sys.platform == "win32":
-        path = r"%APPDATA%\Claude\claude_desktop_config.json"
-    else:
-        path = "~/.config/Claude/claude_desktop_config.json"
-    return (
-        f"Claude Desktop: put this in {path} (Settings > Developer > Edit Config opens it); if the file already "
-        f'has "mcpServers", add the "{name}" entry to it. Replace each <...> placeholder (or delete its line when '
-        "you have no such value), then quit and reopen Claude Desktop: oas-mcp's tools appear in the chat's tools "
-        "menu."
-    )
+        return "~/Library/Application Support/Claude/claude_desktop_config.json"
+    if sys.platform == "win32":
+        return r"%APPDATA%\Claude\claude_desktop_config.json"
+    return "~/.config/Claude/claude_desktop_config.json"
 
 
-def _claude_code_where(name: str, entry: dict[str, Any]) -> str:
-    return (
-        'Claude Code: save this as .mcp.json in your project\'s root (or add the entry to its "mcpServers"); '
-        "Claude Code fills ${OAS_...} from the environment it starts in. For every project instead, run:\n"
-        f"  claude mcp add-json --scope user {name} '{json.dumps(entry)}'\n"
-        "Then /mcp in Claude Code shows oas as connected."
-    )
-
-
-def _vscode_where(name: str, entry: dict[str, Any]) -> str:
-    return (
-        "VS Code: save this as .vscode/mcp.json in your workspace, or run 'MCP: Open User Configuration' for "
-        'every workspace (merge "servers" and "inputs" into what is there). VS Code asks for the values once, '
-        "when the server first starts, and keeps the secret ones encrypted."
-    )
-
-
-def _cursor_where(name: str, entry: dict[str, Any]) -> str:
-    return (
-        "Cursor: save this as ~/.cursor/mcp.json for every project, or .cursor/mcp.json in one project (add the "
-        'entry to "mcpServers" if the file has one). Cursor fills ${env:OAS_...} from its environment; then '
-        "Cursor Settings > MCP lists oas with its tools."
-    )
+CLAUDE_DESKTOP = (
+    "Claude Desktop: put this in {desktop_config_file} (Settings > Developer > Edit Config opens it); if the file "
+    'already has "mcpServers", add the "{name}" entry to it. Replace each <...> placeholder (or delete its line when '
+    "you have no such value), then quit and reopen Claude Desktop: oas-mcp's tools appear in the chat's tools menu."
+)
+CLAUDE_CODE = (
+    'Claude Code: save this as .mcp.json in your project\'s root (or add the entry to its "mcpServers"); '
+    "Claude Code fills ${{OAS_...}} from the environment it starts in. For every project instead, run:\n"
+    "  claude mcp add-json --scope user {name} '{entry}'\n"
+    "Then /mcp in Claude Code shows {name} as connected."
+)
+VSCODE = (
+    "VS Code: save this as .vscode/mcp.json in your workspace, or run 'MCP: Open User Configuration' for "
+    'every workspace (merge "servers" and "inputs" into what is there). VS Code asks for the values once, '
+    "when the server first starts, and keeps the secret ones encrypted."
+)
+CURSOR = (
+    "Cursor: save this as ~/.cursor/mcp.json for every project, or .cursor/mcp.json in one project (add the "
+    'entry to "mcpServers" if the file has one). Cursor fills ${{env:OAS_...}} from its environment; then '
+    "Cursor Settings > MCP lists {name} with its tools."
+)
 
 
 def _env(name: str) -> str:
@@ -83,12 +74,10 @@ def _input_id(name: str) -> str:
 
 
 CLIENTS: dict[str, ClientFormat] = {
-    "claude-desktop": ClientFormat(
-        "mcpServers", False, lambda name: f"<your OAS {LABELS[name]}>", _claude_desktop_where
-    ),
-    "claude-code": ClientFormat("mcpServers", True, lambda name: f"${{{_env(name)}:-}}", _claude_code_where),
-    "vscode": ClientFormat("servers", True, lambda name: f"${{input:{_input_id(name)}}}", _vscode_where, inputs=True),
-    "cursor": ClientFormat("mcpServers", False, lambda name: f"${{env:{_env(name)}}}", _cursor_where),
+    "claude-desktop": ClientFormat("mcpServers", False, lambda name: f"<your OAS {LABELS[name]}>", CLAUDE_DESKTOP),
+    "claude-code": ClientFormat("mcpServers", True, lambda name: f"${{{_env(name)}:-}}", CLAUDE_CODE),
+    "vscode": ClientFormat("servers", True, lambda name: f"${{input:{_input_id(name)}}}", VSCODE, inputs=True),
+    "cursor": ClientFormat("mcpServers", False, lambda name: f"${{env:{_env(name)}}}", CURSOR),
 }
 
 
@@ -110,7 +99,8 @@ def _config(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     client = CLIENTS[args.client]
     document = client_config(client, args.name, launch_command(args), _environment(args, settings, client))
-    print(client.where(args.name, document[client.servers_key][args.name]), file=sys.stderr)
+    entry = json.dumps(document[client.servers_key][args.name])
+    print(client.where.format(name=args.name, entry=entry, desktop_config_file=_desktop_config_file()), file=sys.stderr)
     print(json.dumps(document, indent=2))
     return 0
 
