@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import oas_mcp.sandbox
+from oas_mcp.cli import main
 from oas_mcp.commands.check import (
+    API_ERROR,
+    API_FAILING,
+    FORBIDDEN,
     KEY_REJECTED,
     LOGIN_REJECTED,
     NO_KEY,
     NO_LOGIN,
     NOT_THE_API,
     PROBLEMS,
+    RATE_LIMITED,
+    TIMEOUT,
     UNREACHABLE,
+    Problem,
     run_checks,
 )
 from oas_mcp.sandbox import DEMO_API_KEY, Fault, Sandbox
@@ -134,3 +144,47 @@ async def test_a_web_page_instead_of_the_api_is_named(sandbox: Sandbox) -> None:
 def test_every_problem_has_a_distinct_symptom_and_a_fix() -> None:
     assert len({problem.symptom for problem in PROBLEMS}) == len(PROBLEMS)
     assert all(problem.fix.endswith(".") and problem.symptom[0].isupper() for problem in PROBLEMS)
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """``check`` configures logging for the process; put it back for the next tests."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:], root.level = handlers, level
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_a_rejected_key_makes_the_command_exit_1_without_showing_the_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(oas_mcp.sandbox, "DEMO_API_KEY", CANARY_KEY)  # what --sandbox sends; the sandbox wants another
+
+    code = main(["check", "--sandbox"])
+
+    printed = capsys.readouterr()
+    assert code == 1
+    assert [line[0] for line in check_lines(printed.out)] == ["✓", "✗", "✓", "✓"]
+    assert f"✗ {KEY_REJECTED.symptom}: GET /helloworld answered HTTP 401" in printed.out
+    assert printed.out.rstrip().endswith("1 failed, 0 not checked.")
+    assert CANARY_KEY[:-4] not in printed.out + printed.err
+
+
+@pytest.mark.parametrize(
+    ("fault", "problem"),
+    [
+        (Fault("GET /api/organisations/", times=None, status=503, body=b'{"detail": "Down."}'), API_FAILING),
+        (Fault("GET /api/organisations/", times=None, status=429, headers={"Retry-After": "1"}), RATE_LIMITED),
+        (Fault("GET /api/organisations/", times=None, status=403, body=b'{"detail": "Not approved."}'), FORBIDDEN),
+        (Fault("GET /api/organisations/", times=None, status=418, body=b'{"detail": "Teapot."}'), API_ERROR),
+        (Fault("GET /api/organisations/", times=None, delay=60), TIMEOUT),
+    ],
+)
+async def test_each_kind_of_api_failure_gets_its_own_fix(sandbox: Sandbox, fault: Fault, problem: Problem) -> None:
+    sandbox.inject(fault)
+
+    checks = await lines(sandbox, timeout=0.5)
+
+    assert checks[3].startswith(f"✗ {problem.symptom}: GET /api/organisations/")
+    assert checks[3].endswith(f"Fix: {problem.fix}")
