@@ -84,6 +84,8 @@ def make_client(settings: Settings, transport: httpx2.AsyncBaseTransport | None 
         email=settings.email,
         password=settings.password,
         timeout=settings.timeout,
+        max_retries=settings.max_retries,
+        budget=settings.call_budget,
         transport=transport,
     )
 

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     email: str | None = Field(None, description="Email address used by the login tool.")
     password: SecretStr | None = Field(None, description="Password used by the login tool.")
     timeout: float = Field(30.0, gt=0, le=600, description="Seconds to wait for each HTTP request.")
+    max_retries: int = Field(2, ge=0, le=10, description="Retries of a failed request that is safe to resend.")
+    call_budget: float = Field(
+        60.0, gt=0, le=3600, description="Seconds one tool call may take in all, retries and waits included."
+    )
     read_only: bool = Field(False, description="Register only the tools that read (no create, no activate).")
     log_level: LogLevel = Field("INFO", description="Log level; logs go to stderr.")
     list_limit: int = Field(

@@ -17,12 +17,14 @@ from oas_mcp.client._errors import (
     CredentialsError,
     NotFoundError,
     OASError,
+    OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
     UnexpectedResponseError,
 )
 from oas_mcp.client._models import (
+    CreatedOrganisation,
     CurrencyCode,
     ImageURL,
     LoginResult,
@@ -33,6 +35,7 @@ from oas_mcp.client._models import (
     Owner,
     User,
 )
+from oas_mcp.client._retry import RetryPolicy
 
 __all__ = [
     "APIConnectionError",
@@ -40,6 +43,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "CreatedOrganisation",
     "Credential",
     "Credentials",
     "CredentialsError",
@@ -53,9 +57,11 @@ __all__ = [
     "Organisation",
     "OrganisationList",
     "OrganisationName",
+    "OutcomeUnknownError",
     "Owner",
     "PermissionDeniedError",
     "RateLimitError",
+    "RetryPolicy",
     "ServerError",
     "Token",
     "UnexpectedResponseError",

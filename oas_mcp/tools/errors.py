@@ -20,6 +20,7 @@ from oas_mcp.client import (
     CredentialsError,
     NotFoundError,
     OASError,
+    OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
@@ -38,8 +39,9 @@ def setting(field: str) -> str:
 
 
 def describe(error: OASError) -> str:
-    """The message for an API client error."""
-    return clean(_describe(error), MAX_MESSAGE)
+    """The message for an API client error, with what was retried."""
+    tried = f" Tried {error.attempts} times in {error.elapsed:.0f} s." if error.attempts > 1 else ""
+    return clean(_describe(error) + tried, MAX_MESSAGE)
 
 
 def _describe(error: OASError) -> str:
@@ -49,6 +51,13 @@ def _describe(error: OASError) -> str:
             needed = [names] if names else []
             needed += [setting(name) for name in missing if name not in ("username", "email")]
             return f"Signing in needs {' and '.join(needed)}; set them in the environment or the config file."
+        case OutcomeUnknownError(name=name, checked=checked):
+            what = clean(name, 60)
+            seen = "a listing right after shows no new one" if checked else "checking right after failed too"
+            return (
+                f"Unknown whether {what!r} was created: {_describe(error.cause).rstrip('.')}; {seen}. Call "
+                f"list_organisations with name_contains={what!r} before creating it again."
+            )
         case AuthenticationError():
             return _authentication(error)
         case PermissionDeniedError():
@@ -78,13 +87,13 @@ def _describe(error: OASError) -> str:
 
 
 def _detail(error: APIStatusError) -> str:
-    return f": {error.detail}" if error.detail else ""
+    return f": {error.detail.rstrip('.')}" if error.detail else ""
 
 
 def _authentication(error: AuthenticationError) -> str:
     sent = error.credentials
     if "login" in sent:
-        return f"Sign-in failed{_detail(error)}. Check {LOGIN_SETTINGS}."
+        return f"Sign-in failed{_detail(error)}. Check {LOGIN_SETTINGS}, and that the account is active."
     if not sent:
         return f"The OAS API needs credentials (HTTP 401); set OAS_API_KEY, or {LOGIN_SETTINGS}."
     if sent == ("token",):
