@@ -55,7 +55,7 @@ def _describe(error: OASError) -> str:
             what = clean(name, 60)
             seen = "a listing right after shows no new one" if checked else "checking right after failed too"
             return (
-                f"Unknown whether {what!r} was created: {_describe(error.cause).rstrip('.')}; {seen}. Call "
+                f"Unknown whether {what!r} was created: {clean(str(error.cause), 200)}; {seen}. Call "
                 f"list_organisations with name_contains={what!r} before creating it again."
             )
         case AuthenticationError():
