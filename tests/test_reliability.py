@@ -265,3 +265,14 @@ async def test_no_credentials_at_all_is_never_retried(sandbox: Sandbox) -> None:
 
     assert "needs credentials" in text
     assert len(sandbox.requests) == 1
+
+
+async def test_a_listing_that_outlives_the_budget_says_so() -> None:
+    sandbox = Sandbox(page_size=1, page_latency=0.3)
+    async with Client(server_for(sandbox, call_budget=1)) as client:
+        with anyio.fail_after(5):
+            text = error_text(await client.call_tool("list_organisations", {}))
+
+    assert text.startswith("Gave up: the call's 1 s budget ran out")
+    assert text.endswith("raise OAS_CALL_BUDGET.")
+    assert len(sandbox.requests) < 5

@@ -5,6 +5,7 @@
     ├── OutcomeUnknownError          a create may or may not have happened (its reply was lost)
     ├── APIConnectionError           the API could not be reached
     │   └── APITimeoutError          ... or did not answer in time
+    │       └── BudgetExhaustedError ... within what was left of the call's time budget
     ├── UnexpectedResponseError      the API answered, but not with what the guide describes
     └── APIStatusError               the API answered with an error status
         ├── BadRequestError          400, with per-field messages
@@ -73,6 +74,14 @@ class OutcomeUnknownError(OASError):
         self.name = name
         self.cause = cause
         self.checked = checked
+
+
+class BudgetExhaustedError(APITimeoutError):
+    """The call's time budget ran out (see ``OASClient(budget=...)``); ``budget`` is its length in seconds."""
+
+    def __init__(self, message: str, *, method: str, path: str, request_sent: bool, budget: float) -> None:
+        super().__init__(message, method=method, path=path, request_sent=request_sent)
+        self.budget = budget
 
 
 class UnexpectedResponseError(OASError):

@@ -13,7 +13,14 @@ from typing import TypeVar
 
 import anyio
 
-from oas_mcp.client._errors import APIConnectionError, APITimeoutError, OASError, RateLimitError, ServerError
+from oas_mcp.client._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    BudgetExhaustedError,
+    OASError,
+    RateLimitError,
+    ServerError,
+)
 
 logger = logging.getLogger("oas_mcp.client")
 
@@ -43,20 +50,21 @@ def budget(seconds: float) -> Iterator[None]:
         _deadline.reset(token)
 
 
-def time_left(method: str, path: str) -> float | None:
-    """Seconds left in the current budget (None: no budget); APITimeoutError when it has run out."""
+def time_left(method: str, path: str) -> tuple[float, float] | None:
+    """Seconds left in the current budget and its length (None: no budget); raises once it has run out."""
     deadline = _deadline.get()
     if deadline is None:
         return None
     left = deadline.at - time.monotonic()
     if left <= 0:
-        raise APITimeoutError(
+        raise BudgetExhaustedError(
             f"the call's {deadline.seconds:g} s budget ran out before {method} {path}",
             method=method,
             path=path,
             request_sent=False,
+            budget=deadline.seconds,
         )
-    return left
+    return left, deadline.seconds
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from oas_mcp.client import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BudgetExhaustedError,
     CredentialsError,
     NotFoundError,
     OASError,
@@ -77,6 +78,8 @@ def _describe(error: OASError) -> str:
             )
         case APIStatusError():
             return f"The OAS API answered {error.method} {error.path} with HTTP {error.status_code}{_detail(error)}."
+        case BudgetExhaustedError():
+            return f"Gave up: {error}; try again later, or raise OAS_CALL_BUDGET."
         case APITimeoutError():
             return f"The OAS API did not answer in time: {error}; try again later, or raise OAS_TIMEOUT."
         case APIConnectionError():
