@@ -276,3 +276,12 @@ async def test_a_listing_that_outlives_the_budget_says_so() -> None:
     assert text.startswith("Gave up: the call's 1 s budget ran out")
     assert text.endswith("raise OAS_CALL_BUDGET.")
     assert len(sandbox.requests) < 5
+
+
+async def test_a_sign_in_refused_with_403_says_to_check_the_account() -> None:
+    sandbox = Sandbox()
+    sandbox.inject(Fault(match="POST /api/auth/login/", status=403, body='{"detail": "Account disabled."}'))
+    async with Client(server_for(sandbox)) as client:
+        text = error_text(await client.call_tool("login", {}))
+
+    assert text == "Sign-in refused (HTTP 403: Account disabled); check that the account is active and may use the API."

@@ -61,6 +61,8 @@ def _describe(error: OASError) -> str:
             )
         case AuthenticationError():
             return _authentication(error)
+        case PermissionDeniedError(credentials=("login",)):
+            return f"Sign-in refused (HTTP 403{_detail(error)}); check that the account is active and may use the API."
         case PermissionDeniedError():
             return f"The OAS API refused {error.method} {error.path} (HTTP 403{_detail(error)}); no permission."
         case NotFoundError():
