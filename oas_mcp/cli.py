@@ -79,7 +79,7 @@ def load_settings(args: argparse.Namespace) -> Settings:
         }
         overrides |= sandbox
         flag_names = dict.fromkeys(sandbox, "--sandbox")
-    return Settings.load(args.config, flag_names=flag_names, **overrides)
+    return Settings.load(args.config, flag_names, **overrides)
 
 
 def make_client(settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> OASClient:
@@ -93,6 +93,8 @@ def make_client(settings: Settings, transport: httpx2.AsyncBaseTransport | None 
         email=settings.email,
         password=settings.password,
         timeout=settings.timeout,
+        max_retries=settings.max_retries,
+        budget=settings.call_budget,
         transport=transport,
     )
 

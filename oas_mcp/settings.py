@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -45,6 +46,10 @@ class Settings(BaseSettings):
     email: str | None = Field(None, description="Email address used by the login tool.")
     password: SecretStr | None = Field(None, description="Password used by the login tool.")
     timeout: float = Field(30.0, gt=0, le=600, description="Seconds to wait for each HTTP request.")
+    max_retries: int = Field(2, ge=0, le=10, description="Retries of a failed request that is safe to resend.")
+    call_budget: float = Field(
+        60.0, gt=0, le=3600, description="Seconds one tool call may take in all, retries and waits included."
+    )
     read_only: bool = Field(False, description="Register only the tools that read (no create, no activate).")
     log_level: LogLevel = Field("INFO", description="Log level; logs go to stderr.")
     list_limit: int = Field(
@@ -90,7 +95,7 @@ class Settings(BaseSettings):
 
     @classmethod
     def load(
-        cls, config_file: str | Path | None = None, *, flag_names: dict[str, str] | None = None, **overrides: Any
+        cls, config_file: str | Path | None = None, flag_names: Mapping[str, str] | None = None, /, **overrides: Any
     ) -> Settings:
         """Build settings from flags (``overrides``), the environment, and a TOML file.
 
@@ -136,7 +141,7 @@ class _Origins:
     """Which source gave each setting: a flag, the environment, or the file (None: the default)."""
 
     flags: dict[str, Any]
-    flag_names: dict[str, str]
+    flag_names: Mapping[str, str]
     file_values: dict[str, Any]
     path: object
 

@@ -132,12 +132,22 @@ async def test_missing_credentials_name_the_settings_to_set(sandbox: Sandbox) ->
     assert checks[3].startswith("✗ The OAS API rejected the API key: GET /api/organisations/ answered HTTP 401")
 
 
-async def test_a_web_page_instead_of_the_api_is_named(sandbox: Sandbox) -> None:
-    sandbox.inject(Fault("GET /helloworld", status=200, body=b"<html>Welcome</html>", content_type="text/html"))
+@pytest.mark.parametrize(
+    ("fault", "answered"),
+    [
+        (
+            Fault("GET /helloworld", body=b"<html>Welcome</html>", content_type="text/html"),
+            "HTTP 200 with an HTML page",
+        ),
+        (Fault("GET /helloworld", body=b"Welcome to nginx", content_type="text/plain"), "'Welcome to nginx'"),
+    ],
+)
+async def test_a_web_page_instead_of_the_api_is_named(sandbox: Sandbox, fault: Fault, answered: str) -> None:
+    sandbox.inject(fault)
 
     checks = await lines(sandbox)
 
-    assert checks[0].startswith(f"✗ {NOT_THE_API.symptom}: GET /helloworld answered '<html>Welcome</html>'")
+    assert checks[0].startswith(f"✗ {NOT_THE_API.symptom}: GET /helloworld answered {answered}")
     assert checks[0].endswith(f"Fix: {NOT_THE_API.fix}")
 
 

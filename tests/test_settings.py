@@ -141,7 +141,7 @@ def test_each_setting_knows_where_it_came_from(tmp_path: Path, monkeypatch: pyte
     path = write(tmp_path, 'username = "file-user"\ntimeout = 5\n')
     monkeypatch.setenv("OAS_TIMEOUT", "7")
 
-    settings = Settings.load(path, flag_names={"base_url": "--sandbox"}, read_only=True, base_url="http://x.test")
+    settings = Settings.load(path, {"base_url": "--sandbox"}, read_only=True, base_url="http://x.test")
 
     assert settings.origin("read_only") == "--read-only"
     assert settings.origin("base_url") == "--sandbox"

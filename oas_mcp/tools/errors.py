@@ -21,9 +21,11 @@ from oas_mcp.client import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BudgetExhaustedError,
     CredentialsError,
     NotFoundError,
     OASError,
+    OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
@@ -42,8 +44,9 @@ def setting(field: str) -> str:
 
 
 def describe(error: OASError) -> str:
-    """The message for an API client error."""
-    return clean(_describe(error), MAX_MESSAGE)
+    """The message for an API client error, with what was retried."""
+    tried = f" Tried {error.attempts} times in {error.elapsed:.0f} s." if error.attempts > 1 else ""
+    return clean(_describe(error) + tried, MAX_MESSAGE)
 
 
 def _describe(error: OASError) -> str:
@@ -53,8 +56,17 @@ def _describe(error: OASError) -> str:
             needed = [names] if names else []
             needed += [setting(name) for name in missing if name not in ("username", "email")]
             return f"Signing in needs {' and '.join(needed)}; set them in the environment or the config file."
+        case OutcomeUnknownError(name=name, checked=checked):
+            what = clean(name, 60)
+            seen = "a listing right after shows no new one" if checked else "checking right after failed too"
+            return (
+                f"Unknown whether {what!r} was created: {clean(str(error.cause), 200)}; {seen}. Call "
+                f"list_organisations with name_contains={what!r} before creating it again."
+            )
         case AuthenticationError():
             return _authentication(error)
+        case PermissionDeniedError(credentials=("login",)):
+            return f"Sign-in refused (HTTP 403{_detail(error)}); check that the account is active and may use the API."
         case PermissionDeniedError():
             return f"The OAS API refused {error.method} {error.path} (HTTP 403{_detail(error)}); no permission."
         case NotFoundError():
@@ -72,6 +84,8 @@ def _describe(error: OASError) -> str:
             )
         case APIStatusError():
             return f"The OAS API answered {error.method} {error.path} with HTTP {error.status_code}{_detail(error)}."
+        case BudgetExhaustedError():
+            return f"Gave up: {error}; try again later, or raise OAS_CALL_BUDGET."
         case APITimeoutError():
             return f"The OAS API did not answer in time: {error}; try again later, or raise OAS_TIMEOUT."
         case APIConnectionError():
@@ -82,13 +96,13 @@ def _describe(error: OASError) -> str:
 
 
 def _detail(error: APIStatusError) -> str:
-    return f": {error.detail}" if error.detail else ""
+    return f": {error.detail.rstrip('.')}" if error.detail else ""
 
 
 def _authentication(error: AuthenticationError) -> str:
     sent = error.credentials
     if "login" in sent:
-        return f"Sign-in failed{_detail(error).rstrip('.')}. Check {LOGIN_SETTINGS}."
+        return f"Sign-in failed{_detail(error)}. Check {LOGIN_SETTINGS}, and that the account is active."
     if not sent:
         return f"The OAS API needs credentials (HTTP 401); set OAS_API_KEY, or {LOGIN_SETTINGS}."
     if sent == ("token",):

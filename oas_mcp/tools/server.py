@@ -15,7 +15,7 @@ from oas_mcp.client import CurrencyCode, ImageURL, NotFoundError, OASClient, Org
 from oas_mcp.settings import MAX_LIST_LIMIT, Settings
 from oas_mcp.tools.errors import Server
 from oas_mcp.tools.resources import add_prompts, add_resources
-from oas_mcp.tools.results import Activated, Greeting, Organisation, Organisations, SignedIn
+from oas_mcp.tools.results import Activated, CreatedOrganisation, Greeting, Organisations, SignedIn
 
 INSTRUCTIONS = """\
 Tools for the OAS API: organisations of the signed-in OAS account.
@@ -111,13 +111,13 @@ def build_server(settings: Settings, connect: Callable[[], OASClient]) -> Server
             Field(min_length=1, max_length=200, description="ISO 4217 codes it uses, e.g. USD and EUR."),
         ],
         image: Annotated[ImageURL | None, Field(description="http(s) URL of a logo.")] = None,
-    ) -> Organisation:
+    ) -> CreatedOrganisation:
         """Create an organisation and return it with its new id. Each call creates one: call it only when
         the user asked to, and never again to retry a failure. Codes are case-insensitive; base_currency is
         added to currencies when missing.
         """
         created = await oas(ctx).create_organisation(name, base_currency, currencies, image)
-        return Organisation.of(created)
+        return CreatedOrganisation.of_created(created)
 
     @server.tool(annotations=hints("Activate an organisation", read_only=False, idempotent=True))
     async def activate_organisation(
