@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -22,12 +23,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(_with_default_command(list(sys.argv[1:] if argv is None else argv)))
     run: Callable[[argparse.Namespace], int] = args.run
     try:
-        return run(args)
+        code = run(args)
+        sys.stdout.flush()  # so a reader that stopped early shows up here, not as an error at exit
+        return code
     except SettingsError as exc:
         print(f"oas-mcp: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader stopped early (`| head`): no traceback, and none at exit either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _with_default_command(argv: list[str]) -> list[str]:

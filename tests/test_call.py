@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
-from support import run
+from support import BASE_ENV, PYTHON, run
 
 
 def test_tools_lists_each_tool_with_its_first_sentence() -> None:
@@ -79,3 +81,23 @@ def test_an_unknown_tool_exits_2_naming_the_tools() -> None:
     assert result.stderr.strip() == (
         "oas-mcp: unknown tool 'create_organisation'; the tools are hello, login, list_organisations."
     )
+
+
+def test_a_reader_that_stops_early_gets_no_traceback() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `| head` that has already exited
+    try:
+        result = subprocess.run(
+            [PYTHON, "-m", "oas_mcp", "call", "list_organisations", "--sandbox"],
+            env=BASE_ENV,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+    assert result.returncode == 141
+    assert result.stderr == ""
