@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult
 
 from oas_mcp.cli import make_client
@@ -74,9 +75,18 @@ async def test_no_secret_reaches_a_result_an_error_or_a_log(capsys: pytest.Captu
 
     assert "HTTP Request: GET" in everything  # httpx2's own request log was captured
     assert "Sign-in failed" in everything  # the failing paths ran
+    assert "signed_in" in everything  # the session resource was read
     for canary in CANARIES:
         assert canary not in everything
     assert JWT.search(everything) is None
+
+
+async def resource_text(client: Client, uri: str) -> str:
+    """A resource's contents, or the error reading it gave."""
+    try:
+        return json.dumps((await client.read_resource(uri)).model_dump(mode="json"))
+    except MCPError as error:
+        return str(error)
 
 
 async def run_everything() -> list[str]:
@@ -97,6 +107,7 @@ async def run_everything() -> list[str]:
             )
             results += await every_call(client)
             sandbox.faults.clear()
+            outputs += [await resource_text(client, uri) for uri in ("oas://session", "oas://organisations")]
         outputs += [json.dumps(result.model_dump(mode="json")) for result in results]
 
     assert sandbox.store.logins > 0

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from typing import Any
 
@@ -12,7 +13,7 @@ from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedResourceError, UnexpectedToolError
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, CallToolResult, GetPromptResult, InputRequiredResult
+from mcp_types import INVALID_PARAMS, CallToolResult, GetPromptResult, Icon, InputRequiredResult, ToolAnnotations
 from pydantic import AnyUrl, ValidationError
 
 from oas_mcp.client import (
@@ -130,6 +131,21 @@ reading: ContextVar[Context[Any, Any] | None] = ContextVar("oas_mcp_reading", de
 
 class Server(MCPServer[Any]):
     """MCPServer whose tool and resource failures all read as one actionable line (see :func:`describe`)."""
+
+    def add_tool(  # noqa: PLR0917 - the SDK's own signature
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        annotations: ToolAnnotations | None = None,
+        icons: list[Icon] | None = None,
+        meta: dict[str, Any] | None = None,
+        structured_output: bool | None = None,
+    ) -> None:
+        """As MCPServer's, with the docstring's indentation removed from the description a model reads."""
+        description = description or inspect.cleandoc(fn.__doc__ or "")
+        super().add_tool(fn, name, title, description, annotations, icons, meta, structured_output)
 
     async def read_resource(
         self, uri: AnyUrl | str, context: Context[Any, Any] | None = None
