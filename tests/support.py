@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import re
+import socket
+import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mcp_types import CallToolResult
@@ -15,6 +25,7 @@ from oas_mcp.tools import build_server
 from oas_mcp.tools.errors import Server
 
 PYTHON = sys.executable
+BASE_ENV = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
 DEMO: dict[str, Any] = {
     "api_key": DEMO_API_KEY,
     "username": DEMO_USERNAME,
@@ -54,3 +65,90 @@ def structured(result: CallToolResult) -> dict[str, Any]:
     content = result.structured_content
     assert isinstance(content, dict)
     return content
+
+
+def run(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m oas_mcp ARGS`` in a clean environment plus ``env``, as a user would run it."""
+    return subprocess.run(
+        [PYTHON, "-m", "oas_mcp", *args],
+        env={**BASE_ENV, **env},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+START_UP_LIMIT = 60.0  # seconds a process may take to listen on a loaded machine before the test gives up
+_ANNOUNCED = re.compile(r" at (http://[^\s/]+)")
+
+
+@dataclass
+class Running:
+    """A started process: ``url`` is its origin (``http://127.0.0.1:PORT``); its stdout and stderr go to files."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    stdout: Path
+    stderr: Path
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    @property
+    def mcp(self) -> str:
+        return f"{self.url}/mcp"
+
+    def output(self) -> str:
+        return self.stdout.read_text() + self.stderr.read_text()
+
+
+@contextmanager
+def running(*args: str, **env: str) -> Iterator[Running]:
+    """``python -m oas_mcp ARGS --port 0`` until it announces its URL (so no port race); stopped on exit."""
+    with tempfile.TemporaryDirectory() as folder:
+        out, err = Path(folder, "stdout"), Path(folder, "stderr")
+        with out.open("wb") as stdout, err.open("wb") as stderr:
+            process = subprocess.Popen(
+                [PYTHON, "-m", "oas_mcp", *args, "--port", "0"],
+                env={**BASE_ENV, **env},
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+            )
+        try:
+            yield Running(process, _wait_for_url(process, out, err), out, err)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_for_url(process: subprocess.Popen[bytes], *outputs: Path) -> str:
+    deadline = time.monotonic() + START_UP_LIMIT
+    while time.monotonic() < deadline:
+        text = "".join(path.read_text() for path in outputs)
+        if found := _ANNOUNCED.search(text):
+            return found.group(1)
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited with {process.returncode}: {text}")
+        time.sleep(0.05)
+    raise AssertionError("the server announced no URL in time")
+
+
+@contextmanager
+def http_server(*args: str) -> Iterator[str]:
+    """``oas-mcp --sandbox --transport http`` on a free loopback port; yields its MCP URL, stops it after."""
+    with running("--sandbox", "--transport", "http", *args) as server:
+        yield server.mcp

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from mcp import Client, StdioServerParameters
 
-from servers import BASE_ENV, run, running
-from support import PYTHON, structured
+from support import BASE_ENV, PYTHON, run, running, structured
 
 pytestmark = pytest.mark.anyio
 

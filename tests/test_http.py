@@ -28,8 +28,8 @@ from oas_mcp.sandbox import (
     DEMO_USERNAME,
 )
 
-from servers import TOKEN, Running, post_initialize, run, running, session
-from support import error_text, structured
+from http_clients import TOKEN, post_initialize, session
+from support import Running, error_text, run, running, structured
 
 pytestmark = pytest.mark.anyio
 
@@ -291,6 +291,22 @@ async def test_a_wrong_key_names_the_header_not_the_setting(per_request: Running
     assert text.endswith("check the X-Api-Key header your MCP client sends.")
     assert "OAS_API_KEY" not in text
     assert "Wrong000" not in text
+
+
+async def test_resources_read_with_the_requests_key_too(per_request: Running) -> None:
+    async with session(per_request.mcp, api_key=DEMO2_API_KEY) as client:
+        contents = (await client.read_resource("oas://organisations")).contents
+        session_info = (await client.read_resource("oas://session")).contents
+    async with session(per_request.mcp) as client:
+        with pytest.raises(MCPError) as caught:
+            await client.read_resource("oas://organisations")
+
+    listing = json.loads(getattr(contents[0], "text", ""))
+    assert {org["name"] for org in listing["organisations"]} >= DEMO2_NAMES
+    assert not {org["name"] for org in listing["organisations"]} & DEMO_NAMES
+    assert json.loads(getattr(session_info[0], "text", ""))["credentials"]["password"] is False
+    assert DEMO2_API_KEY not in getattr(session_info[0], "text", "")
+    assert "X-Api-Key header" in str(caught.value)
 
 
 async def test_per_request_keys_never_reach_the_log(per_request: Running) -> None:

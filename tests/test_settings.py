@@ -190,3 +190,24 @@ def test_http_settings_are_normalised() -> None:
     assert (settings.host, settings.http_path, settings.allowed_origins) == ("::1", "/oas/mcp", ["https://a.x"])
     assert settings.mcp_token is not None
     assert settings.mcp_token.get_secret_value() == "a-token-of-sixteen-or-more"
+
+
+def test_each_setting_knows_where_it_came_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, 'username = "file-user"\ntimeout = 5\n')
+    monkeypatch.setenv("OAS_TIMEOUT", "7")
+
+    settings = Settings.load(path, {"base_url": "--sandbox"}, read_only=True, base_url="http://x.test")
+
+    assert settings.origin("read_only") == "--read-only"
+    assert settings.origin("base_url") == "--sandbox"
+    assert settings.origin("timeout") == "OAS_TIMEOUT"
+    assert settings.origin("username") == f"username in {path}"
+    assert settings.origin("list_limit") == "default"
+
+
+@pytest.mark.parametrize("variable", ["OAS_API_KEY", "OAS_USERNAME", "OAS_EMAIL", "OAS_PASSWORD"])
+def test_a_placeholder_left_in_a_client_config_is_refused(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    monkeypatch.setenv(variable, "<your OAS value>")
+
+    with pytest.raises(SettingsError, match=f"invalid setting {variable}: is still a placeholder"):
+        Settings.load()

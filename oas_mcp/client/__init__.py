@@ -13,16 +13,19 @@ from oas_mcp.client._errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BudgetExhaustedError,
     Credential,
     CredentialsError,
     NotFoundError,
     OASError,
+    OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
     UnexpectedResponseError,
 )
 from oas_mcp.client._models import (
+    CreatedOrganisation,
     CurrencyCode,
     ImageURL,
     LoginResult,
@@ -33,6 +36,7 @@ from oas_mcp.client._models import (
     Owner,
     User,
 )
+from oas_mcp.client._retry import RetryPolicy
 
 __all__ = [
     "APIConnectionError",
@@ -40,6 +44,8 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetExhaustedError",
+    "CreatedOrganisation",
     "Credential",
     "Credentials",
     "CredentialsError",
@@ -53,9 +59,11 @@ __all__ = [
     "Organisation",
     "OrganisationList",
     "OrganisationName",
+    "OutcomeUnknownError",
     "Owner",
     "PermissionDeniedError",
     "RateLimitError",
+    "RetryPolicy",
     "ServerError",
     "Token",
     "UnexpectedResponseError",

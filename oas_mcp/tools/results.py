@@ -77,6 +77,18 @@ class Organisation(BaseModel):
         return cls.model_validate(organisation.model_dump())
 
 
+class CreatedOrganisation(Organisation):
+    note: Annotated[str | None, Field(description="Set when the API's reply was lost and a listing confirmed it.")] = (
+        None
+    )
+
+    @classmethod
+    def of_created(cls, organisation: client.CreatedOrganisation) -> CreatedOrganisation:
+        lost = organisation.recovered_after
+        note = f"Created once; confirmed by a listing after the reply was lost ({clean(lost, 160)})." if lost else None
+        return cls.model_validate({**organisation.model_dump(), "note": note})
+
+
 class Organisations(BaseModel):
     count: Annotated[int, Field(description="How many organisations the API has in all, before filters.")]
     returned: Annotated[int, Field(description="How many are in `organisations`.")]

@@ -15,13 +15,16 @@ from oas_mcp.client import CurrencyCode, ImageURL, NotFoundError, OASClient, Org
 from oas_mcp.settings import MAX_LIST_LIMIT, Settings
 from oas_mcp.tools.credentials import FROM_HEADER, Clients
 from oas_mcp.tools.errors import Server
-from oas_mcp.tools.results import Activated, Greeting, Organisation, Organisations, SignedIn
+from oas_mcp.tools.resources import add_prompts, add_resources
+from oas_mcp.tools.results import Activated, CreatedOrganisation, Greeting, Organisations, SignedIn
 
 INSTRUCTIONS = """\
 Tools for the OAS API: organisations of the signed-in OAS account.
-- Unsure the API is reachable or the credentials work? Call hello.
+- Unsure the API is reachable or the credentials work? Call hello; its error says what to fix.
 - Organisation ids come from list_organisations; on big accounts use its filters and a small limit.
-- create_organisation and activate_organisation change the account: call them only when the user asked to.
+- create_organisation and activate_organisation change the account: call them only when the user asked to,
+  and never again to retry a failure without asking.
+- The resource oas://session tells who is signed in and which organisation was last activated here.
 """
 
 
@@ -99,6 +102,8 @@ def build_server(settings: Settings, connect: Callable[[], OASClient], **options
         listing = await oas(ctx).list_organisations(limit=limit, name_contains=name_contains, currency=currency)
         return Organisations.of(listing)
 
+    add_resources(server, settings)  # oas://session, oas://organisations, oas://organisations/{organisation_id}
+
     if settings.read_only:
         return server
 
@@ -115,13 +120,13 @@ def build_server(settings: Settings, connect: Callable[[], OASClient], **options
             Field(min_length=1, max_length=200, description="ISO 4217 codes it uses, e.g. USD and EUR."),
         ],
         image: Annotated[ImageURL | None, Field(description="http(s) URL of a logo.")] = None,
-    ) -> Organisation:
+    ) -> CreatedOrganisation:
         """Create an organisation and return it with its new id. Each call creates one: call it only when
         the user asked to, and never again to retry a failure. Codes are case-insensitive; base_currency is
         added to currencies when missing.
         """
         created = await oas(ctx).create_organisation(name, base_currency, currencies, image)
-        return Organisation.of(created)
+        return CreatedOrganisation.of_created(created)
 
     @server.tool(annotations=hints("Activate an organisation", read_only=False, idempotent=True))
     async def activate_organisation(
@@ -137,4 +142,5 @@ def build_server(settings: Settings, connect: Callable[[], OASClient], **options
             ) from None
         return Activated(organisation_id=organisation_id, message=message)
 
+    add_prompts(server)  # onboard_organisation: it needs the tools that write
     return server

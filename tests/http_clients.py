@@ -1,0 +1,54 @@
+"""MCP clients for oas-mcp over HTTP: the SDK's Streamable HTTP client with the token and a user's key."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+TOKEN = "test-client-token-0123456789"
+
+
+def headers(*, token: str | None = TOKEN, api_key: str | None = None) -> dict[str, str]:
+    """The HTTP headers of an MCP client: the bearer token, and the user's own OAS API key."""
+    sent = {"Authorization": f"Bearer {token}"} if token else {}
+    return sent | ({"X-Api-Key": api_key} if api_key else {})
+
+
+@asynccontextmanager
+async def session(
+    url: str,
+    *,
+    token: str | None = TOKEN,
+    api_key: str | None = None,
+    mode: Any = "auto",
+    transport: httpx2.AsyncBaseTransport | None = None,
+    http: httpx2.AsyncClient | None = None,
+) -> AsyncIterator[Client]:
+    """An MCP client session with ``url`` over the SDK's Streamable HTTP transport (on ``http`` when given)."""
+    async with AsyncExitStack() as stack:
+        if http is None:
+            http = httpx2.AsyncClient(headers=headers(token=token, api_key=api_key), transport=transport, timeout=60.0)
+            await stack.enter_async_context(http)
+        yield await stack.enter_async_context(Client(streamable_http_client(url, http_client=http), mode=mode))
+
+
+INITIALIZE = json.dumps(
+    {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+)
+
+
+def post_initialize(url: str, **headers: str) -> httpx2.Response:
+    """One raw MCP ``initialize`` POST, to see the HTTP status a client would get."""
+    sent = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream", **headers}
+    return httpx2.post(url, content=INITIALIZE, headers=sent, timeout=60.0)
