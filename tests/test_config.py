@@ -49,20 +49,6 @@ def test_each_client_gets_its_shape_with_the_installed_command_and_no_secret(
     assert instructions.startswith(f"{TITLES[client]}: ")
 
 
-def test_http_settings_in_the_environment_stay_out_of_a_stdio_client(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("OAS_TRANSPORT", "http")
-    monkeypatch.setenv("OAS_MCP_TOKEN", "canary-client-token-0123")
-    monkeypatch.setenv("OAS_TIMEOUT", "12")
-
-    document, entry, _ = config(capsys, "claude-desktop")
-
-    assert entry["env"]["OAS_TIMEOUT"] == "12"
-    assert "OAS_TRANSPORT" not in entry["env"]
-    assert "canary-client-token" not in json.dumps(document)
-
-
 def test_claude_desktop_gets_placeholders_and_its_config_file(capsys: pytest.CaptureFixture[str]) -> None:
     _, entry, instructions = config(capsys, "claude-desktop")
 
@@ -108,6 +94,8 @@ def test_non_secret_settings_from_the_environment_are_carried_over(
     monkeypatch.setenv("OAS_USERNAME", "bob")
     monkeypatch.setenv("OAS_BASE_URL", "https://oas.example/")
     monkeypatch.setenv("OAS_TIMEOUT", "12.5")
+    monkeypatch.setenv("OAS_TRANSPORT", "http")  # serving over HTTP is no business of a stdio client
+    monkeypatch.setenv("OAS_MCP_TOKEN", "canary-client-token-0123")
 
     document, entry, _ = config(capsys, "vscode", "--read-only")
 
@@ -116,6 +104,8 @@ def test_non_secret_settings_from_the_environment_are_carried_over(
     assert entry["env"]["OAS_BASE_URL"] == "https://oas.example"
     assert entry["env"]["OAS_TIMEOUT"] == "12.5"
     assert "oas-username" not in {item["id"] for item in document["inputs"]}
+    assert "OAS_TRANSPORT" not in entry["env"]
+    assert "canary-client-token" not in json.dumps(document)
 
 
 def test_a_config_file_is_passed_by_absolute_path_and_sets_what_it_has(
