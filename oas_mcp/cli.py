@@ -85,6 +85,7 @@ def make_client(settings: Settings, transport: httpx2.AsyncBaseTransport | None 
         password=settings.password,
         timeout=settings.timeout,
         transport=transport,
+        page_concurrency=settings.page_concurrency,
     )
 
 

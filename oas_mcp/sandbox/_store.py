@@ -121,10 +121,14 @@ class Store:
         return user if user is not None and user.is_active else None
 
 
-def demo_store(token_lifetime: float = 900.0) -> Store:
-    """A store with the demo user and a few organisations."""
+def demo_store(token_lifetime: float = 900.0, organisations: int = len(DEMO_ORGANISATIONS)) -> Store:
+    """A store with the demo user and ``organisations`` organisations: the demo ones first, then generated ones
+    ("Organisation 00006", ...) for trying big accounts."""
     store = Store(token_lifetime=token_lifetime)
     demo = store.add_user(DEMO_USERNAME, DEMO_EMAIL, DEMO_PASSWORD, DEMO_API_KEY)
-    for name, base, currencies in DEMO_ORGANISATIONS:
+    for name, base, currencies in DEMO_ORGANISATIONS[:organisations]:
         store.add_organisation(demo, name, base, currencies)
+    for number in range(len(DEMO_ORGANISATIONS) + 1, organisations + 1):
+        _, base, currencies = DEMO_ORGANISATIONS[number % len(DEMO_ORGANISATIONS)]
+        store.add_organisation(demo, f"Organisation {number:05d}", base, currencies)
     return store
