@@ -6,7 +6,7 @@ async with OASClient(api_key="...") as oas:
 """
 
 from oas_mcp.client._auth import Credentials, Token
-from oas_mcp.client._client import OASClient
+from oas_mcp.client._client import OASClient, Progress
 from oas_mcp.client._errors import (
     APIConnectionError,
     APIStatusError,
@@ -55,6 +55,7 @@ __all__ = [
     "OrganisationName",
     "Owner",
     "PermissionDeniedError",
+    "Progress",
     "RateLimitError",
     "ServerError",
     "Token",

@@ -11,7 +11,7 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from oas_mcp import __version__
-from oas_mcp.client import CurrencyCode, ImageURL, NotFoundError, OASClient, OrganisationName
+from oas_mcp.client import CurrencyCode, ImageURL, NotFoundError, OASClient, OrganisationName, Progress
 from oas_mcp.settings import MAX_LIST_LIMIT, Settings
 from oas_mcp.tools.errors import Server
 from oas_mcp.tools.results import Activated, Greeting, Organisation, Organisations, SignedIn
@@ -33,6 +33,16 @@ def hints(title: str, *, read_only: bool, idempotent: bool) -> ToolAnnotations:
         idempotent_hint=idempotent,
         open_world_hint=True,
     )
+
+
+def progress_to(ctx: Context[Any, Any]) -> Progress:
+    """Reports flattening as MCP progress, when the caller asked for it: pages read of pages in all."""
+
+    async def report(pages: int, total: int | None, kept: int) -> None:
+        of = f" of {total}" if total is not None else ""
+        await ctx.report_progress(pages, total, f"Read page {pages}{of}; {kept} organisations so far.")
+
+    return report
 
 
 @dataclass(frozen=True)
@@ -87,7 +97,9 @@ def build_server(settings: Settings, connect: Callable[[], OASClient]) -> Server
         `count` is the API's total; `truncated` is true when more may match (raise limit or filter).
         Use the ids with activate_organisation.
         """
-        listing = await oas(ctx).list_organisations(limit=limit, name_contains=name_contains, currency=currency)
+        listing = await oas(ctx).list_organisations(
+            limit=limit, name_contains=name_contains, currency=currency, progress=progress_to(ctx)
+        )
         return Organisations.of(listing)
 
     if settings.read_only:
