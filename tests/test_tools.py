@@ -249,8 +249,8 @@ async def test_list_reports_progress_page_by_page(mode: Any) -> None:
     sandbox = Sandbox(demo_store(organisations=20), page_size=7)
     seen: list[tuple[float, float | None, str | None]] = []
 
-    async def progress(done: float, total: float | None, message: str | None) -> None:
-        seen.append((done, total, message))
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
 
     async with Client(server_for(sandbox), mode=mode) as client:
         data = structured(await client.call_tool("list_organisations", {}, progress_callback=progress))
