@@ -261,3 +261,15 @@ async def test_list_reports_progress_page_by_page(mode: Any) -> None:
         (2, 3, "Read page 2 of 3; 14 organisations so far."),
         (3, 3, "Read page 3 of 3; 20 organisations so far."),
     ]
+
+
+async def test_api_text_in_listed_organisations_is_cleaned(sandbox: Sandbox, mcp: Client) -> None:
+    owner = sandbox.store.users[1]
+    sandbox.store.add_organisation(owner, "Evil\u202eCorp\n\x00  Ltd " + "x" * 300, "usd\u200b", ["USD\u200b"])
+
+    data = structured(await mcp.call_tool("list_organisations", {"name_contains": "evil"}))
+
+    (listed,) = data["organisations"]
+    assert listed["name"].startswith("EvilCorp Ltd xxx")
+    assert len(listed["name"]) == 255
+    assert (listed["base_currency"], listed["currencies"]) == ("usd", ["USD"])

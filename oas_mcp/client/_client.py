@@ -46,13 +46,14 @@ def _matcher(name_contains: str | None, currency: str | None) -> Callable[[Organ
     return lambda org: needle in org.name.casefold() and (not code or org.supports(code))
 
 
+_ORGANISATION = TypeAdapter(Organisation)
 _ORGANISATIONS = TypeAdapter(list[Organisation])
 _SHAPE = "an organisation with an integer id"
 
 
 def _organisation(raw: Any, response: httpx2.Response) -> Organisation:
     try:
-        return Organisation.model_validate(raw)
+        return _ORGANISATION.validate_python(raw)
     except PydanticValidationError:
         raise unexpected_shape(response, _SHAPE) from None
 

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter
 
 from oas_mcp import client
 from oas_mcp.text import clean
@@ -74,7 +74,11 @@ class Organisation(BaseModel):
 
     @classmethod
     def of(cls, organisation: client.Organisation) -> Organisation:
-        return cls.model_validate(organisation.model_dump())
+        return cls.model_validate(organisation, from_attributes=True)
+
+
+_ORGANISATIONS = TypeAdapter(list[Organisation])
+"""The client's organisations read straight into results, text cleaned on the way: one pass, no copy in between."""
 
 
 class Organisations(BaseModel):
@@ -92,7 +96,7 @@ class Organisations(BaseModel):
             count=listing.count,
             returned=len(listing.organisations),
             truncated=listing.truncated,
-            organisations=[Organisation.of(organisation) for organisation in listing.organisations],
+            organisations=_ORGANISATIONS.validate_python(listing.organisations, from_attributes=True),
             note=listing.note,
         )
 
