@@ -133,12 +133,41 @@ class _Read:
     page: Page
 
 
-@dataclass
-class _Slot:
-    """A page being prefetched: set ``done`` once ``outcome`` holds the page and its response, or the error."""
+class _Window:
+    """Pages being prefetched: at most ``concurrency`` requests in flight, each refilled as soon as it completes,
+    at most ``2 * concurrency`` pages ahead of the one being read."""
 
-    done: anyio.Event = field(default_factory=anyio.Event)
-    outcome: tuple[Page, httpx2.Response] | Exception | None = None
+    def __init__(self, fetch: Fetch, plan: PageNumbers, concurrency: int, group: anyio.abc.TaskGroup) -> None:
+        self._fetch = fetch
+        self._plan = plan
+        self._concurrency = concurrency
+        self._group = group
+        self._outcomes: dict[int, tuple[Page, httpx2.Response] | Exception] = {}
+        self._requested = 1
+        self._in_flight = 0
+        self._landed = anyio.Event()
+
+    async def page(self, number: int, needed: int) -> tuple[Page, httpx2.Response] | Exception:
+        """Page ``number`` (or why it could not be read), requesting pages up to ``needed`` meanwhile."""
+        last = min(self._plan.total, needed)
+        while number not in self._outcomes:
+            while self._requested < min(last, number + 2 * self._concurrency) and self._in_flight < self._concurrency:
+                self._requested += 1
+                self._in_flight += 1
+                self._group.start_soon(self._get, self._requested)
+            self._landed = anyio.Event()
+            await self._landed.wait()
+        return self._outcomes.pop(number)
+
+    async def _get(self, number: int) -> None:
+        try:
+            response = await self._fetch(self._plan.link(number))
+            self._outcomes[number] = (read_page(response), response)
+        except Exception as exc:  # handed to the reader in page order: a page never read raises nothing
+            self._outcomes[number] = exc
+        finally:
+            self._in_flight -= 1
+            self._landed.set()
 
 
 class Pager(Generic[T]):
@@ -242,22 +271,15 @@ class Pager(Generic[T]):
     async def _read_ahead(
         self, plan: PageNumbers, take: Take[T], wanted: int | None, group: anyio.abc.TaskGroup
     ) -> tuple[str | None, int | None]:
-        slots: dict[int, _Slot] = {}
-        scheduled = 1
+        window = _Window(self._fetch, plan, self._concurrency, group)
         for number in range(2, plan.total + 1):
             needed = plan.total if wanted is None else number - 1 + math.ceil(wanted / plan.size)
-            while scheduled < min(plan.total, needed, number - 1 + self._concurrency):
-                scheduled += 1
-                slots[scheduled] = _Slot()
-                group.start_soon(self._fill, plan.link(scheduled), slots[scheduled])
-            slot = slots.pop(number)
-            await slot.done.wait()
-            link, outcome = plan.link(number), slot.outcome
+            outcome = await window.page(number, needed)
+            link = plan.link(number)
             if isinstance(outcome, NotFoundError):
                 return link, wanted
             if isinstance(outcome, Exception):
                 raise outcome
-            assert outcome is not None
             page, response = outcome
             self._visited.add(link)
             self.trail.prefetched += 1
@@ -266,12 +288,3 @@ class Pager(Generic[T]):
             if read.repeated or not plan.agrees(number, page, read.next) or wanted == 0:
                 return read.next, wanted
         return None, wanted
-
-    async def _fill(self, link: str, slot: _Slot) -> None:
-        try:
-            response = await self._fetch(link)
-            slot.outcome = (read_page(response), response)
-        except Exception as exc:  # handed to the reader in page order: a page never used raises nothing
-            slot.outcome = exc
-        finally:
-            slot.done.set()
