@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import jwt
-
 AuthMode = Literal["either", "api_key", "bearer", "both"]
 LinkStyle = Literal["absolute", "relative", "cursor", "loop"]
 
@@ -97,6 +95,8 @@ class Store:
         return None
 
     def issue_tokens(self, user: User) -> dict[str, str]:
+        import jwt  # on first login only: pyjwt loads cryptography, too slow for start-up with --sandbox
+
         self.logins += 1
         now = time.time()
         user.last_login = datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z")
@@ -111,6 +111,8 @@ class Store:
         self._secret = secrets.token_hex(32)
 
     def by_access_token(self, token: str) -> User | None:
+        import jwt
+
         try:
             claims = jwt.decode(token, self._secret, algorithms=["HS256"])
         except jwt.PyJWTError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter
@@ -77,8 +78,11 @@ class Organisation(BaseModel):
         return cls.model_validate(organisation, from_attributes=True)
 
 
-_ORGANISATIONS = TypeAdapter(list[Organisation])
-"""The client's organisations read straight into results, text cleaned on the way: one pass, no copy in between."""
+@cache
+def _organisations() -> TypeAdapter[list[Organisation]]:
+    """Reads the client's organisations straight into results, text cleaned on the way: one pass, no copy between.
+    Built on first use: start-up does not need it."""
+    return TypeAdapter(list[Organisation])
 
 
 class Organisations(BaseModel):
@@ -96,7 +100,7 @@ class Organisations(BaseModel):
             count=listing.count,
             returned=len(listing.organisations),
             truncated=listing.truncated,
-            organisations=_ORGANISATIONS.validate_python(listing.organisations, from_attributes=True),
+            organisations=_organisations().validate_python(listing.organisations, from_attributes=True),
             note=listing.note,
         )
 

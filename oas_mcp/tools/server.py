@@ -2,8 +2,7 @@
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -11,10 +10,13 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from oas_mcp import __version__
-from oas_mcp.client import CurrencyCode, ImageURL, NotFoundError, OASClient, OrganisationName, Progress
+from oas_mcp.client import CurrencyCode, ImageURL, NotFoundError, OrganisationName
 from oas_mcp.settings import MAX_LIST_LIMIT, Settings
 from oas_mcp.tools.errors import Server
 from oas_mcp.tools.results import Activated, Greeting, Organisation, Organisations, SignedIn
+
+if TYPE_CHECKING:
+    from oas_mcp.client import OASClient, Progress
 
 INSTRUCTIONS = """\
 Tools for the OAS API: organisations of the signed-in OAS account.
@@ -35,7 +37,7 @@ def hints(title: str, *, read_only: bool, idempotent: bool) -> ToolAnnotations:
     )
 
 
-def progress_to(ctx: Context[Any, Any]) -> Progress:
+def progress_to(ctx: Context[Any, Any]) -> "Progress":
     """Reports flattening as MCP progress, when the caller asked for it: pages read of pages in all."""
 
     async def report(pages: int, total: int | None, kept: int) -> None:
@@ -45,22 +47,39 @@ def progress_to(ctx: Context[Any, Any]) -> Progress:
     return report
 
 
-@dataclass(frozen=True)
 class State:
-    client: OASClient
+    """What the tools share: the one OAS client, made by ``connect`` when a tool first needs it (so start-up
+    loads neither the client nor, with ``--sandbox``, the sandbox)."""
+
+    def __init__(self, connect: Callable[[], "OASClient"]) -> None:
+        self._connect = connect
+        self._client: OASClient | None = None
+
+    @property
+    def client(self) -> "OASClient":
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
 
 
-def build_server(settings: Settings, connect: Callable[[], OASClient]) -> Server:
+def build_server(settings: Settings, connect: Callable[[], "OASClient"]) -> Server:
     """The MCP server; ``connect`` makes the one OAS client the server's tools share."""
 
     @asynccontextmanager
     async def lifespan(_: object) -> AsyncIterator[State]:
-        async with connect() as oas:
-            yield State(oas)
+        state = State(connect)
+        try:
+            yield state
+        finally:
+            await state.aclose()
 
     server = Server("oas-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)
 
-    def oas(ctx: Context[State, Any]) -> OASClient:
+    def oas(ctx: Context[State, Any]) -> "OASClient":
         state: State = ctx.request_context.lifespan_context
         return state.client
 
