@@ -85,29 +85,15 @@ async def main(runs: int) -> None:
             peak, result = await client_overhead(base_url)
             peaks.append(peak)
             kept.append(result)
-    mb = 1 / 2**20
     print(f"{ORGANISATIONS} organisations, {ORGANISATIONS // PAGE_SIZE} pages of {PAGE_SIZE}; {machine()}")
     print(f"median of {runs} runs, each in a fresh oas-mcp process")
-    print(
-        ratio_line(
-            "client flattening",
-            statistics.median(peaks) * mb,
-            statistics.median(kept) * mb,
-            unit="MiB",
-            against="tracemalloc: flattening's peak vs what its result keeps",
-            goal="2",
-        )
+    rows = (
+        ("client flattening", peaks, kept, "tracemalloc: flattening's peak vs what its result keeps"),
+        ("memory", growths, sizes, "oas-mcp process: peak RSS growth vs the result as compact JSON"),
     )
-    print(
-        ratio_line(
-            "memory",
-            statistics.median(growths) * mb,
-            statistics.median(sizes) * mb,
-            unit="MiB",
-            against="oas-mcp process: peak RSS growth vs the result as compact JSON",
-            goal="2",
-        )
-    )
+    for name, ours, theirs, against in rows:
+        mib = (statistics.median(ours) / 2**20, statistics.median(theirs) / 2**20)
+        print(ratio_line(name, *mib, unit="MiB", against=against, goal="2"))
 
 
 if __name__ == "__main__":
