@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -15,19 +16,24 @@ if TYPE_CHECKING:
 
     from oas_mcp.client import OASClient
 
-COMMANDS = ("serve",)
+COMMANDS = ("serve", "check", "tools", "call", "config")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(_with_default_command(list(sys.argv[1:] if argv is None else argv)))
     run: Callable[[argparse.Namespace], int] = args.run
     try:
-        return run(args)
+        code = run(args)
+        sys.stdout.flush()  # so a reader that stopped early shows up here, not as an error at exit
+        return code
     except SettingsError as exc:
         print(f"oas-mcp: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader stopped early (`| head`): no traceback, and none at exit either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _with_default_command(argv: list[str]) -> list[str]:
@@ -46,12 +52,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (default: 8000)")
-    _add_settings_flags(serve)
+    add_settings_flags(serve)
     serve.set_defaults(run=_serve)
+
+    from oas_mcp.commands import call, check, config
+
+    check.register(commands)
+    call.register(commands)
+    config.register(commands)
     return parser
 
 
-def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML settings file (default: $OAS_CONFIG)")
     parser.add_argument("--sandbox", action="store_true", help="use the built-in OAS API emulator; no account needed")
     parser.add_argument("--read-only", action="store_true", default=None, help="register only the tools that read")
@@ -60,17 +72,20 @@ def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
 
 def load_settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {"read_only": args.read_only, "log_level": args.log_level}
+    flag_names: dict[str, str] = {}
     if args.sandbox:
         from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME, SANDBOX_URL
 
-        overrides |= {
+        sandbox = {
             "base_url": SANDBOX_URL,
             "api_key": DEMO_API_KEY,
             "username": DEMO_USERNAME,
             "email": DEMO_EMAIL,
             "password": DEMO_PASSWORD,
         }
-    return Settings.load(args.config, **overrides)
+        overrides |= sandbox
+        flag_names = dict.fromkeys(sandbox, "--sandbox")
+    return Settings.load(args.config, flag_names, **overrides)
 
 
 def make_client(settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> OASClient:
@@ -84,6 +99,8 @@ def make_client(settings: Settings, transport: httpx2.AsyncBaseTransport | None 
         email=settings.email,
         password=settings.password,
         timeout=settings.timeout,
+        max_retries=settings.max_retries,
+        budget=settings.call_budget,
         transport=transport,
         page_concurrency=settings.page_concurrency,
     )

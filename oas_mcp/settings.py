@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -45,6 +47,10 @@ class Settings(BaseSettings):
     email: str | None = Field(None, description="Email address used by the login tool.")
     password: SecretStr | None = Field(None, description="Password used by the login tool.")
     timeout: float = Field(30.0, gt=0, le=600, description="Seconds to wait for each HTTP request.")
+    max_retries: int = Field(2, ge=0, le=10, description="Retries of a failed request that is safe to resend.")
+    call_budget: float = Field(
+        60.0, gt=0, le=3600, description="Seconds one tool call may take in all, retries and waits included."
+    )
     read_only: bool = Field(False, description="Register only the tools that read (no create, no activate).")
     log_level: LogLevel = Field("INFO", description="Log level; logs go to stderr.")
     list_limit: int = Field(
@@ -53,6 +59,7 @@ class Settings(BaseSettings):
     page_concurrency: int = Field(
         8, ge=1, le=MAX_PAGE_CONCURRENCY, description="Most pages of a list fetched at once (1: one after another)."
     )
+    _origins: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("base_url")
     @classmethod
@@ -73,38 +80,47 @@ class Settings(BaseSettings):
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("username", "email", mode="before")
+    @field_validator("api_key", "username", "email", "password", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+        if not isinstance(value, str):
+            return value
+        if value.strip().startswith("<") and value.strip().endswith(">"):
+            raise ValueError("is still a placeholder such as <your OAS API key>; put the real value there")
+        return value if value.strip() else None
 
-    @field_validator("api_key", "password", mode="before")
-    @classmethod
-    def _blank_secret_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+    def origin(self, name: str) -> str:
+        """Where setting ``name`` came from: its flag, ``OAS_<NAME>``, ``<name> in FILE``, or ``default``."""
+        return self._origins.get(name, "default")
 
     @property
     def has_login_credentials(self) -> bool:
         return self.password is not None and (self.username is not None or self.email is not None)
 
     @classmethod
-    def load(cls, config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    def load(
+        cls, config_file: str | Path | None = None, flag_names: Mapping[str, str] | None = None, /, **overrides: Any
+    ) -> Settings:
         """Build settings from flags (``overrides``), the environment, and a TOML file.
 
-        The file is ``config_file``, else ``$OAS_CONFIG``, else none. Raises SettingsError.
+        The file is ``config_file``, else ``$OAS_CONFIG``, else none. ``flag_names`` says which flag set an
+        override (``--sandbox``), when it is not ``--<name>``. Raises SettingsError.
         """
         path = config_file or os.environ.get(f"{ENV_PREFIX}CONFIG") or None
         file_values = _read_toml(Path(path)) if path else {}
         flags = {key: value for key, value in overrides.items() if value is not None}
+        origins = _Origins(flags, flag_names or {}, file_values, path)
         sources: tuple[PydanticBaseSettingsSource, ...] = (
             InitSettingsSource(cls, init_kwargs=flags),
             EnvSettingsSource(cls),
             InitSettingsSource(cls, init_kwargs=file_values),
         )
         try:
-            return cls(_build_sources=(sources, flags))
+            settings = cls(_build_sources=(sources, flags))
         except ValidationError as exc:
-            raise SettingsError(_describe(exc, flags, file_values, path)) from None
+            raise SettingsError(_describe(exc, origins)) from None
+        settings._origins = {name: found for name in cls.model_fields if (found := origins.of(name))}
+        return settings
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -124,18 +140,30 @@ def _read_toml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _describe(exc: ValidationError, flags: dict[str, Any], file_values: dict[str, Any], path: object) -> str:
+@dataclass(frozen=True)
+class _Origins:
+    """Which source gave each setting: a flag, the environment, or the file (None: the default)."""
+
+    flags: dict[str, Any]
+    flag_names: Mapping[str, str]
+    file_values: dict[str, Any]
+    path: object
+
+    def of(self, name: str) -> str | None:
+        env_name = f"{ENV_PREFIX}{name.upper()}"
+        if name in self.flags:
+            return self.flag_names.get(name, f"--{name.replace('_', '-')}")
+        if any(variable.upper() == env_name for variable in os.environ):
+            return env_name
+        if name in self.file_values:
+            return f"{name} in {self.path}"
+        return None
+
+
+def _describe(exc: ValidationError, origins: _Origins) -> str:
     """One line naming the first bad setting, where it came from, and what is wrong (never its value)."""
     error = exc.errors()[0]
     name = str(error["loc"][0]) if error["loc"] else "settings"
-    env_name = f"{ENV_PREFIX}{name.upper()}"
-    if name in flags:
-        origin = f"--{name.replace('_', '-')}"
-    elif env_name in os.environ:
-        origin = env_name
-    elif name in file_values:
-        origin = f"{name} in {path}"
-    else:
-        origin = env_name
+    origin = origins.of(name) or f"{ENV_PREFIX}{name.upper()}"
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"invalid setting {origin}: {message}"

@@ -1,9 +1,11 @@
-"""Untrusted text (from the API or the network) made safe to show: one line, no markup, bounded."""
+"""Untrusted text (from the API or the network) made safe to show: one line, no markup, no secret, bounded."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+
+from oas_mcp.redact import scrub
 
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
@@ -12,11 +14,11 @@ _DROP = frozenset({"Cc", "Cf", "Co", "Cs", "Cn"})
 
 
 def clean(text: str, limit: int = 200) -> str:
-    """Strip control and invisible characters, collapse whitespace, cap at ``limit`` characters."""
+    """Strip control and invisible characters, mask secrets, collapse whitespace, cap at ``limit`` characters."""
     if not text.isprintable() or "  " in text:
         kept = (" " if ch.isspace() else ch for ch in text if ch.isspace() or unicodedata.category(ch) not in _DROP)
         text = _SPACE.sub(" ", "".join(kept))
-    text = text.strip()
+    text = scrub(text).strip()
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 

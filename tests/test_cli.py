@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
 
-from support import PYTHON, structured
+from support import BASE_ENV, PYTHON, http_server, run, structured
 
 pytestmark = pytest.mark.anyio
 
 COMMAND = str(Path(sys.executable).with_name("oas-mcp"))
-BASE_ENV = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
-
-
-def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PYTHON, "-m", "oas_mcp", *args],
-        env={**BASE_ENV, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_the_console_script_and_the_module_are_the_same_command() -> None:
@@ -97,39 +82,14 @@ async def test_stdio_read_only_from_the_environment() -> None:
     assert names == {"hello", "login", "list_organisations"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-def http_server() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [PYTHON, "-m", "oas_mcp", "--sandbox", "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
-        env=BASE_ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"server exited: {process.stderr.read().decode() if process.stderr else ''}")
-            time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def http_mcp() -> Iterator[str]:
+    with http_server() as url:
+        yield url
 
 
-async def test_streamable_http_at_mcp(http_server: str) -> None:
-    async with Client(http_server) as client:
+async def test_streamable_http_at_mcp(http_mcp: str) -> None:
+    async with Client(http_mcp) as client:
         hello = structured(await client.call_tool("hello", {}))
 
     assert hello["username"] == "demo"

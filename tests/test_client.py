@@ -229,7 +229,7 @@ async def test_error_bodies_in_every_shape_give_a_clean_detail(
 ) -> None:
     sandbox = Sandbox()
     sandbox.inject(Fault(match="GET /helloworld", status=503, body=body, content_type=content_type, times=None))
-    async with client_for(sandbox) as oas:
+    async with client_for(sandbox, max_retries=0) as oas:
         with pytest.raises(ServerError) as caught:
             await oas.hello()
 
@@ -255,7 +255,7 @@ async def test_field_errors_from_the_api_are_kept_per_field() -> None:
 async def test_rate_limits_carry_retry_after(header: str, seconds: float | None) -> None:
     sandbox = Sandbox()
     sandbox.inject(Fault(match="GET /helloworld", status=429, headers={"Retry-After": header}, times=None))
-    async with client_for(sandbox) as oas:
+    async with client_for(sandbox, max_retries=0) as oas:
         with pytest.raises(RateLimitError) as caught:
             await oas.hello()
 
@@ -272,7 +272,7 @@ async def test_hello_as_a_json_string_is_read_too() -> None:
 async def test_network_failures_are_connection_errors() -> None:
     sandbox = Sandbox()
     sandbox.inject(Fault(match="GET /helloworld", drop="before", times=None))
-    async with client_for(sandbox) as oas:
+    async with client_for(sandbox, max_retries=0) as oas:
         with pytest.raises(APIConnectionError, match="Connection refused"):
             await oas.hello()
 
@@ -286,6 +286,6 @@ async def test_a_hang_is_a_timeout_after_the_configured_seconds() -> None:
 
 
 async def test_an_unreachable_host_is_a_connection_error() -> None:
-    async with OASClient("http://127.0.0.1:9", api_key="k", timeout=5) as oas:
+    async with OASClient("http://127.0.0.1:9", api_key="k", timeout=5, max_retries=0) as oas:
         with pytest.raises(APIConnectionError, match=r"cannot reach http://127\.0\.0\.1:9"):
             await oas.hello()

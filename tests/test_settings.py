@@ -135,3 +135,24 @@ def test_the_example_config_documents_every_setting_with_a_valid_value(tmp_path:
     documented = {line.split(" = ")[0].removeprefix("# ") for line in text.splitlines() if " = " in line}
     assert documented == set(Settings.model_fields)
     assert settings.api_key is not None
+
+
+def test_each_setting_knows_where_it_came_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, 'username = "file-user"\ntimeout = 5\n')
+    monkeypatch.setenv("OAS_TIMEOUT", "7")
+
+    settings = Settings.load(path, {"base_url": "--sandbox"}, read_only=True, base_url="http://x.test")
+
+    assert settings.origin("read_only") == "--read-only"
+    assert settings.origin("base_url") == "--sandbox"
+    assert settings.origin("timeout") == "OAS_TIMEOUT"
+    assert settings.origin("username") == f"username in {path}"
+    assert settings.origin("list_limit") == "default"
+
+
+@pytest.mark.parametrize("variable", ["OAS_API_KEY", "OAS_USERNAME", "OAS_EMAIL", "OAS_PASSWORD"])
+def test_a_placeholder_left_in_a_client_config_is_refused(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    monkeypatch.setenv(variable, "<your OAS value>")
+
+    with pytest.raises(SettingsError, match=f"invalid setting {variable}: is still a placeholder"):
+        Settings.load()

@@ -11,23 +11,31 @@ from support import PYTHON
 LOADED_ON_FIRST_TOOL_CALL = {"oas_mcp.client._client", "oas_mcp.client._models", "jwt"}
 
 
-def modules_loaded_serving(*args: str) -> set[str]:
-    """Every module an ``oas-mcp`` process imports while it starts, serves stdio until end of input, and stops."""
-    result = subprocess.run(
-        [PYTHON, "-X", "importtime", "-m", "oas_mcp", *args],
+SERVE_THEN_LIST_MODULES = """
+import atexit, sys
+from pathlib import Path
+atexit.register(lambda: Path(sys.argv[1]).write_text("\\n".join(sorted(sys.modules))))
+from oas_mcp.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def modules_loaded_serving(tmp_path: Path, *args: str) -> set[str]:
+    """Every module an oas-mcp process imports while it starts, serves stdio until end of input, and stops."""
+    listing = tmp_path / "modules.txt"
+    subprocess.run(
+        [PYTHON, "-c", SERVE_THEN_LIST_MODULES, str(listing), *args],
         env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), "OAS_API_KEY": "k" * 41},
         stdin=subprocess.DEVNULL,
         capture_output=True,
-        text=True,
         timeout=60,
         check=True,
     )
-    lines = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
-    return {line.rsplit("|", 1)[1].strip() for line in lines[1:]}
+    return set(listing.read_text().split())
 
 
-def test_serving_the_api_loads_no_sandbox_no_toml_and_no_client_before_a_tool_is_called() -> None:
-    loaded = modules_loaded_serving()
+def test_serving_the_api_loads_no_sandbox_no_toml_and_no_client_before_a_tool_is_called(tmp_path: Path) -> None:
+    loaded = modules_loaded_serving(tmp_path)
 
     assert "oas_mcp.tools.server" in loaded
     assert not loaded & LOADED_ON_FIRST_TOOL_CALL
@@ -35,8 +43,8 @@ def test_serving_the_api_loads_no_sandbox_no_toml_and_no_client_before_a_tool_is
     assert "tomllib" not in loaded
 
 
-def test_serving_the_sandbox_loads_the_sandbox_but_not_its_token_library() -> None:
-    loaded = modules_loaded_serving("--sandbox")
+def test_serving_the_sandbox_loads_the_sandbox_but_not_its_token_library(tmp_path: Path) -> None:
+    loaded = modules_loaded_serving(tmp_path, "--sandbox")
 
     assert "oas_mcp.sandbox" in loaded
     assert not loaded & LOADED_ON_FIRST_TOOL_CALL
@@ -47,4 +55,4 @@ def test_a_config_file_loads_the_toml_parser(tmp_path: Path) -> None:
     config = tmp_path / "oas.toml"
     config.write_text("list_limit = 5\n")
 
-    assert "tomllib" in modules_loaded_serving("--config", str(config))
+    assert "tomllib" in modules_loaded_serving(tmp_path, "--config", str(config))

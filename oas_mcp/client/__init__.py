@@ -17,10 +17,12 @@ from oas_mcp.client._errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BudgetExhaustedError,
     Credential,
     CredentialsError,
     NotFoundError,
     OASError,
+    OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
@@ -31,19 +33,30 @@ from oas_mcp.client._fields import CurrencyCode, ImageURL, OrganisationName
 if TYPE_CHECKING:
     from oas_mcp.client._auth import Credentials, Token
     from oas_mcp.client._client import OASClient, Progress
-    from oas_mcp.client._models import LoginResult, NewOrganisation, Organisation, OrganisationList, Owner, User
+    from oas_mcp.client._models import (
+        CreatedOrganisation,
+        LoginResult,
+        NewOrganisation,
+        Organisation,
+        OrganisationList,
+        Owner,
+        User,
+    )
+    from oas_mcp.client._retry import RetryPolicy
 
 _ON_FIRST_USE = {
     "Credentials": "_auth",
     "Token": "_auth",
     "OASClient": "_client",
     "Progress": "_client",
+    "CreatedOrganisation": "_models",
     "LoginResult": "_models",
     "NewOrganisation": "_models",
     "Organisation": "_models",
     "OrganisationList": "_models",
     "Owner": "_models",
     "User": "_models",
+    "RetryPolicy": "_retry",
 }
 
 
@@ -61,6 +74,8 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetExhaustedError",
+    "CreatedOrganisation",
     "Credential",
     "Credentials",
     "CredentialsError",
@@ -74,10 +89,12 @@ __all__ = [
     "Organisation",
     "OrganisationList",
     "OrganisationName",
+    "OutcomeUnknownError",
     "Owner",
     "PermissionDeniedError",
     "Progress",
     "RateLimitError",
+    "RetryPolicy",
     "ServerError",
     "Token",
     "UnexpectedResponseError",

@@ -77,6 +77,12 @@ class Token:
         remember(access, refresh, transient=True)
         return cls(SecretStr(access), user, time.time(), _jwt_expiry(access))
 
+    def renewal_due(self, share: float = 0.8) -> bool:
+        """Whether ``share`` of the token's lifetime is over (never, when it does not say when it expires)."""
+        if self.expires_at is None:
+            return False
+        return time.time() >= self.obtained_at + share * (self.expires_at - self.obtained_at)
+
     @property
     def expires(self) -> datetime | None:
         return None if self.expires_at is None else datetime.fromtimestamp(self.expires_at, UTC)

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -19,14 +20,33 @@ from oas_mcp import DEFAULT_BASE_URL
 from oas_mcp.client._auth import Credentials, Token, headers_for
 from oas_mcp.client._connection import Connection
 from oas_mcp.client._errors import (
+    APIConnectionError,
     AuthenticationError,
     Credential,
+    OASError,
+    OutcomeUnknownError,
     PermissionDeniedError,
+    ServerError,
     UnexpectedResponseError,
 )
-from oas_mcp.client._models import LoginResult, NewOrganisation, Organisation, OrganisationList, User
+from oas_mcp.client._models import (
+    CreatedOrganisation,
+    LoginResult,
+    NewOrganisation,
+    Organisation,
+    OrganisationList,
+    User,
+)
 from oas_mcp.client._pagination import Pager
-from oas_mcp.client._responses import detail_of, read_json, request_line, status_error, unexpected_shape
+from oas_mcp.client._responses import (
+    describe_body,
+    detail_of,
+    read_json,
+    request_line,
+    status_error,
+    unexpected_shape,
+)
+from oas_mcp.client._retry import RetryPolicy, budget
 from oas_mcp.text import clean
 
 logger = logging.getLogger("oas_mcp.client")
@@ -44,6 +64,15 @@ def _matcher(name_contains: str | None, currency: str | None) -> Callable[[Organ
     needle = name_contains.strip().casefold() if name_contains else ""
     code = currency.strip().upper() if currency else ""
     return lambda org: needle in org.name.casefold() and (not code or org.supports(code))
+
+
+@dataclass(frozen=True)
+class _LoginFailure:
+    """A refused sign-in, and when trying again is allowed."""
+
+    error: OASError
+    retry_at: float
+    count: int
 
 
 _ORGANISATION = TypeAdapter(Organisation)
@@ -73,7 +102,9 @@ class OASClient:
     """An async client for the OAS API.
 
     Sends ``X-Api-Key`` when a key is set, and ``Authorization: Bearer`` once signed in. Signs in by itself
-    when there is no key, or when a request gets 401 and login credentials are set (then retries it once).
+    when there is no key, or when a request gets 401 and login credentials are set (then retries it once),
+    and again before the session token expires. Transient failures are retried (see :class:`RetryPolicy`);
+    each call (retries and waits included) fits in ``budget`` seconds, each request in ``timeout``.
     Every failure is an :class:`~oas_mcp.client.OASError`. Use it as an async context manager, or call
     :meth:`aclose`.
     """
@@ -87,15 +118,20 @@ class OASClient:
         email: str | None = None,
         password: str | SecretStr | None = None,
         timeout: float = 30.0,
+        max_retries: int = 2,
+        budget: float = 60.0,
         transport: httpx2.AsyncBaseTransport | None = None,
         page_concurrency: int = DEFAULT_PAGE_CONCURRENCY,
     ) -> None:
         self._connection = Connection(base_url, timeout, transport)
+        self._retry = RetryPolicy(max_retries=max_retries)
+        self._budget = budget
         self._page_concurrency = page_concurrency
         self._owns_connection = True
         self._credentials = Credentials.of(api_key, username, email, password)
         self._token: Token | None = None
         self._login_lock = anyio.Lock()
+        self._login_failure: _LoginFailure | None = None
         self._active: int | None = None
 
     def with_credentials(
@@ -119,6 +155,8 @@ class OASClient:
             page_concurrency=self._page_concurrency,
         )
         other._connection = self._connection
+        other._retry = self._retry
+        other._budget = self._budget
         other._owns_connection = False
         return other
 
@@ -159,10 +197,17 @@ class OASClient:
 
     async def hello(self) -> str:
         """``GET /helloworld``: the API's greeting, ``Hello world @username``."""
-        response = await self._send("GET", HELLO)
-        body: object = response.text
-        if "json" in response.headers.get("content-type", ""):
-            body = read_json(response)
+        with budget(self._budget):
+            response = await self._send("GET", HELLO)
+        content_type = response.headers.get("content-type", "")
+        if "html" in content_type or response.text.lstrip().startswith("<"):
+            raise UnexpectedResponseError(
+                f"GET {HELLO} answered HTTP {response.status_code} with {describe_body(response)}, not a greeting",
+                method="GET",
+                path=HELLO,
+                status_code=response.status_code,
+            )
+        body: object = read_json(response) if "json" in content_type else response.text
         text = body if isinstance(body, str) else detail_of(body, "")
         if not text:
             raise unexpected_shape(response, "a greeting")
@@ -170,7 +215,9 @@ class OASClient:
 
     async def login(self) -> LoginResult:
         """``POST /api/auth/login/`` with the configured username, email and password."""
-        token = await self._renew(stale=self._token)
+        stale = self._token
+        with budget(self._budget):
+            token = await self._retry.run(lambda: self._renew(stale), idempotent=True, what=f"POST {LOGIN}")
         return LoginResult(token.user, token.expires)
 
     async def iter_organisations(self) -> AsyncIterator[Organisation]:
@@ -213,7 +260,8 @@ class OASClient:
                 await progress(pager.trail.pages, pager.trail.total, len(found))
             return None if limit is None else limit - len(found)
 
-        await pager.flatten(ORGANISATIONS, take)
+        with budget(self._budget):
+            await pager.flatten(ORGANISATIONS, take)
         trail = pager.trail
         count = trail.count if trail.count is not None else len(trail.seen)
         logger.info(
@@ -228,18 +276,59 @@ class OASClient:
 
     async def create_organisation(
         self, name: str, base_currency: str, currencies: list[str], image: str | None = None
-    ) -> Organisation:
-        """``POST /api/organisations/``. The body is validated first (see :class:`NewOrganisation`)."""
+    ) -> CreatedOrganisation:
+        """``POST /api/organisations/``, never sent twice. The body is validated first (see :class:`NewOrganisation`).
+
+        The request is resent only when it certainly never reached the API. When its reply is lost (connection
+        dropped, timeout, gateway error, unreadable body), a listing decides: the matching organisation that was
+        not there before is returned (``recovered_after`` says why), or OutcomeUnknownError is raised.
+        """
         draft = NewOrganisation(name=name, base_currency=base_currency, currencies=currencies, image=image)
-        response = await self._send("POST", ORGANISATIONS, json=draft.body())
-        return _organisation(read_json(response), response)
+        with budget(self._budget):
+            before = {organisation.id for organisation in await self._matching(draft)}
+            try:
+                response = await self._send("POST", ORGANISATIONS, json=draft.body(), idempotent=False)
+                return CreatedOrganisation.of(_organisation(read_json(response), response))
+            except (APIConnectionError, ServerError, UnexpectedResponseError) as lost:
+                if isinstance(lost, APIConnectionError) and not lost.request_sent:
+                    raise
+                return await self._reconcile(draft, before, lost)
 
     async def activate_organisation(self, organisation_id: int) -> str:
         """``POST /api/organisations/{id}/make_active/``; returns the API's confirmation message."""
-        response = await self._send("POST", f"{ORGANISATIONS}{int(organisation_id)}/make_active/")
+        with budget(self._budget):
+            response = await self._send("POST", f"{ORGANISATIONS}{int(organisation_id)}/make_active/")
         self._active = organisation_id
-        body = read_json(response) if response.content else None
+        try:
+            body = read_json(response)
+        except UnexpectedResponseError:  # the status says it worked; the message is optional
+            body = None
         return detail_of(body, "") or f"Organisation {organisation_id} is now active."
+
+    async def _matching(self, draft: NewOrganisation) -> list[Organisation]:
+        listing = await self.list_organisations(name_contains=draft.name)
+        return [organisation for organisation in listing.organisations if draft.matches(organisation)]
+
+    async def _reconcile(self, draft: NewOrganisation, before: set[int], lost: OASError) -> CreatedOrganisation:
+        """After a lost reply: the new matching organisation if a listing shows one, else OutcomeUnknownError."""
+        logger.warning("the reply to creating %r was lost (%s); checking whether it exists", draft.name, lost)
+        try:
+            new = [organisation for organisation in await self._matching(draft) if organisation.id not in before]
+        except OASError as failed:
+            raise OutcomeUnknownError(
+                f"creating {draft.name!r}: {lost}; checking afterwards failed too: {failed}",
+                name=draft.name,
+                cause=lost,
+                checked=False,
+            ) from lost
+        if not new:
+            raise OutcomeUnknownError(
+                f"creating {draft.name!r}: {lost}; a listing afterwards shows no new {draft.name!r}",
+                name=draft.name,
+                cause=lost,
+                checked=True,
+            ) from lost
+        return CreatedOrganisation.of(new[-1], recovered_after=str(lost))
 
     # -- pagination -------------------------------------------------------------------------------
 
@@ -253,9 +342,15 @@ class OASClient:
 
     # -- sending ----------------------------------------------------------------------------------
 
-    async def _send(self, method: str, path: str, *, json: Any = None) -> httpx2.Response:
-        """One API call: authenticate, send, sign in again once on 401 when possible, raise on error statuses."""
-        token = self._token
+    async def _send(self, method: str, path: str, *, json: Any = None, idempotent: bool = True) -> httpx2.Response:
+        """One API call, retried as :class:`RetryPolicy` allows; raises on error statuses."""
+        return await self._retry.run(
+            lambda: self._send_once(method, path, json), idempotent=idempotent, what=f"{method} {urlsplit(path).path}"
+        )
+
+    async def _send_once(self, method: str, path: str, json: Any) -> httpx2.Response:
+        """Authenticate, send, sign in again once on 401 when possible, raise on error statuses."""
+        token = await self._current_token()
         fresh = token is None and self._credentials.api_key is None and self._credentials.can_login
         if fresh:
             token = await self._renew(stale=None)
@@ -289,12 +384,35 @@ class OASClient:
 
     # -- signing in -------------------------------------------------------------------------------
 
+    async def _current_token(self) -> Token | None:
+        """The session token, renewed first when most of its lifetime is over (failing that, the old one)."""
+        token = self._token
+        if token is None or not token.renewal_due() or not self._credentials.can_login:
+            return token
+        try:
+            return await self._renew(stale=token)
+        except OASError as error:
+            logger.warning("could not renew the session before it expires (%s); using it while it lasts", error)
+            return token
+
     async def _renew(self, stale: Token | None) -> Token:
-        """Sign in, once for all callers that saw the same ``stale`` token (single flight)."""
+        """Sign in, once for all callers that saw the same ``stale`` token (single flight).
+
+        A refused sign-in is not repeated for a while (1 s, doubling up to a minute): callers get the same error.
+        """
         async with self._login_lock:
             if self._token is not None and self._token is not stale:
                 return self._token
-            self._token = await self._login()
+            failure = self._login_failure
+            if failure is not None and time.monotonic() < failure.retry_at:
+                raise failure.error
+            try:
+                self._token = await self._login()
+            except (AuthenticationError, PermissionDeniedError) as error:
+                count = failure.count + 1 if failure else 1
+                self._login_failure = _LoginFailure(error, time.monotonic() + min(60.0, 2.0 ** (count - 1)), count)
+                raise
+            self._login_failure = None
             return self._token
 
     async def _login(self) -> Token:

@@ -9,7 +9,8 @@ import anyio
 import httpx2
 
 from oas_mcp import __version__
-from oas_mcp.client._errors import APIConnectionError, APITimeoutError
+from oas_mcp.client._errors import APIConnectionError, APITimeoutError, BudgetExhaustedError
+from oas_mcp.client._retry import time_left
 from oas_mcp.text import clean
 
 ACCEPT = "application/json, text/plain;q=0.9, */*;q=0.1"
@@ -42,19 +43,30 @@ class Connection:
     async def send(self, method: str, path: str, headers: dict[str, str], json: Any = None) -> httpx2.Response:
         """Send one request (no retries) and read the whole response."""
         where = urlsplit(path).path
+        budget = time_left(method, where)
+        limit = self.timeout if budget is None else min(self.timeout, budget[0])
         try:
             # The deadline also covers transports that ignore httpx2's timeouts (in-process ASGI apps).
-            with anyio.fail_after(self.timeout):
+            with anyio.fail_after(limit):
                 return await self._client().request(method, path, headers=headers, json=json)
         except (TimeoutError, httpx2.TimeoutException) as exc:
+            sent = not isinstance(exc, httpx2.ConnectTimeout | httpx2.PoolTimeout)
+            if budget is not None and limit < self.timeout:
+                raise BudgetExhaustedError(
+                    f"the call's {budget[1]:g} s budget ran out during {method} {where}",
+                    method=method,
+                    path=where,
+                    request_sent=sent,
+                    budget=budget[1],
+                ) from exc
             raise APITimeoutError(
-                f"{method} {where} got no answer within {self.timeout:g} s", method=method, path=where
+                f"{method} {where} got no answer within {limit:g} s", method=method, path=where, request_sent=sent
             ) from exc
         except httpx2.TransportError as exc:
             reason = clean(str(exc) or type(exc).__name__, 120)
-            raise APIConnectionError(
-                f"cannot reach {self.base_url} ({method} {where}): {reason}", method=method, path=where
-            ) from exc
+            sent = not isinstance(exc, httpx2.ConnectError | httpx2.UnsupportedProtocol | httpx2.ProxyError)
+            message = f"{'lost the connection to' if sent else 'cannot reach'} {self.base_url} ({method} {where})"
+            raise APIConnectionError(f"{message}: {reason}", method=method, path=where, request_sent=sent) from exc
 
     async def aclose(self) -> None:
         if self._http is not None:

@@ -2,8 +2,10 @@
 
     OASError
     ├── CredentialsError             nothing to authenticate with (no request was sent)
+    ├── OutcomeUnknownError          a create may or may not have happened (its reply was lost)
     ├── APIConnectionError           the API could not be reached
     │   └── APITimeoutError          ... or did not answer in time
+    │       └── BudgetExhaustedError ... within what was left of the call's time budget
     ├── UnexpectedResponseError      the API answered, but not with what the guide describes
     └── APIStatusError               the API answered with an error status
         ├── BadRequestError          400, with per-field messages
@@ -26,7 +28,13 @@ Credential = Literal["api_key", "token", "login"]
 
 
 class OASError(Exception):
-    """Base class of every error the OAS client raises."""
+    """Base class of every error the OAS client raises.
+
+    ``attempts`` is how many times the request was sent (retries included), over ``elapsed`` seconds.
+    """
+
+    attempts: int = 1
+    elapsed: float = 0.0
 
 
 class CredentialsError(OASError):
@@ -38,16 +46,42 @@ class CredentialsError(OASError):
 
 
 class APIConnectionError(OASError):
-    """The API could not be reached (DNS, refused, reset, TLS)."""
+    """The API could not be reached (DNS, refused, TLS), or the connection was lost.
 
-    def __init__(self, message: str, *, method: str, path: str) -> None:
+    ``request_sent`` is False only when the request certainly never reached the API.
+    """
+
+    def __init__(self, message: str, *, method: str, path: str, request_sent: bool) -> None:
         super().__init__(message)
         self.method = method
         self.path = path
+        self.request_sent = request_sent
 
 
 class APITimeoutError(APIConnectionError):
     """The API did not answer within the per-request timeout."""
+
+
+class OutcomeUnknownError(OASError):
+    """Creating ``name`` failed in a way that leaves open whether the API created it.
+
+    ``cause`` is what went wrong; ``checked`` says whether a listing made afterwards worked (and showed no
+    new matching organisation) or failed too.
+    """
+
+    def __init__(self, message: str, *, name: str, cause: OASError, checked: bool) -> None:
+        super().__init__(message)
+        self.name = name
+        self.cause = cause
+        self.checked = checked
+
+
+class BudgetExhaustedError(APITimeoutError):
+    """The call's time budget ran out (see ``OASClient(budget=...)``); ``budget`` is its length in seconds."""
+
+    def __init__(self, message: str, *, method: str, path: str, request_sent: bool, budget: float) -> None:
+        super().__init__(message, method=method, path=path, request_sent=request_sent)
+        self.budget = budget
 
 
 class UnexpectedResponseError(OASError):

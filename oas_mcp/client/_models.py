@@ -34,6 +34,14 @@ class NewOrganisation(BaseModel):
     def body(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
 
+    def matches(self, organisation: Organisation) -> bool:
+        """Whether ``organisation`` is what this request would create (name, base currency, currencies)."""
+        return (
+            organisation.name.strip().casefold() == self.name.casefold()
+            and organisation.base_currency == self.base_currency
+            and set(organisation.currencies) == set(self.currencies)
+        )
+
 
 def _owner(value: object) -> object:
     """The guide says the owner is an object; accept an id or a username too."""
@@ -74,6 +82,18 @@ class Organisation:
 
     def supports(self, currency: str) -> bool:
         return currency == self.base_currency or currency in self.currencies
+
+
+@pydantic_dataclass(frozen=True, slots=True, config=ConfigDict(extra="ignore"))
+class CreatedOrganisation(Organisation):
+    """A new organisation. ``recovered_after`` says why its reply was lost when a listing confirmed it instead."""
+
+    recovered_after: str | None = None
+
+    @classmethod
+    def of(cls, organisation: Organisation, recovered_after: str | None = None) -> CreatedOrganisation:
+        fields = {name: getattr(organisation, name) for name in Organisation.__dataclass_fields__}
+        return cls(**fields, recovered_after=recovered_after)
 
 
 class User(_Tolerant):

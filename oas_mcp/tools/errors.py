@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from typing import Any
 
 from mcp.server import MCPServer
+from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
-from mcp_types import CallToolResult
-from pydantic import ValidationError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedResourceError, UnexpectedToolError
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, CallToolResult, GetPromptResult, Icon, InputRequiredResult, ToolAnnotations
+from pydantic import AnyUrl, ValidationError
 
 from oas_mcp.client import (
     APIConnectionError,
@@ -17,9 +22,11 @@ from oas_mcp.client import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BudgetExhaustedError,
     CredentialsError,
     NotFoundError,
     OASError,
+    OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
@@ -38,8 +45,9 @@ def setting(field: str) -> str:
 
 
 def describe(error: OASError) -> str:
-    """The message for an API client error."""
-    return clean(_describe(error), MAX_MESSAGE)
+    """The message for an API client error, with what was retried."""
+    tried = f" Tried {error.attempts} times in {error.elapsed:.0f} s." if error.attempts > 1 else ""
+    return clean(_describe(error) + tried, MAX_MESSAGE)
 
 
 def _describe(error: OASError) -> str:
@@ -49,8 +57,17 @@ def _describe(error: OASError) -> str:
             needed = [names] if names else []
             needed += [setting(name) for name in missing if name not in ("username", "email")]
             return f"Signing in needs {' and '.join(needed)}; set them in the environment or the config file."
+        case OutcomeUnknownError(name=name, checked=checked):
+            what = clean(name, 60)
+            seen = "a listing right after shows no new one" if checked else "checking right after failed too"
+            return (
+                f"Unknown whether {what!r} was created: {clean(str(error.cause), 200)}; {seen}. Call "
+                f"list_organisations with name_contains={what!r} before creating it again."
+            )
         case AuthenticationError():
             return _authentication(error)
+        case PermissionDeniedError(credentials=("login",)):
+            return f"Sign-in refused (HTTP 403{_detail(error)}); check that the account is active and may use the API."
         case PermissionDeniedError():
             return f"The OAS API refused {error.method} {error.path} (HTTP 403{_detail(error)}); no permission."
         case NotFoundError():
@@ -68,6 +85,8 @@ def _describe(error: OASError) -> str:
             )
         case APIStatusError():
             return f"The OAS API answered {error.method} {error.path} with HTTP {error.status_code}{_detail(error)}."
+        case BudgetExhaustedError():
+            return f"Gave up: {error}; try again later, or raise OAS_CALL_BUDGET."
         case APITimeoutError():
             return f"The OAS API did not answer in time: {error}; try again later, or raise OAS_TIMEOUT."
         case APIConnectionError():
@@ -78,13 +97,13 @@ def _describe(error: OASError) -> str:
 
 
 def _detail(error: APIStatusError) -> str:
-    return f": {error.detail}" if error.detail else ""
+    return f": {error.detail.rstrip('.')}" if error.detail else ""
 
 
 def _authentication(error: AuthenticationError) -> str:
     sent = error.credentials
     if "login" in sent:
-        return f"Sign-in failed{_detail(error)}. Check {LOGIN_SETTINGS}."
+        return f"Sign-in failed{_detail(error)}. Check {LOGIN_SETTINGS}, and that the account is active."
     if not sent:
         return f"The OAS API needs credentials (HTTP 401); set OAS_API_KEY, or {LOGIN_SETTINGS}."
     if sent == ("token",):
@@ -106,8 +125,49 @@ def invalid_arguments(tool: str, error: ValidationError) -> str:
     return clean(f"Invalid arguments for {tool}: {'; '.join(problems)}. Nothing was sent to the OAS API.", MAX_MESSAGE)
 
 
+reading: ContextVar[Context[Any, Any] | None] = ContextVar("oas_mcp_reading", default=None)
+"""The request a resource is being read for: static resources get no Context parameter, so they look here."""
+
+
 class Server(MCPServer[Any]):
-    """MCPServer whose tool failures all read as one actionable line (see :func:`describe`)."""
+    """MCPServer whose tool and resource failures all read as one actionable line (see :func:`describe`)."""
+
+    def add_tool(  # noqa: PLR0917 - the SDK's own signature
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        annotations: ToolAnnotations | None = None,
+        icons: list[Icon] | None = None,
+        meta: dict[str, Any] | None = None,
+        structured_output: bool | None = None,
+    ) -> None:
+        """As MCPServer's, with the docstring's indentation removed from the description a model reads."""
+        description = description or inspect.cleandoc(fn.__doc__ or "")
+        super().add_tool(fn, name, title, description, annotations, icons, meta, structured_output)
+
+    async def read_resource(
+        self, uri: AnyUrl | str, context: Context[Any, Any] | None = None
+    ) -> Iterable[ReadResourceContents] | InputRequiredResult:
+        token = reading.set(context)
+        try:
+            return await super().read_resource(uri, context)
+        except UnexpectedResourceError as exc:
+            if isinstance(exc.__cause__, OASError):
+                raise ResourceError(describe(exc.__cause__)) from exc
+            raise
+        finally:
+            reading.reset(token)
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Context[Any, Any] | None = None
+    ) -> GetPromptResult | InputRequiredResult:
+        try:
+            return await super().get_prompt(name, arguments, context)
+        except ValueError as exc:  # an unknown prompt or missing arguments: the caller's mistake, not a crash
+            message = clean(f"{exc}; list the prompts to see their arguments.", MAX_MESSAGE)
+            raise MCPError(code=INVALID_PARAMS, message=message) from exc
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated
@@ -83,6 +84,18 @@ def _organisations() -> TypeAdapter[list[Organisation]]:
     """Reads the client's organisations straight into results, text cleaned on the way: one pass, no copy between.
     Built on first use: start-up does not need it."""
     return TypeAdapter(list[Organisation])
+
+
+class CreatedOrganisation(Organisation):
+    note: Annotated[str | None, Field(description="Set when the API's reply was lost and a listing confirmed it.")] = (
+        None
+    )
+
+    @classmethod
+    def of_created(cls, organisation: client.CreatedOrganisation) -> CreatedOrganisation:
+        lost = organisation.recovered_after
+        note = f"Created once; confirmed by a listing after the reply was lost ({clean(lost, 160)})." if lost else None
+        return cls.model_validate({**asdict(organisation), "note": note})
 
 
 class Organisations(BaseModel):

@@ -13,16 +13,19 @@ from oas_mcp import __version__
 from oas_mcp.client import CurrencyCode, ImageURL, NotFoundError, OrganisationName
 from oas_mcp.settings import MAX_LIST_LIMIT, Settings
 from oas_mcp.tools.errors import Server
-from oas_mcp.tools.results import Activated, Greeting, Organisation, Organisations, SignedIn
+from oas_mcp.tools.resources import add_prompts, add_resources
+from oas_mcp.tools.results import Activated, CreatedOrganisation, Greeting, Organisations, SignedIn
 
 if TYPE_CHECKING:
     from oas_mcp.client import OASClient, Progress
 
 INSTRUCTIONS = """\
 Tools for the OAS API: organisations of the signed-in OAS account.
-- Unsure the API is reachable or the credentials work? Call hello.
+- Unsure the API is reachable or the credentials work? Call hello; its error says what to fix.
 - Organisation ids come from list_organisations; on big accounts use its filters and a small limit.
-- create_organisation and activate_organisation change the account: call them only when the user asked to.
+- create_organisation and activate_organisation change the account: call them only when the user asked to,
+  and never again to retry a failure without asking.
+- The resource oas://session tells who is signed in and which organisation was last activated here.
 """
 
 
@@ -121,6 +124,8 @@ def build_server(settings: Settings, connect: Callable[[], "OASClient"]) -> Serv
         )
         return Organisations.of(listing)
 
+    add_resources(server, settings)  # oas://session, oas://organisations, oas://organisations/{organisation_id}
+
     if settings.read_only:
         return server
 
@@ -137,13 +142,13 @@ def build_server(settings: Settings, connect: Callable[[], "OASClient"]) -> Serv
             Field(min_length=1, max_length=200, description="ISO 4217 codes it uses, e.g. USD and EUR."),
         ],
         image: Annotated[ImageURL | None, Field(description="http(s) URL of a logo.")] = None,
-    ) -> Organisation:
+    ) -> CreatedOrganisation:
         """Create an organisation and return it with its new id. Each call creates one: call it only when
         the user asked to, and never again to retry a failure. Codes are case-insensitive; base_currency is
         added to currencies when missing.
         """
         created = await oas(ctx).create_organisation(name, base_currency, currencies, image)
-        return Organisation.of(created)
+        return CreatedOrganisation.of_created(created)
 
     @server.tool(annotations=hints("Activate an organisation", read_only=False, idempotent=True))
     async def activate_organisation(
@@ -159,4 +164,5 @@ def build_server(settings: Settings, connect: Callable[[], "OASClient"]) -> Serv
             ) from None
         return Activated(organisation_id=organisation_id, message=message)
 
+    add_prompts(server)  # onboard_organisation: it needs the tools that write
     return server

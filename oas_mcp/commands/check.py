@@ -1,0 +1,268 @@
+"""``oas-mcp check``: the effective settings and where each came from, then one line per check with a fix."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from oas_mcp.cli import add_settings_flags, connector, load_settings
+from oas_mcp.commands import quiet_logs
+from oas_mcp.settings import Settings
+from oas_mcp.text import clean
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from oas_mcp.client import OASClient, OASError
+
+PASS, FAIL, SKIP = "✓", "✗", "-"
+SECRETS = ("api_key", "password")
+SHOWN_KEY_CHARACTERS = 4
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A failure ``check`` can report: how its line starts, and what to do about it."""
+
+    symptom: str
+    fix: str
+
+
+UNREACHABLE = Problem(
+    "The OAS API is unreachable",
+    "Check OAS_BASE_URL (the default is https://oas-beta.ottomate.me) and your network, proxy or VPN.",
+)
+TIMEOUT = Problem("The OAS API did not answer in time", "Try again later, or raise OAS_TIMEOUT (seconds).")
+NOT_THE_API = Problem(
+    "Something answered, but not the OAS API",
+    "Set OAS_BASE_URL to the API's root URL, such as https://oas-beta.ottomate.me, not a web or docs page.",
+)
+API_FAILING = Problem("The OAS API is failing", "The API is having trouble; try again in a few minutes.")
+RATE_LIMITED = Problem("The OAS API is rate limiting requests", "Wait a minute, then run oas-mcp check again.")
+NO_KEY = Problem("No API key is set", "Set OAS_API_KEY to the 41-character key from your welcome email.")
+KEY_REJECTED = Problem(
+    "The OAS API rejected the API key",
+    "Copy the whole key from your welcome email into OAS_API_KEY; it is tied to your account's email address.",
+)
+NO_LOGIN = Problem(
+    "Login credentials are not set",
+    "Set OAS_USERNAME, OAS_EMAIL and OAS_PASSWORD to those of your OAS account; the login tool needs them.",
+)
+LOGIN_REJECTED = Problem(
+    "The OAS API refused the sign-in",
+    "Check OAS_USERNAME, OAS_EMAIL and OAS_PASSWORD: they must be exactly those of your OAS account.",
+)
+FORBIDDEN = Problem(
+    "The OAS API refused access",
+    "Your account may not be approved or active yet; ask OAS support, quoting this line.",
+)
+API_ERROR = Problem(
+    "The OAS API answered with an error",
+    "Run oas-mcp check --log-level DEBUG to see each request; report the error if it persists.",
+)
+
+PROBLEMS = (
+    UNREACHABLE,
+    TIMEOUT,
+    NOT_THE_API,
+    API_FAILING,
+    RATE_LIMITED,
+    NO_KEY,
+    KEY_REJECTED,
+    NO_LOGIN,
+    LOGIN_REJECTED,
+    FORBIDDEN,
+    API_ERROR,
+)
+"""Every failure ``check`` reports; the README's Troubleshooting section lists them with their fixes."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """One check's line: passed, failed (with the problem and its fix), or skipped."""
+
+    mark: str
+    text: str
+    problem: Problem | None = None
+
+    def line(self) -> str:
+        if self.problem is None:
+            return f"{self.mark} {self.text}"
+        return f"{self.mark} {self.problem.symptom}: {self.text}. Fix: {self.problem.fix}"
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    check = commands.add_parser(
+        "check",
+        help="check the settings and the connection to the OAS API",
+        description="Print the effective settings and where each came from, then check the OAS API: reachable, "
+        "API key accepted, login, organisations. Exit code 0 only when every check passes.",
+    )
+    add_settings_flags(check)
+    check.set_defaults(run=_check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    import anyio
+
+    settings = load_settings(args)
+    quiet_logs(settings)
+    print(settings_table(settings))
+    print()
+    results = anyio.run(_run_checks, settings, connector(settings, args.sandbox))
+    for result in results:
+        print(result.line())
+    failed, skipped = (sum(result.mark == mark for result in results) for mark in (FAIL, SKIP))
+    print()
+    print(f"{failed} failed, {skipped} not checked." if failed else f"All {len(results)} checks passed.")
+    return 1 if failed else 0
+
+
+def settings_table(settings: Settings) -> str:
+    """Each setting, its effective value (secrets masked) and where it came from."""
+    lines = ["Settings (a flag beats the environment, which beats the config file, which beats the default):"]
+    for name in Settings.model_fields:
+        lines.append(f"  {name:<11} {_shown(settings, name):<36} {settings.origin(name)}")
+    return "\n".join(lines)
+
+
+def _shown(settings: Settings, name: str) -> str:
+    value = getattr(settings, name)
+    if value is None:
+        return "(not set)"
+    if name in SECRETS:
+        secret = value.get_secret_value()
+        return f"{masked(secret)} ({len(secret)} characters)" if name == "api_key" else "set (hidden)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def masked(key: str) -> str:
+    """An API key as ``check`` shows it: its last 4 characters at most, none when it is short."""
+    return f"…{key[-SHOWN_KEY_CHARACTERS:]}" if len(key) >= 4 * SHOWN_KEY_CHARACTERS else "…"
+
+
+async def _run_checks(settings: Settings, connect: Callable[[], OASClient]) -> list[Result]:
+    async with connect() as oas:
+        return await run_checks(settings, oas)
+
+
+async def run_checks(settings: Settings, oas: OASClient) -> list[Result]:
+    """Reachable, API key, login, organisations; the last three are skipped when the API cannot be reached."""
+    reachable = await _reachable(settings, oas)
+    if reachable.mark != PASS:
+        later = ("the API key", "login", "listing organisations")
+        return [reachable, *(Result(SKIP, f"Did not check {what}: the API must answer first.") for what in later)]
+    return [reachable, await _api_key(settings, oas), await _login(settings, oas), await _organisations(oas)]
+
+
+async def _reachable(settings: Settings, oas: OASClient) -> Result:
+    from oas_mcp.client import AuthenticationError, OASError, PermissionDeniedError
+
+    where = f" (base URL from {settings.origin('base_url')})"
+    try:
+        async with oas.with_credentials() as anonymous:
+            answer = await anonymous.hello()
+    except (AuthenticationError, PermissionDeniedError):
+        answer = None  # it asks for credentials, as the OAS API does: it is there
+    except OASError as error:
+        return _failed(error, where)
+    if answer is not None and not answer.lower().startswith("hello"):
+        return Result(FAIL, f"GET /helloworld answered {clean(answer, 60)!r}{where}", NOT_THE_API)
+    return Result(PASS, f"The OAS API answers at {oas.base_url}.")
+
+
+async def _api_key(settings: Settings, oas: OASClient) -> Result:
+    from oas_mcp.client import OASError
+
+    if settings.api_key is None:
+        return Result(FAIL, "OAS_API_KEY is empty", NO_KEY)
+    key = f"key {masked(settings.api_key.get_secret_value())} from {settings.origin('api_key')}"
+    try:
+        async with oas.with_credentials(api_key=settings.api_key) as keyed:
+            greeting = await keyed.hello()
+    except OASError as error:
+        return _failed(error, f" ({key})")
+    return Result(PASS, f"The API key is accepted ({key}): {greeting.rstrip('.')}.")
+
+
+async def _login(settings: Settings, oas: OASClient) -> Result:
+    from oas_mcp.client import CredentialsError, OASError
+
+    origins = ", ".join(f"{name} from {settings.origin(name)}" for name in ("username", "email", "password"))
+    try:
+        signed_in = await oas.login()
+    except CredentialsError as error:
+        return Result(FAIL, f"{', '.join(f'OAS_{name.upper()}' for name in error.missing)} not set", NO_LOGIN)
+    except OASError as error:
+        return _failed(error, f" ({origins})")
+    session = oas.session
+    who = " ".join(
+        filter(None, (signed_in.user.username, f"({signed_in.user.email})" if signed_in.user.email else None))
+    )
+    if session is None or session.expires_at is None:
+        return Result(PASS, f"Signed in as {who or 'an unnamed user'}; the token does not say when it expires.")
+    lifetime = _duration(session.expires_at - session.obtained_at)
+    until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(session.expires_at))
+    return Result(PASS, f"Signed in as {who}; the session token lasts {lifetime}, until {until}.")
+
+
+async def _organisations(oas: OASClient) -> Result:
+    from oas_mcp.client import OASError
+
+    try:
+        listing = await oas.list_organisations(limit=1)
+    except OASError as error:
+        return _failed(error, "")
+    if not listing.count:
+        return Result(PASS, "Listed organisations: the account has none yet (create_organisation makes one).")
+    return Result(PASS, f"Listed organisations: the account has {listing.count}.")
+
+
+def _failed(error: OASError, where: str) -> Result:
+    """The failed line for an API client error: the problem, what happened, and which settings were used."""
+    return Result(FAIL, f"{str(error).rstrip('.')}{where}", problem_of(error))
+
+
+def problem_of(error: OASError) -> Problem:
+    from oas_mcp.client import (
+        APIConnectionError,
+        APITimeoutError,
+        AuthenticationError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+        ServerError,
+        UnexpectedResponseError,
+    )
+
+    match error:
+        case APITimeoutError():
+            return TIMEOUT
+        case APIConnectionError():
+            return UNREACHABLE
+        case UnexpectedResponseError() | NotFoundError():
+            return NOT_THE_API
+        case ServerError():
+            return API_FAILING
+        case RateLimitError():
+            return RATE_LIMITED
+        case AuthenticationError(credentials=sent) if "login" in sent:
+            return LOGIN_REJECTED
+        case AuthenticationError():
+            return KEY_REJECTED
+        case PermissionDeniedError():
+            return FORBIDDEN
+    return API_ERROR
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes / 60:.0f} h" if minutes < 48 * 60 else f"{minutes / 1440:.0f} days"

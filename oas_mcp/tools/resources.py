@@ -1,0 +1,126 @@
+"""What the server offers besides tools: resources to read (the session, the organisations) and a prompt."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated
+
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from pydantic import BaseModel, Field
+
+from oas_mcp import __version__, client
+from oas_mcp.settings import Settings
+from oas_mcp.tools.errors import Server, reading
+from oas_mcp.tools.results import Organisation, Organisations, SignedIn
+
+if TYPE_CHECKING:
+    from oas_mcp.client import OASClient
+    from oas_mcp.tools.server import State
+
+JSON = "application/json"
+
+
+class Configured(BaseModel):
+    """Which credentials the server has (never their values)."""
+
+    api_key: bool
+    username: bool
+    email: bool
+    password: bool
+
+
+class Session(BaseModel):
+    server: str
+    base_url: str
+    read_only: Annotated[bool, Field(description="True when create and activate are not offered.")]
+    credentials: Configured
+    signed_in: Annotated[SignedIn | None, Field(description="The current sign-in; null until a tool signs in.")]
+    active_organisation_id: Annotated[
+        int | None,
+        Field(
+            description="The organisation last activated through this server; null when none was (the API has "
+            "no way to read the active one back)."
+        ),
+    ]
+
+
+def _client() -> OASClient:
+    context = reading.get()
+    if context is None:
+        raise ResourceError("oas-mcp can read its resources only for a connected MCP client.")
+    state: State = context.request_context.lifespan_context
+    return state.client
+
+
+def add_resources(server: Server, settings: Settings) -> None:
+    """``oas://session``, ``oas://organisations`` and ``oas://organisations/{organisation_id}``."""
+
+    @server.resource("oas://session", name="session", title="OAS session", mime_type=JSON)
+    async def session() -> str:
+        """The API address, which credentials are configured, who is signed in until when, the active
+        organisation (as last set through this server) and whether the server is read-only."""
+        oas = _client()
+        token = oas.session
+        credentials = oas.credentials
+        return Session(
+            server=f"oas-mcp {__version__}",
+            base_url=oas.base_url,
+            read_only=settings.read_only,
+            credentials=Configured(
+                api_key=credentials.api_key is not None,
+                username=credentials.username is not None,
+                email=credentials.email is not None,
+                password=credentials.password is not None,
+            ),
+            signed_in=SignedIn.of(client.LoginResult(token.user, token.expires)) if token else None,
+            active_organisation_id=oas.active_organisation,
+        ).model_dump_json(indent=2)
+
+    @server.resource("oas://organisations", name="organisations", title="OAS organisations", mime_type=JSON)
+    async def organisations() -> str:
+        """The user's organisations, every page flattened (up to the server's list limit), as JSON."""
+        listing = await _client().list_organisations(limit=settings.list_limit)
+        return Organisations.of(listing).model_dump_json(indent=2)
+
+    @server.resource(
+        "oas://organisations/{organisation_id}", name="organisation", title="One OAS organisation", mime_type=JSON
+    )
+    async def organisation(organisation_id: str) -> str:
+        """One organisation, by the id list_organisations gives it, as JSON."""
+        if not organisation_id.isdigit() or int(organisation_id) == 0:
+            raise ResourceNotFoundError(
+                f"oas://organisations/{organisation_id[:40]} is not an organisation: ids are positive integers; "
+                "read oas://organisations for them."
+            )
+        wanted = int(organisation_id)
+        async for found in _client().iter_organisations():
+            if found.id == wanted:
+                return Organisation.of(found).model_dump_json(indent=2)
+        raise ResourceNotFoundError(
+            f"Organisation {wanted} not found; read oas://organisations (or call list_organisations) for valid ids."
+        )
+
+
+def add_prompts(server: Server) -> None:
+    """``onboard_organisation``: the create-and-activate conversation, step by step."""
+
+    @server.prompt(title="Onboard an organisation")
+    def onboard_organisation(
+        name: Annotated[str, Field(description="The new organisation's display name.")],
+        base_currency: Annotated[str, Field(description="ISO 4217 code for its sales reports, e.g. USD.")],
+        currencies: Annotated[str, Field(description="The ISO 4217 codes it uses, comma-separated, e.g. USD, EUR.")],
+    ) -> str:
+        """Set up a new OAS organisation: check the connection, create it, make it active, confirm."""
+        codes = [code.strip().upper() for code in currencies.replace(";", ",").split(",") if code.strip()]
+        name, base_currency = json.dumps(name.strip()), json.dumps(base_currency.strip().upper())
+        return f"""Set up a new organisation in OAS for me, step by step, with the oas-mcp tools:
+
+1. Check: call hello to make sure the OAS API is reachable and accepts the credentials. If it fails, stop and \
+tell me its message: it says what to fix.
+2. Look for duplicates: call list_organisations with name_contains={name}. If one already has that \
+name, show it to me and ask whether to use it instead of creating another.
+3. Create: call create_organisation once, with name={name}, base_currency={base_currency} \
+and currencies={json.dumps(codes)}. If it fails, show me the error and do not retry on your own.
+4. Activate: call activate_organisation with the id that create_organisation returned.
+5. Confirm: tell me the organisation's id, name, base currency and currencies, and that it is now active \
+(the resource oas://session shows it as active_organisation_id)."""

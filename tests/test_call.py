@@ -1,0 +1,103 @@
+"""``oas-mcp tools`` and ``oas-mcp call``: tools from a shell, results as JSON, errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from support import BASE_ENV, PYTHON, run
+
+
+def test_tools_lists_each_tool_with_its_first_sentence() -> None:
+    result = run("tools", "--sandbox")
+
+    assert result.returncode == 0
+    rows = {line.split()[0]: line.split(maxsplit=1)[1] for line in result.stdout.splitlines()}
+    assert list(rows) == ["hello", "login", "list_organisations", "create_organisation", "activate_organisation"]
+    assert rows["create_organisation"] == "Create an organisation and return it with its new id."
+
+
+def test_tools_in_read_only_mode_lists_only_the_readers() -> None:
+    result = run("tools", "--read-only")
+
+    assert [line.split()[0] for line in result.stdout.splitlines()] == ["hello", "login", "list_organisations"]
+
+
+def test_call_prints_the_structured_result_as_json() -> None:
+    result = run("call", "list_organisations", '{"limit": 2, "currency": "usd"}', "--sandbox")
+
+    assert result.returncode == 0, result.stderr
+    listing = json.loads(result.stdout)
+    assert (listing["returned"], listing["truncated"]) == (2, True)
+    assert [organisation["name"] for organisation in listing["organisations"]] == ["Acme Corp", "Initech"]
+    assert result.stderr == ""
+
+
+def test_call_reads_the_arguments_from_stdin() -> None:
+    result = run("call", "activate_organisation", "-", "--sandbox", stdin='{"organisation_id": 3}')
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["organisation_id"] == 3
+
+
+def test_a_failing_tool_prints_its_error_and_exits_1() -> None:
+    result = run("call", "activate_organisation", '{"organisation_id": 99}', "--sandbox")
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.strip() == "Organisation 99 not found; call list_organisations for valid ids."
+
+
+def test_invalid_arguments_are_a_tool_error() -> None:
+    result = run(
+        "call", "create_organisation", '{"name": "X", "base_currency": "US", "currencies": ["USD"]}', "--sandbox"
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("Invalid arguments for create_organisation: base_currency:")
+
+
+def test_bad_json_arguments_exit_2_with_an_example() -> None:
+    result = run("call", "hello", "{limit: 5}", "--sandbox")
+
+    assert result.returncode == 2
+    assert "argument JSON_ARGS: not valid JSON" in result.stderr
+    assert """give an object such as '{"limit": 5}'""" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_json_that_is_not_an_object_exits_2() -> None:
+    result = run("call", "hello", "[5]", "--sandbox")
+
+    assert result.returncode == 2
+    assert "must be a JSON object" in result.stderr
+
+
+def test_an_unknown_tool_exits_2_naming_the_tools() -> None:
+    result = run("call", "create_organisation", "{}", "--sandbox", "--read-only")
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "oas-mcp: unknown tool 'create_organisation'; the tools are hello, login, list_organisations."
+    )
+
+
+def test_a_reader_that_stops_early_gets_no_traceback() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `| head` that has already exited
+    try:
+        result = subprocess.run(
+            [PYTHON, "-m", "oas_mcp", "call", "list_organisations", "--sandbox"],
+            env=BASE_ENV,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+    assert result.returncode == 141
+    assert result.stderr == ""
