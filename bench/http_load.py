@@ -1,18 +1,17 @@
-"""Load benchmark (a script, not a test): many concurrent MCP sessions over loopback HTTP.
+"""Load over HTTP: 200 MCP sessions at once, each calling ``hello`` and ``list_organisations``, then closing.
 
-Each session connects, calls ``hello`` and ``list_organisations`` and closes. The same load runs against
-oas-mcp on its sandbox and against a bare MCP SDK server with equivalent trivial tools (constant answers,
-no upstream), alternating for a few rounds; the result is each one's median round and their ratio.
+oas-mcp serves Streamable HTTP on loopback, on the sandbox served by another process (5 organisations, pages
+of 2, so a listing reads 3 pages). A bare MCP SDK server with the same two tools answering constants gets the
+same load. The two alternate for a few rounds; the script prints each one's median round (sessions per second,
+p50 and p99 session latency, errors, and the server process's CPU time per session) and their ratios.
 
-    python bench/http_load.py [--sessions 200] [--rounds 3] [--mode legacy|auto] [--stateless]
+    .venv/bin/python bench/http_load.py [--sessions 200] [--rounds 5] [--mode legacy|auto] [--stateless]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from datetime import date
 from typing import Any
 
 import anyio
+from benchkit import OAS_MCP, machine, sandbox_server, server_env
 from mcp import Client
 
 ORGANISATIONS = [
@@ -33,7 +33,7 @@ ORGANISATIONS = [
 
 
 def serve_bare(port: int, stateless: bool) -> None:
-    """The baseline: an MCPServer with two tools answering constants, served by the SDK itself."""
+    """The baseline: an MCPServer whose two tools answer constants, served over HTTP by the SDK itself."""
     from mcp.server import MCPServer
 
     server: MCPServer[Any] = MCPServer("bare", log_level="WARNING")
@@ -59,10 +59,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def started(command: Callable[[int], list[str]]) -> Iterator[tuple[str, int]]:
+def started(command: Callable[[int], list[str]], env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
     """Start a server on a free port; yield its MCP URL and process id once it accepts connections."""
     port = free_port()
-    process = subprocess.Popen(command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command(port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -94,16 +94,16 @@ class Round:
     server_cpu: float = 0.0
 
     @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    @property
     def cpu_ms(self) -> float:
         """Server CPU time per session, in milliseconds."""
         return self.server_cpu / max(1, len(self.latencies)) * 1000
 
-    @property
-    def rate(self) -> float:
-        return len(self.latencies) / self.seconds
-
     def percentile(self, p: float) -> float:
-        ordered = sorted(self.latencies)
+        ordered = sorted(self.latencies) or [0.0]
         return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
 
 
@@ -131,14 +131,10 @@ async def load(url: str, sessions: int, mode: Any) -> Round:
     return Round(time.perf_counter() - began, latencies, errors)
 
 
-def median_round(rounds: list[Round]) -> Round:
-    return sorted(rounds, key=lambda r: r.rate)[len(rounds) // 2]
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sessions", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--mode", choices=("legacy", "auto"), default="legacy", help="MCP client mode")
     parser.add_argument("--stateless", action="store_true", help="both servers in stateless mode")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -148,42 +144,42 @@ def main() -> None:
         return
 
     stateless = ["--stateless"] if args.stateless else []
-    oas_flags = ["--sandbox", "--transport", "http", "--log-level", "WARNING", *stateless]
     results: dict[str, list[Round]] = {"oas-mcp": [], "bare MCP SDK": []}
-    with (
-        started(lambda port: [sys.executable, "-m", "oas_mcp", *oas_flags, "--port", str(port)]) as oas,
-        started(lambda port: [sys.executable, __file__, *stateless, "--serve-bare", str(port)]) as bare,
-    ):
-        servers = {"oas-mcp": oas, "bare MCP SDK": bare}
-        for url, _ in servers.values():  # warm up: imports, first sign-in, connection pools
-            anyio.run(load, url, 10, args.mode)
-        for _ in range(args.rounds):
-            for name, (url, pid) in servers.items():
-                before = cpu_seconds(pid)
-                measured = anyio.run(load, url, args.sessions, args.mode)
-                measured.server_cpu = cpu_seconds(pid) - before
-                results[name].append(measured)
+    with sandbox_server(organisations=5, page_size=2) as api:
+        env = server_env(api, OAS_TRANSPORT="http")
+        with (
+            started(lambda port: [OAS_MCP, *stateless, "--port", str(port)], env) as oas,
+            started(lambda port: [sys.executable, __file__, *stateless, "--serve-bare", str(port)]) as bare,
+        ):
+            servers = {"oas-mcp": oas, "bare MCP SDK": bare}
+            for url, _ in servers.values():  # warm up: imports, connection pools
+                anyio.run(load, url, 10, args.mode)
+            for _ in range(args.rounds):
+                for name, (url, pid) in servers.items():
+                    before = cpu_seconds(pid)
+                    measured = anyio.run(load, url, args.sessions, args.mode)
+                    measured.server_cpu = cpu_seconds(pid) - before
+                    results[name].append(measured)
 
     print(
-        f"{date.today()}  {args.sessions} concurrent sessions x (hello + list_organisations), client mode "
-        f"{args.mode}, {'stateless' if args.stateless else 'stateful'} servers, median of {args.rounds} rounds; "
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
+        f"{date.today()}, {machine()}: {args.sessions} concurrent MCP sessions, each hello + list_organisations; "
+        f"client mode {args.mode}, {'stateless' if args.stateless else 'streaming'} servers; "
+        f"median of {args.rounds} rounds"
     )
     print(f"{'server':<14} {'sessions/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'server CPU ms/session':>22}")
-    medians = {name: median_round(rounds) for name, rounds in results.items()}
+    medians = {name: sorted(rounds, key=lambda r: r.rate)[len(rounds) // 2] for name, rounds in results.items()}
     for name, r in medians.items():
         errors = sum(len(x.errors) for x in results[name])
         cpu = f"{r.cpu_ms:.1f}"
         print(f"{name:<14} {r.rate:>10.1f} {r.percentile(50):>8.0f} {r.percentile(99):>8.0f} {errors:>7} {cpu:>22}")
+        for error in sorted({e for x in results[name] for e in x.errors})[:5]:
+            print(f"  {name} error: {error[:200]}")
     ours, base = medians["oas-mcp"], medians["bare MCP SDK"]
     print(
-        f"ratio oas-mcp / bare: throughput {ours.rate / base.rate:.2f}, "
-        f"p50 {ours.percentile(50) / base.percentile(50):.2f}, p99 {ours.percentile(99) / base.percentile(99):.2f}, "
-        f"server CPU per session {ours.cpu_ms / base.cpu_ms:.2f}"
+        f"oas-mcp / bare MCP SDK server: sessions per second {ours.rate / base.rate:.2f}x, "
+        f"p50 {ours.percentile(50) / base.percentile(50):.2f}x, p99 {ours.percentile(99) / base.percentile(99):.2f}x, "
+        f"server CPU per session {ours.cpu_ms / base.cpu_ms:.2f}x; errors: goal 0"
     )
-    for name, rounds in results.items():
-        for error in sorted({e for r in rounds for e in r.errors})[:5]:
-            print(f"  {name} error: {json.dumps(error)[:200]}")
 
 
 if __name__ == "__main__":

@@ -144,6 +144,7 @@ def make_client(settings: Settings, transport: httpx2.AsyncBaseTransport | None 
         max_retries=settings.max_retries,
         budget=settings.call_budget,
         transport=transport,
+        page_concurrency=settings.page_concurrency,
     )
 
 

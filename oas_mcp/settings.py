@@ -23,6 +23,7 @@ from pydantic_settings import (
 from oas_mcp import DEFAULT_BASE_URL
 
 MAX_LIST_LIMIT = 10_000
+MAX_PAGE_CONCURRENCY = 32
 ENV_PREFIX = "OAS_"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 MIN_TOKEN_LENGTH = 16
@@ -78,6 +79,9 @@ class Settings(BaseSettings):
     log_level: LogLevel = Field("INFO", description="Log level; logs go to stderr.")
     list_limit: int = Field(
         100, ge=1, le=MAX_LIST_LIMIT, description="Default number of organisations list_organisations returns."
+    )
+    page_concurrency: int = Field(
+        8, ge=1, le=MAX_PAGE_CONCURRENCY, description="Most pages of a list fetched at once (1: one after another)."
     )
     # Serving MCP over HTTP (see oas_mcp.hosting).
     transport: Literal["stdio", "http"] = Field("stdio", description="stdio, or http (Streamable HTTP).")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from oas_mcp.sandbox import DEMO_ORGANISATIONS, Sandbox
+from oas_mcp.sandbox import DEMO_ORGANISATIONS, Sandbox, demo_store
 
 from support import NO_CREDENTIALS, error_text, server_for, structured
 
@@ -242,3 +242,34 @@ async def test_read_only_mode_does_not_register_the_write_tools(sandbox: Sandbox
 async def test_server_tells_the_model_how_to_use_the_tools(mcp: Client) -> None:
     assert mcp.instructions is not None
     assert "list_organisations" in mcp.instructions
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_list_reports_progress_page_by_page(mode: Any) -> None:
+    sandbox = Sandbox(demo_store(organisations=20), page_size=7)
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    async with Client(server_for(sandbox), mode=mode) as client:
+        data = structured(await client.call_tool("list_organisations", {}, progress_callback=progress))
+
+    assert data["returned"] == 20
+    assert seen == [
+        (1, 3, "Read page 1 of 3; 7 organisations so far."),
+        (2, 3, "Read page 2 of 3; 14 organisations so far."),
+        (3, 3, "Read page 3 of 3; 20 organisations so far."),
+    ]
+
+
+async def test_api_text_in_listed_organisations_is_cleaned(sandbox: Sandbox, mcp: Client) -> None:
+    owner = sandbox.store.users[1]
+    sandbox.store.add_organisation(owner, "Evil\u202eCorp\n\x00  Ltd " + "x" * 300, "usd\u200b", ["USD\u200b"])
+
+    data = structured(await mcp.call_tool("list_organisations", {"name_contains": "evil"}))
+
+    (listed,) = data["organisations"]
+    assert listed["name"].startswith("EvilCorp Ltd xxx")
+    assert len(listed["name"]) == 255
+    assert (listed["base_currency"], listed["currencies"]) == ("usd", ["USD"])

@@ -3,10 +3,14 @@
 async with OASClient(api_key="...") as oas:
     print(await oas.hello())
     listing = await oas.list_organisations(limit=50)
+
+The errors and argument types load with the package; the client and its models load on first use (PEP 562),
+so the MCP server starts without them and loads them with its first tool call.
 """
 
-from oas_mcp.client._auth import Credentials, Token
-from oas_mcp.client._client import OASClient
+from importlib import import_module
+from typing import TYPE_CHECKING
+
 from oas_mcp.client._errors import (
     APIConnectionError,
     APIStatusError,
@@ -24,19 +28,45 @@ from oas_mcp.client._errors import (
     ServerError,
     UnexpectedResponseError,
 )
-from oas_mcp.client._models import (
-    CreatedOrganisation,
-    CurrencyCode,
-    ImageURL,
-    LoginResult,
-    NewOrganisation,
-    Organisation,
-    OrganisationList,
-    OrganisationName,
-    Owner,
-    User,
-)
-from oas_mcp.client._retry import RetryPolicy
+from oas_mcp.client._fields import CurrencyCode, ImageURL, OrganisationName
+
+if TYPE_CHECKING:
+    from oas_mcp.client._auth import Credentials, Token
+    from oas_mcp.client._client import OASClient, Progress
+    from oas_mcp.client._models import (
+        CreatedOrganisation,
+        LoginResult,
+        NewOrganisation,
+        Organisation,
+        OrganisationList,
+        Owner,
+        User,
+    )
+    from oas_mcp.client._retry import RetryPolicy
+
+_ON_FIRST_USE = {
+    "Credentials": "_auth",
+    "Token": "_auth",
+    "OASClient": "_client",
+    "Progress": "_client",
+    "CreatedOrganisation": "_models",
+    "LoginResult": "_models",
+    "NewOrganisation": "_models",
+    "Organisation": "_models",
+    "OrganisationList": "_models",
+    "Owner": "_models",
+    "User": "_models",
+    "RetryPolicy": "_retry",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _ON_FIRST_USE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value: object = getattr(import_module(f"{__name__}.{_ON_FIRST_USE[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "APIConnectionError",
@@ -62,6 +92,7 @@ __all__ = [
     "OutcomeUnknownError",
     "Owner",
     "PermissionDeniedError",
+    "Progress",
     "RateLimitError",
     "RetryPolicy",
     "ServerError",

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
 
 import anyio
 import httpx2
-from pydantic import SecretStr
+from pydantic import SecretStr, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from oas_mcp import DEFAULT_BASE_URL
@@ -37,7 +37,7 @@ from oas_mcp.client._models import (
     OrganisationList,
     User,
 )
-from oas_mcp.client._pagination import read_page, rebase
+from oas_mcp.client._pagination import Pager
 from oas_mcp.client._responses import (
     describe_body,
     detail_of,
@@ -54,6 +54,10 @@ logger = logging.getLogger("oas_mcp.client")
 HELLO = "/helloworld"
 LOGIN = "/api/auth/login/"
 ORGANISATIONS = "/api/organisations/"
+DEFAULT_PAGE_CONCURRENCY = 8
+
+Progress = Callable[[int, int | None, int], Awaitable[None]]
+"""Called after each page of a list: pages read, pages in all (None when unknown), items kept so far."""
 
 
 def _matcher(name_contains: str | None, currency: str | None) -> Callable[[Organisation], bool]:
@@ -71,15 +75,27 @@ class _LoginFailure:
     count: int
 
 
-@dataclass
-class _Trail:
-    """What flattening has seen so far: the API's count, pages read, ids kept, whether a next page exists."""
+_ORGANISATION = TypeAdapter(Organisation)
+_ORGANISATIONS = TypeAdapter(list[Organisation])
+_SHAPE = "an organisation with an integer id"
 
-    count: int | None = None
-    pages: int = 0
-    has_next: bool = False
-    note: str | None = None
-    seen: set[int] = field(default_factory=set)
+
+def _organisation(raw: Any, response: httpx2.Response) -> Organisation:
+    try:
+        return _ORGANISATION.validate_python(raw)
+    except PydanticValidationError:
+        raise unexpected_shape(response, _SHAPE) from None
+
+
+def _organisations(results: list[Any], response: httpx2.Response) -> list[Organisation]:
+    try:
+        return _ORGANISATIONS.validate_python(results)
+    except PydanticValidationError:
+        raise unexpected_shape(response, _SHAPE) from None
+
+
+def _id(organisation: Organisation) -> int:
+    return organisation.id
 
 
 class OASClient:
@@ -105,10 +121,12 @@ class OASClient:
         max_retries: int = 2,
         budget: float = 60.0,
         transport: httpx2.AsyncBaseTransport | None = None,
+        page_concurrency: int = DEFAULT_PAGE_CONCURRENCY,
     ) -> None:
         self._connection = Connection(base_url, timeout, transport)
         self._retry = RetryPolicy(max_retries=max_retries)
         self._budget = budget
+        self._page_concurrency = page_concurrency
         self._owns_connection = True
         self._credentials = Credentials.of(api_key, username, email, password)
         self._token: Token | None = None
@@ -128,7 +146,14 @@ class OASClient:
 
         Closing it leaves the pool open; the pool closes with the client that made it.
         """
-        other = OASClient(self.base_url, api_key=api_key, username=username, email=email, password=password)
+        other = OASClient(
+            self.base_url,
+            api_key=api_key,
+            username=username,
+            email=email,
+            password=password,
+            page_concurrency=self._page_concurrency,
+        )
         other._connection = self._connection
         other._retry = self._retry
         other._budget = self._budget
@@ -196,34 +221,57 @@ class OASClient:
         return LoginResult(token.user, token.expires)
 
     async def iter_organisations(self) -> AsyncIterator[Organisation]:
-        """Every organisation, page after page, each once."""
-        async with aclosing(self._organisation_pages(_Trail())) as pages:
+        """Every organisation, each once, fetching one page at a time as you iterate."""
+        pager = self._organisation_pager()
+        async with aclosing(pager.follow(ORGANISATIONS)) as pages:
             async for batch in pages:
                 for organisation in batch:
                     yield organisation
 
     async def list_organisations(
-        self, *, limit: int | None = None, name_contains: str | None = None, currency: str | None = None
+        self,
+        *,
+        limit: int | None = None,
+        name_contains: str | None = None,
+        currency: str | None = None,
+        progress: Progress | None = None,
     ) -> OrganisationList:
         """Organisations flattened across pages, filtered while flattening, stopping once ``limit`` match.
 
         ``name_contains`` matches case-insensitively; ``currency`` matches the base currency or any currency.
+        Once the first page shows how many pages there are, up to ``page_concurrency`` pages are fetched at
+        once, never more than ``limit`` can use. ``progress`` is awaited after each page with the pages read,
+        the pages in all (None when unknown) and the organisations kept so far.
         """
+        started = time.perf_counter()
         wanted = _matcher(name_contains, currency)
         found: list[Organisation] = []
-        trail = _Trail()
         truncated = False
+        pager = self._organisation_pager()
+
+        async def take(batch: list[Organisation]) -> int | None:
+            nonlocal truncated
+            matches = [organisation for organisation in batch if wanted(organisation)]
+            room = len(matches) if limit is None else limit - len(found)
+            found.extend(matches[:room])
+            if limit is not None and len(found) >= limit:
+                truncated = len(matches) > room or pager.trail.has_next
+            if progress is not None:
+                await progress(pager.trail.pages, pager.trail.total, len(found))
+            return None if limit is None else limit - len(found)
+
         with budget(self._budget):
-            async with aclosing(self._organisation_pages(trail)) as pages:
-                async for batch in pages:
-                    matches = [organisation for organisation in batch if wanted(organisation)]
-                    room = len(matches) if limit is None else limit - len(found)
-                    found.extend(matches[:room])
-                    if limit is not None and len(found) >= limit:
-                        truncated = len(matches) > room or trail.has_next
-                        break
+            await pager.flatten(ORGANISATIONS, take)
+        trail = pager.trail
         count = trail.count if trail.count is not None else len(trail.seen)
-        logger.info("listed %d organisations (of %d) from %d pages", len(found), count, trail.pages)
+        logger.info(
+            "listed %d organisations (of %d) from %d pages (%d prefetched) in %.0f ms",
+            len(found),
+            count,
+            trail.pages,
+            trail.prefetched,
+            (time.perf_counter() - started) * 1000,
+        )
         return OrganisationList(count, found, truncated, trail.pages, trail.note)
 
     async def create_organisation(
@@ -240,9 +288,7 @@ class OASClient:
             before = {organisation.id for organisation in await self._matching(draft)}
             try:
                 response = await self._send("POST", ORGANISATIONS, json=draft.body(), idempotent=False)
-                return CreatedOrganisation.model_validate(
-                    self._organisation(read_json(response), response).model_dump()
-                )
+                return CreatedOrganisation.of(_organisation(read_json(response), response))
             except (APIConnectionError, ServerError, UnexpectedResponseError) as lost:
                 if isinstance(lost, APIConnectionError) and not lost.request_sent:
                     raise
@@ -282,41 +328,17 @@ class OASClient:
                 cause=lost,
                 checked=True,
             ) from lost
-        return CreatedOrganisation.model_validate({**new[-1].model_dump(), "recovered_after": str(lost)})
+        return CreatedOrganisation.of(new[-1], recovered_after=str(lost))
 
     # -- pagination -------------------------------------------------------------------------------
 
-    async def _organisation_pages(self, trail: _Trail) -> AsyncGenerator[list[Organisation]]:
-        """Follow ``next`` until null, on the configured origin only; stop on a repeated link; drop repeated ids."""
-        path: str | None = ORGANISATIONS
-        visited: set[str] = set()
-        while path is not None:
-            visited.add(path)
-            response = await self._send("GET", path)
-            page = read_page(response)
-            trail.pages += 1
-            if trail.count is None:
-                trail.count = page.count
-            path = rebase(page.next, response.request.url, self._connection.base_path) if page.next else None
-            if path in visited:
-                trail.note = f"the API's next link repeated after page {trail.pages}; stopped there"
-                logger.warning("pagination loop: %s", trail.note)
-                path = None
-            trail.has_next = path is not None
-            batch = []
-            for raw in page.results:
-                organisation = self._organisation(raw, response)
-                if organisation.id not in trail.seen:
-                    trail.seen.add(organisation.id)
-                    batch.append(organisation)
-            yield batch
+    def _organisation_pager(self) -> Pager[Organisation]:
+        """Pages of organisations on the configured origin only; repeated ids dropped."""
 
-    @staticmethod
-    def _organisation(raw: Any, response: httpx2.Response) -> Organisation:
-        try:
-            return Organisation.model_validate(raw)
-        except PydanticValidationError:
-            raise unexpected_shape(response, "an organisation with an integer id") from None
+        async def fetch(path: str) -> httpx2.Response:
+            return await self._send("GET", path)
+
+        return Pager(fetch, self._connection.base_path, _organisations, _id, self._page_concurrency)
 
     # -- sending ----------------------------------------------------------------------------------
 

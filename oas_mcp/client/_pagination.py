@@ -1,14 +1,34 @@
-"""Page-number pagination as the guide describes it: ``{"count", "next", "previous", "results"}``."""
+"""Page-number pagination as the guide describes it: ``{"count", "next", "previous", "results"}``.
+
+:class:`Pager` flattens a paginated list. It follows ``next`` links one by one, and once the first page shows
+how many pages there are and that ``next`` is a page-number link (``?page=2``), it fetches the pages after it
+concurrently instead, verifying each against what the API says and falling back to following ``next`` as
+soon as anything disagrees.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import logging
+import math
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 from urllib.parse import urljoin, urlsplit
 
+import anyio
+import anyio.abc
 import httpx2
 
+from oas_mcp.client._errors import NotFoundError
 from oas_mcp.client._responses import read_json, unexpected_shape
+
+logger = logging.getLogger("oas_mcp.client")
+
+T = TypeVar("T")
+Fetch = Callable[[str], Awaitable[httpx2.Response]]
+"""Sends ``GET path`` (relative to the configured base URL) and returns the response, or raises an OASError."""
+Take = Callable[[list[T]], Awaitable[int | None]]
+"""Receives each page's new items in the API's order; returns how many more items are wanted (None: all)."""
 
 
 @dataclass(frozen=True)
@@ -47,3 +67,224 @@ def rebase(link: str, current: httpx2.URL, base_path: str) -> str:
     if base_path and (path == base_path or path.startswith(base_path + "/")):
         path = path[len(base_path) :] or "/"
     return f"{path}?{parts.query}" if parts.query else path
+
+
+@dataclass(frozen=True)
+class PageNumbers:
+    """The links of pages 2 to ``total``, when page 1 says how many there are and links to ``?page=2``."""
+
+    path: str
+    query: tuple[str, ...]
+    at: int
+    count: int
+    size: int
+    total: int
+
+    @classmethod
+    def of(cls, first: str, link: str, count: int | None, size: int) -> PageNumbers | None:
+        """The plan for a list whose first page, fetched from ``first``, held ``size`` of ``count`` items and
+        linked to ``link`` (both relative to the base URL); None unless ``link`` is ``first`` with ``page=2``."""
+        if count is None or size <= 0 or count <= size:
+            return None
+        here, there = urlsplit(first), urlsplit(link)
+        mine = [part for part in here.query.split("&") if part]
+        theirs = [part for part in there.query.split("&") if part]
+        if there.path != here.path or theirs.count("page=2") != 1 or mine.count("page=1") > 1:
+            return None
+        at = theirs.index("page=2")
+        others = [part for part in mine if part != "page=1"]
+        if theirs[:at] + theirs[at + 1 :] != others or any(part.startswith("page=") for part in others):
+            return None
+        return cls(there.path, tuple(theirs), at, count, size, math.ceil(count / size))
+
+    def link(self, number: int) -> str:
+        query = [*self.query[: self.at], f"page={number}", *self.query[self.at + 1 :]]
+        return f"{self.path}?{'&'.join(query)}"
+
+    def agrees(self, number: int, page: Page, link: str | None) -> bool:
+        """Whether page ``number`` is what the plan expects: same count, full length, next link to the next page."""
+        last = number == self.total
+        length = self.count - (self.total - 1) * self.size if last else self.size
+        following = None if last else self.link(number + 1)
+        return page.count == self.count and len(page.results) == length and link == following
+
+
+@dataclass
+class Trail:
+    """What flattening has seen: the API's count (from the first page), pages read and how many there are,
+    whether a next page exists, why it stopped early, the keys of the items kept."""
+
+    count: int | None = None
+    pages: int = 0
+    total: int | None = None
+    has_next: bool = False
+    note: str | None = None
+    prefetched: int = 0
+    seen: set[Hashable] = field(default_factory=set)
+
+
+@dataclass
+class _Read:
+    """One page read and accepted: its new items, the link to the next page, and whether it repeated an item."""
+
+    items: list[Any]
+    next: str | None
+    repeated: bool
+    page: Page
+
+
+class _Window:
+    """Pages being prefetched: at most ``concurrency`` requests in flight, each refilled as soon as it completes,
+    at most ``2 * concurrency`` pages ahead of the one being read."""
+
+    def __init__(self, fetch: Fetch, plan: PageNumbers, concurrency: int, group: anyio.abc.TaskGroup) -> None:
+        self._fetch = fetch
+        self._plan = plan
+        self._concurrency = concurrency
+        self._group = group
+        self._outcomes: dict[int, tuple[Page, httpx2.Response] | Exception] = {}
+        self._requested = 1
+        self._in_flight = 0
+        self._landed = anyio.Event()
+
+    async def page(self, number: int, needed: int) -> tuple[Page, httpx2.Response] | Exception:
+        """Page ``number`` (or why it could not be read), requesting pages up to ``needed`` meanwhile."""
+        last = min(self._plan.total, needed)
+        while number not in self._outcomes:
+            while self._requested < min(last, number + 2 * self._concurrency) and self._in_flight < self._concurrency:
+                self._requested += 1
+                self._in_flight += 1
+                self._group.start_soon(self._get, self._requested)
+            self._landed = anyio.Event()
+            await self._landed.wait()
+        return self._outcomes.pop(number)
+
+    async def _get(self, number: int) -> None:
+        try:
+            response = await self._fetch(self._plan.link(number))
+            self._outcomes[number] = (read_page(response), response)
+        except Exception as exc:  # handed to the reader in page order: a page never read raises nothing
+            self._outcomes[number] = exc
+        finally:
+            self._in_flight -= 1
+            self._landed.set()
+
+
+class Pager(Generic[T]):
+    """Flattens a paginated list on the configured origin, each item once (by ``key``), in the API's order.
+
+    ``fetch`` sends a GET; ``parse`` turns a page's raw results into items (raising on bad shapes);
+    ``concurrency`` bounds how many pages are requested at once (1: one after another).
+    """
+
+    def __init__(
+        self,
+        fetch: Fetch,
+        base_path: str,
+        parse: Callable[[list[Any], httpx2.Response], list[T]],
+        key: Callable[[T], Hashable],
+        concurrency: int = 1,
+    ) -> None:
+        self.trail = Trail()
+        self._fetch = fetch
+        self._base_path = base_path
+        self._parse = parse
+        self._key = key
+        self._concurrency = max(1, concurrency)
+        self._visited: set[str] = set()
+        self._size = 0
+
+    async def follow(self, first: str) -> AsyncGenerator[list[T]]:
+        """Each page's new items, one page at a time: the next page is fetched only when asked for."""
+        link: str | None = first
+        while link is not None:
+            read = await self._get(link)
+            link = read.next
+            yield read.items
+
+    async def flatten(self, first: str, take: Take[T]) -> None:
+        """Hand every page's new items to ``take`` in order until it wants no more or the list ends.
+
+        Pages after the first are prefetched concurrently when :class:`PageNumbers` can plan them; never
+        more than ``take`` can still use (each page holds at most as many items as the first).
+        """
+        read = await self._get(first)
+        wanted = await take(read.items)
+        link = read.next
+        plan = PageNumbers.of(first, link, read.page.count, self._size) if link else None
+        if plan is not None and self._concurrency > 1 and wanted != 0:
+            link, wanted = await self._prefetch(plan, take, wanted)
+        while link is not None and wanted != 0:
+            read = await self._get(link)
+            link = read.next
+            wanted = await take(read.items)
+
+    async def _get(self, link: str) -> _Read:
+        self._visited.add(link)
+        response = await self._fetch(link)
+        return self._accept(read_page(response), response)
+
+    def _accept(self, page: Page, response: httpx2.Response) -> _Read:
+        """Count a page in, resolve its next link, keep only the items not seen before."""
+        trail = self.trail
+        trail.pages += 1
+        if trail.pages == 1:
+            self._size = len(page.results)
+        if trail.count is None:
+            trail.count = page.count
+        link = rebase(page.next, response.request.url, self._base_path) if page.next else None
+        if link in self._visited:
+            trail.note = f"the API's next link repeated after page {trail.pages}; stopped there"
+            logger.warning("pagination loop: %s", trail.note)
+            link = None
+        trail.has_next = link is not None
+        if link is None:
+            trail.total = trail.pages
+        elif page.count is not None and self._size:
+            trail.total = max(trail.pages + 1, math.ceil(page.count / self._size))
+        items = []
+        for item in self._parse(page.results, response):
+            key = self._key(item)
+            if key not in trail.seen:
+                trail.seen.add(key)
+                items.append(item)
+        return _Read(items, link, len(items) < len(page.results), page)
+
+    async def _prefetch(self, plan: PageNumbers, take: Take[T], wanted: int | None) -> tuple[str | None, int | None]:
+        """Pages 2.. of ``plan``, up to ``concurrency`` in flight, handed to ``take`` in order.
+
+        Returns where to go on one by one (None when done) and what ``take`` still wants. A page that
+        disagrees with the plan (count changed, short page, another next link, an item seen before) is
+        taken as the API sent it, like following ``next`` would, then following ``next`` takes over; a
+        404 (the list shrank) sends the same request again one by one.
+        """
+        async with anyio.create_task_group() as group:
+            try:
+                outcome: tuple[str | None, int | None] | Exception = await self._read_ahead(plan, take, wanted, group)
+            except Exception as exc:  # raised below as it is: out of the task group, it would be an ExceptionGroup
+                outcome = exc
+            group.cancel_scope.cancel()  # pages still in flight are not needed
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def _read_ahead(
+        self, plan: PageNumbers, take: Take[T], wanted: int | None, group: anyio.abc.TaskGroup
+    ) -> tuple[str | None, int | None]:
+        window = _Window(self._fetch, plan, self._concurrency, group)
+        for number in range(2, plan.total + 1):
+            needed = plan.total if wanted is None else number - 1 + math.ceil(wanted / plan.size)
+            outcome = await window.page(number, needed)
+            link = plan.link(number)
+            if isinstance(outcome, NotFoundError):
+                return link, wanted
+            if isinstance(outcome, Exception):
+                raise outcome
+            page, response = outcome
+            self._visited.add(link)
+            self.trail.prefetched += 1
+            read = self._accept(page, response)
+            wanted = await take(read.items)
+            if read.repeated or not plan.agrees(number, page, read.next) or wanted == 0:
+                return read.next, wanted
+        return None, wanted

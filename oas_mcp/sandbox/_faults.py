@@ -37,7 +37,7 @@ class Fault:
     headers: dict[str, str] | None = None
     delay: float = 0.0
     drop: Literal["before", "after"] | None = None
-    action: Callable[[], None] | None = None
+    action: Callable[[], object] | None = None
     hits: int = 0
 
     def matches(self, target: str) -> bool:

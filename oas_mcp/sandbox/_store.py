@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import jwt
-
 AuthMode = Literal["either", "api_key", "bearer", "both"]
 LinkStyle = Literal["absolute", "relative", "cursor", "loop"]
 
@@ -106,6 +104,8 @@ class Store:
         return None
 
     def issue_tokens(self, user: User) -> dict[str, str]:
+        import jwt  # on first login only: pyjwt loads cryptography, too slow for start-up with --sandbox
+
         self.logins += 1
         now = time.time()
         user.last_login = datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z")
@@ -120,6 +120,8 @@ class Store:
         self._secret = secrets.token_hex(32)
 
     def by_access_token(self, token: str) -> User | None:
+        import jwt
+
         try:
             claims = jwt.decode(token, self._secret, algorithms=["HS256"])
         except jwt.PyJWTError:
@@ -130,13 +132,17 @@ class Store:
         return user if user is not None and user.is_active else None
 
 
-def demo_store(token_lifetime: float = 900.0) -> Store:
-    """A store with the demo user (ids 1 to 5 are its organisations), then demo2 (ids 6 and 7)."""
+def demo_store(token_lifetime: float = 900.0, organisations: int = len(DEMO_ORGANISATIONS)) -> Store:
+    """A store with the demo user and ``organisations`` organisations (ids 1 to that): the demo ones first, then
+    generated ones ("Organisation 00006", ...) for trying big accounts; then demo2 with two of its own."""
     store = Store(token_lifetime=token_lifetime)
-    for user, organisations in (
-        (store.add_user(DEMO_USERNAME, DEMO_EMAIL, DEMO_PASSWORD, DEMO_API_KEY), DEMO_ORGANISATIONS),
-        (store.add_user(DEMO2_USERNAME, DEMO2_EMAIL, DEMO2_PASSWORD, DEMO2_API_KEY), DEMO2_ORGANISATIONS),
-    ):
-        for name, base, currencies in organisations:
-            store.add_organisation(user, name, base, currencies)
+    demo = store.add_user(DEMO_USERNAME, DEMO_EMAIL, DEMO_PASSWORD, DEMO_API_KEY)
+    for name, base, currencies in DEMO_ORGANISATIONS[:organisations]:
+        store.add_organisation(demo, name, base, currencies)
+    for number in range(len(DEMO_ORGANISATIONS) + 1, organisations + 1):
+        _, base, currencies = DEMO_ORGANISATIONS[number % len(DEMO_ORGANISATIONS)]
+        store.add_organisation(demo, f"Organisation {number:05d}", base, currencies)
+    demo2 = store.add_user(DEMO2_USERNAME, DEMO2_EMAIL, DEMO2_PASSWORD, DEMO2_API_KEY)
+    for name, base, currencies in DEMO2_ORGANISATIONS:
+        store.add_organisation(demo2, name, base, currencies)
     return store

@@ -11,11 +11,14 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from mcp.server.mcpserver.exceptions import ToolError
 
-from oas_mcp.client import OASClient
 from oas_mcp.redact import remember
+
+if TYPE_CHECKING:
+    from oas_mcp.client import OASClient  # loaded with the first tool call, not at start-up
 
 API_KEY_HEADER = "X-Api-Key"
 FROM_HEADER = f"the {API_KEY_HEADER} header your MCP client sends"

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from pydantic import BaseModel, Field
 
-from oas_mcp import __version__
-from oas_mcp.client import LoginResult, OASClient
+from oas_mcp import __version__, client
 from oas_mcp.settings import Settings
 from oas_mcp.tools.errors import Server, reading
 from oas_mcp.tools.results import Organisation, Organisations, SignedIn
 
 if TYPE_CHECKING:
+    from oas_mcp.client import OASClient
     from oas_mcp.tools.server import State
 
 JSON = "application/json"
@@ -75,7 +75,7 @@ def add_resources(server: Server, settings: Settings) -> None:
                 email=credentials.email is not None,
                 password=credentials.password is not None,
             ),
-            signed_in=SignedIn.of(LoginResult(token.user, token.expires)) if token else None,
+            signed_in=SignedIn.of(client.LoginResult(token.user, token.expires)) if token else None,
             active_organisation_id=oas.active_organisation,
         ).model_dump_json(indent=2)
 

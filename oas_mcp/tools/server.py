@@ -2,8 +2,7 @@
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -11,12 +10,15 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from oas_mcp import __version__
-from oas_mcp.client import CurrencyCode, ImageURL, NotFoundError, OASClient, OrganisationName
+from oas_mcp.client import CurrencyCode, ImageURL, NotFoundError, OrganisationName
 from oas_mcp.settings import MAX_LIST_LIMIT, Settings
 from oas_mcp.tools.credentials import FROM_HEADER, Clients
 from oas_mcp.tools.errors import Server
 from oas_mcp.tools.resources import add_prompts, add_resources
 from oas_mcp.tools.results import Activated, CreatedOrganisation, Greeting, Organisations, SignedIn
+
+if TYPE_CHECKING:
+    from oas_mcp.client import OASClient, Progress
 
 INSTRUCTIONS = """\
 Tools for the OAS API: organisations of the signed-in OAS account.
@@ -39,12 +41,38 @@ def hints(title: str, *, read_only: bool, idempotent: bool) -> ToolAnnotations:
     )
 
 
-@dataclass(frozen=True)
+def progress_to(ctx: Context[Any, Any]) -> "Progress":
+    """Reports flattening as MCP progress, when the caller asked for it: pages read of pages in all."""
+
+    async def report(pages: int, total: int | None, kept: int) -> None:
+        of = f" of {total}" if total is not None else ""
+        await ctx.report_progress(pages, total, f"Read page {pages}{of}; {kept} organisations so far.")
+
+    return report
+
+
 class State:
-    clients: Clients
+    """What the tools share: the OAS client, made by ``connect`` when a tool first needs it (so start-up
+    loads neither the client nor, with ``--sandbox``, the sandbox), and with per-request credentials one
+    client per user's key on its connection pool (see :class:`Clients`)."""
+
+    def __init__(self, connect: Callable[[], "OASClient"], *, per_request: bool) -> None:
+        self._connect = connect
+        self._per_request = per_request
+        self._clients: Clients | None = None
+
+    @property
+    def clients(self) -> Clients:
+        if self._clients is None:
+            self._clients = Clients(self._connect(), per_request=self._per_request)
+        return self._clients
+
+    async def aclose(self) -> None:
+        if self._clients is not None:
+            await self._clients.shared.aclose()
 
 
-def build_server(settings: Settings, connect: Callable[[], OASClient], **options: Any) -> Server:
+def build_server(settings: Settings, connect: Callable[[], "OASClient"], **options: Any) -> Server:
     """The MCP server; ``connect`` makes the OAS client the server's tools share (and, with per-request
     credentials, whose connection pool each user's client uses). ``options`` go to MCPServer (the HTTP
     host passes its token verifier and auth settings).
@@ -53,14 +81,17 @@ def build_server(settings: Settings, connect: Callable[[], OASClient], **options
 
     @asynccontextmanager
     async def lifespan(_: object) -> AsyncIterator[State]:
-        async with connect() as oas:
-            yield State(Clients(oas, per_request=per_request))
+        state = State(connect, per_request=per_request)
+        try:
+            yield state
+        finally:
+            await state.aclose()
 
     server = Server("oas-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, **options)
     if per_request:
         server.api_key_source = FROM_HEADER
 
-    def oas(ctx: Context[State, Any]) -> OASClient:
+    def oas(ctx: Context[State, Any]) -> "OASClient":
         state: State = ctx.request_context.lifespan_context
         return state.clients.for_request(ctx.headers)
 
@@ -99,7 +130,9 @@ def build_server(settings: Settings, connect: Callable[[], OASClient], **options
         `count` is the API's total; `truncated` is true when more may match (raise limit or filter).
         Use the ids with activate_organisation.
         """
-        listing = await oas(ctx).list_organisations(limit=limit, name_contains=name_contains, currency=currency)
+        listing = await oas(ctx).list_organisations(
+            limit=limit, name_contains=name_contains, currency=currency, progress=progress_to(ctx)
+        )
         return Organisations.of(listing)
 
     add_resources(server, settings)  # oas://session, oas://organisations, oas://organisations/{organisation_id}

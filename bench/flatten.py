@@ -1,0 +1,72 @@
+"""Flattening 1,000 organisations over 143 pages (page size 7) at 20 ms per page.
+
+oas-mcp's list_organisations through a real MCP client (oas-mcp on stdio, the sandbox over loopback HTTP)
+vs a sequential follow-``next`` loop with a bare httpx2 client on the same sandbox. Goal: <= 0.20x.
+
+    python bench/flatten.py [--rounds 5] [--page-concurrency N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import anyio
+import httpx2
+from benchkit import (
+    API_KEY_HEADERS,
+    client_check_ms,
+    machine,
+    median_ms,
+    ratio_line,
+    sandbox_server,
+    stdio_client,
+    structured,
+)
+
+ORGANISATIONS, PAGE_SIZE, LATENCY = 1000, 7, 0.020
+
+
+async def follow_next(http: httpx2.AsyncClient) -> list[Any]:
+    """What MCP servers usually do: request a page, then its ``next``, one at a time."""
+    organisations: list[Any] = []
+    link: str | None = "/api/organisations/"
+    while link:
+        page = (await http.get(link, headers=API_KEY_HEADERS)).raise_for_status().json()
+        organisations.extend(page["results"])
+        link = page["next"]
+    return organisations
+
+
+async def main(rounds: int, page_concurrency: int | None) -> None:
+    settings = {} if page_concurrency is None else {"OAS_PAGE_CONCURRENCY": str(page_concurrency)}
+    with sandbox_server(ORGANISATIONS, PAGE_SIZE, LATENCY) as base_url:
+        async with stdio_client(base_url, **settings) as mcp, httpx2.AsyncClient(base_url=base_url) as http:
+            ours: list[float] = []
+            theirs: list[float] = []
+            for turn in range(rounds * 2):
+                started = time.perf_counter()
+                if turn % 2 == 0:
+                    result = await mcp.call_tool("list_organisations", {"limit": ORGANISATIONS})
+                    ours.append(time.perf_counter() - started)
+                    assert structured(result)["returned"] == ORGANISATIONS
+                else:
+                    assert len(await follow_next(http)) == ORGANISATIONS
+                    theirs.append(time.perf_counter() - started)
+            check = await client_check_ms(mcp, "list_organisations", result)
+    pages = -(-ORGANISATIONS // PAGE_SIZE)
+    print(f"{ORGANISATIONS} organisations, {pages} pages of {PAGE_SIZE}, {LATENCY * 1000:.0f} ms per page; {machine()}")
+    concurrency = f"OAS_PAGE_CONCURRENCY={page_concurrency}" if page_concurrency else "default OAS_PAGE_CONCURRENCY"
+    print(f"median of {rounds} each, alternating: list_organisations over MCP stdio ({concurrency}) vs the loop")
+    print(f"  of which the MCP client checking the 1,000 results against the output schema: {check:.0f} ms")
+    against = "a sequential follow-next loop with httpx2"
+    print(ratio_line("flatten", median_ms(ours), median_ms(theirs), unit="ms", against=against, goal="0.20"))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--page-concurrency", type=int, help="OAS_PAGE_CONCURRENCY for oas-mcp (default: its default)")
+    arguments = parser.parse_args()
+    anyio.run(main, arguments.rounds, arguments.page_concurrency)

@@ -1,0 +1,28 @@
+"""Serve the sandbox over HTTP on loopback for the benchmarks: ``sandbox_http.py ORGANISATIONS PAGE_SIZE LATENCY``.
+
+Prints the port it listens on, then serves until terminated.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+import uvicorn
+
+from oas_mcp.sandbox import Sandbox, demo_store
+
+
+def main(organisations: str, page_size: str, page_latency: str) -> None:
+    store = demo_store(organisations=int(organisations))
+    sandbox = Sandbox(store, page_size=int(page_size), page_latency=float(page_latency))
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP: asyncio sets NODELAY
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    print(listener.getsockname()[1], flush=True)
+    server = uvicorn.Server(uvicorn.Config(sandbox, log_level="warning", access_log=False, lifespan="off"))
+    server.run(sockets=[listener])
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,58 @@
+"""Start-up imports only what the chosen mode needs: Claude Desktop starts oas-mcp on every launch."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from support import PYTHON
+
+LOADED_ON_FIRST_TOOL_CALL = {"oas_mcp.client._client", "oas_mcp.client._models", "jwt"}
+
+
+SERVE_THEN_LIST_MODULES = """
+import atexit, sys
+from pathlib import Path
+atexit.register(lambda: Path(sys.argv[1]).write_text("\\n".join(sorted(sys.modules))))
+from oas_mcp.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def modules_loaded_serving(tmp_path: Path, *args: str) -> set[str]:
+    """Every module an oas-mcp process imports while it starts, serves stdio until end of input, and stops."""
+    listing = tmp_path / "modules.txt"
+    subprocess.run(
+        [PYTHON, "-c", SERVE_THEN_LIST_MODULES, str(listing), *args],
+        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), "OAS_API_KEY": "k" * 41},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    return set(listing.read_text().split())
+
+
+def test_serving_the_api_loads_no_sandbox_no_toml_and_no_client_before_a_tool_is_called(tmp_path: Path) -> None:
+    loaded = modules_loaded_serving(tmp_path)
+
+    assert "oas_mcp.tools.server" in loaded
+    assert not loaded & LOADED_ON_FIRST_TOOL_CALL
+    assert not {name for name in loaded if name.startswith("oas_mcp.sandbox")}
+    assert "tomllib" not in loaded
+
+
+def test_serving_the_sandbox_loads_the_sandbox_but_not_its_token_library(tmp_path: Path) -> None:
+    loaded = modules_loaded_serving(tmp_path, "--sandbox")
+
+    assert "oas_mcp.sandbox" in loaded
+    assert not loaded & LOADED_ON_FIRST_TOOL_CALL
+    assert "tomllib" not in loaded
+
+
+def test_a_config_file_loads_the_toml_parser(tmp_path: Path) -> None:
+    config = tmp_path / "oas.toml"
+    config.write_text("list_limit = 5\n")
+
+    assert "tomllib" in modules_loaded_serving(tmp_path, "--config", str(config))
