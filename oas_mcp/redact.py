@@ -9,6 +9,7 @@ from collections import deque
 MASK = "[redacted]"
 _SHAPES = re.compile(
     r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*"  # a JWT
+    r"|\b[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}\b"  # an API key as the guide shows them (8 + 1 + 32 characters)
     r"|(?i:(?<=authorization: )bearer \S+|(?<=authorization': ')bearer [^']+)"  # an Authorization header value
     r"|(?i:(?<=x-api-key: )\S+|(?<=x-api-key': ')[^']+)"  # an X-Api-Key header value
 )
@@ -30,8 +31,11 @@ class _Vault:
             self._transient.extend(fresh)
         else:
             self._lasting.update(fresh)
-        known = sorted({*self._lasting, *self._transient}, key=len, reverse=True)
+        known = sorted(self.known(), key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(value) for value in known))
+
+    def known(self) -> frozenset[str]:
+        return frozenset({*self._lasting, *self._transient})
 
     def scrub(self, text: str) -> str:
         if self._pattern is not None:
@@ -45,6 +49,11 @@ _vault = _Vault()
 def remember(*values: str | None, transient: bool = False) -> None:
     """Mask these values wherever :func:`scrub` sees them from now on (``transient``: only while recent)."""
     _vault.remember(values, transient)
+
+
+def remembered() -> frozenset[str]:
+    """The values :func:`scrub` masks by name (it also masks JWTs and key- or header-shaped text)."""
+    return _vault.known()
 
 
 def scrub(text: str) -> str:

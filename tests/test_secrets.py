@@ -15,6 +15,7 @@ from mcp_types import CallToolResult
 
 from oas_mcp.cli import make_client
 from oas_mcp.logs import configure
+from oas_mcp.redact import MASK, remembered, scrub
 from oas_mcp.sandbox import Fault, Sandbox
 from oas_mcp.settings import Settings
 
@@ -113,3 +114,14 @@ async def run_everything() -> list[str]:
     assert sandbox.store.logins > 0
     settings = Settings.load(**CREDENTIALS)
     return [*outputs, repr(settings), str(settings), repr(make_client(settings))]
+
+
+def test_per_user_keys_stay_masked_without_the_mask_list_growing_with_each() -> None:
+    shared = make_client(Settings.load(**CREDENTIALS))
+    keys = [f"User{n:04d}.{'k' * 28}{n:04d}" for n in range(300)]
+    for key in keys:
+        shared.with_credentials(api_key=key)
+
+    assert scrub(f"X {keys[0]} and {keys[-1]}") == f"X {MASK} and {MASK}"
+    assert scrub("User0000.short") == "User0000.short"
+    assert len(remembered()) < 100

@@ -36,9 +36,13 @@ class Credentials:
         username: str | None = None,
         email: str | None = None,
         password: str | SecretStr | None = None,
+        *,
+        transient: bool = False,
     ) -> Credentials:
+        """Credentials whose secrets logs will mask: for the life of the process, or only while recent."""
         credentials = cls(_secret(api_key), username or None, email or None, _secret(password))
-        remember(*(secret.get_secret_value() for secret in (credentials.api_key, credentials.password) if secret))
+        secrets = (credentials.api_key, credentials.password)
+        remember(*(secret.get_secret_value() for secret in secrets if secret), transient=transient)
         return credentials
 
     @property

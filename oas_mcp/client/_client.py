@@ -144,16 +144,11 @@ class OASClient:
     ) -> OASClient:
         """A client for other credentials on the same connection pool, with its own session and state.
 
-        Closing it leaves the pool open; the pool closes with the client that made it.
+        Closing it leaves the pool open; the pool closes with the client that made it. Made per user, its
+        secrets are masked in logs while recent (API-key-shaped text always is), not for the life of the process.
         """
-        other = OASClient(
-            self.base_url,
-            api_key=api_key,
-            username=username,
-            email=email,
-            password=password,
-            page_concurrency=self._page_concurrency,
-        )
+        other = OASClient(self.base_url, page_concurrency=self._page_concurrency)
+        other._credentials = Credentials.of(api_key, username, email, password, transient=True)
         other._connection = self._connection
         other._retry = self._retry
         other._budget = self._budget

@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING
 
 from mcp.server.mcpserver.exceptions import ToolError
 
-from oas_mcp.redact import remember
-
 if TYPE_CHECKING:
     from oas_mcp.client import OASClient  # loaded with the first tool call, not at start-up
 
@@ -61,7 +59,6 @@ class Clients:
         if client is not None:
             self._cache.move_to_end(digest)
             return client
-        remember(key)
         client = self._cache[digest] = self.shared.with_credentials(api_key=key)
         if len(self._cache) > self.capacity:
             self._cache.popitem(last=False)  # it shares the pool: nothing to close
