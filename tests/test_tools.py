@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -36,6 +37,18 @@ async def test_lists_the_five_tools_with_descriptions_schemas_and_annotations(mc
     }
     assert "secret" not in str(tools["login"].input_schema)
     assert tools["login"].input_schema.get("properties") == {}
+
+
+async def test_schemas_are_inline_with_nullable_types_as_lists(mcp: Client) -> None:
+    tools = {tool.name: tool for tool in (await mcp.list_tools()).tools}
+    text = json.dumps([[tool.input_schema, tool.output_schema] for tool in tools.values()])
+
+    assert "$ref" not in text
+    assert "$defs" not in text
+    assert '{"type": "null"}' not in text
+    owner = tools["list_organisations"].output_schema["properties"]["organisations"]["items"]["properties"]["owner"]  # type: ignore[index]
+    assert owner["type"] == ["object", "null"]
+    assert set(owner["properties"]) == {"id", "username", "email"}
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])

@@ -14,6 +14,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedResourceError, UnexpectedToolError
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, CallToolResult, GetPromptResult, Icon, InputRequiredResult, ToolAnnotations
+from mcp_types import Tool as MCPTool
 from pydantic import AnyUrl, ValidationError
 
 from oas_mcp.client import (
@@ -33,6 +34,7 @@ from oas_mcp.client import (
     UnexpectedResponseError,
 )
 from oas_mcp.text import clean
+from oas_mcp.tools.schema import portable
 
 logger = logging.getLogger("oas_mcp.tools")
 
@@ -132,6 +134,18 @@ reading: ContextVar[Context[Any, Any] | None] = ContextVar("oas_mcp_reading", de
 
 class Server(MCPServer[Any]):
     """MCPServer whose tool and resource failures all read as one actionable line (see :func:`describe`)."""
+
+    async def list_tools(self) -> list[MCPTool]:
+        """As MCPServer's, with the schemas in their most portable form (see :func:`portable`)."""
+        return [
+            tool.model_copy(
+                update={
+                    "input_schema": portable(tool.input_schema),
+                    "output_schema": portable(tool.output_schema) if tool.output_schema else None,
+                }
+            )
+            for tool in await super().list_tools()
+        ]
 
     def add_tool(  # noqa: PLR0917 - the SDK's own signature
         self,
