@@ -36,9 +36,10 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}"
 
 
-def ratio_line(name: str, ours: float, theirs: float, *, unit: str, against: str, goal: str) -> str:
-    """The line every benchmark ends with: both figures, what the second one is, their ratio and the goal."""
-    return f"{name}: {ours:.4g} {unit} vs {theirs:.4g} {unit} ({against}): ratio {ours / theirs:.2f}x (goal <= {goal}x)"
+def ratio_line(name: str, ours: float, theirs: float, *, unit: str, against: str, goal: str | None) -> str:
+    """The line every benchmark ends with: both figures, what the second one is, their ratio and the goal if any."""
+    target = f"goal <= {goal}x" if goal else "reported, no goal"
+    return f"{name}: {ours:.4g} {unit} vs {theirs:.4g} {unit} ({against}): ratio {ours / theirs:.2f}x ({target})"
 
 
 def server_env(base_url: str, **settings: str) -> dict[str, str]:

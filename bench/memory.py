@@ -88,12 +88,12 @@ async def main(runs: int) -> None:
     print(f"{ORGANISATIONS} organisations, {ORGANISATIONS // PAGE_SIZE} pages of {PAGE_SIZE}; {machine()}")
     print(f"median of {runs} runs, each in a fresh oas-mcp process")
     rows = (
-        ("client flattening", peaks, kept, "tracemalloc: flattening's peak vs what its result keeps"),
-        ("memory", growths, sizes, "oas-mcp process: peak RSS growth vs the result as compact JSON"),
+        ("client flattening", peaks, kept, "tracemalloc: flattening's peak vs what its result keeps", "2"),
+        ("memory", growths, sizes, "oas-mcp process: peak RSS growth vs the result as compact JSON", None),
     )
-    for name, ours, theirs, against in rows:
+    for name, ours, theirs, against, goal in rows:
         mib = (statistics.median(ours) / 2**20, statistics.median(theirs) / 2**20)
-        print(ratio_line(name, *mib, unit="MiB", against=against, goal="2"))
+        print(ratio_line(name, *mib, unit="MiB", against=against, goal=goal))
 
 
 if __name__ == "__main__":
