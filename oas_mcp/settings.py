@@ -195,10 +195,6 @@ class Settings(BaseSettings):
         """Where setting ``name`` came from: its flag, ``OAS_<NAME>``, ``<name> in FILE``, or ``default``."""
         return self._origins.get(name, "default")
 
-    @property
-    def has_login_credentials(self) -> bool:
-        return self.password is not None and (self.username is not None or self.email is not None)
-
     @classmethod
     def load(
         cls, config_file: str | Path | None = None, flag_names: Mapping[str, str] | None = None, /, **overrides: Any

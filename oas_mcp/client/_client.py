@@ -75,23 +75,14 @@ class _LoginFailure:
     count: int
 
 
-_ORGANISATION = TypeAdapter(Organisation)
 _ORGANISATIONS = TypeAdapter(list[Organisation])
-_SHAPE = "an organisation with an integer id"
-
-
-def _organisation(raw: Any, response: httpx2.Response) -> Organisation:
-    try:
-        return _ORGANISATION.validate_python(raw)
-    except PydanticValidationError:
-        raise unexpected_shape(response, _SHAPE) from None
 
 
 def _organisations(results: list[Any], response: httpx2.Response) -> list[Organisation]:
     try:
         return _ORGANISATIONS.validate_python(results)
     except PydanticValidationError:
-        raise unexpected_shape(response, _SHAPE) from None
+        raise unexpected_shape(response, "an organisation with an integer id") from None
 
 
 def _id(organisation: Organisation) -> int:
@@ -283,7 +274,7 @@ class OASClient:
             before = {organisation.id for organisation in await self._matching(draft)}
             try:
                 response = await self._send("POST", ORGANISATIONS, json=draft.body(), idempotent=False)
-                return CreatedOrganisation.of(_organisation(read_json(response), response))
+                return CreatedOrganisation.of(_organisations([read_json(response)], response)[0])
             except (APIConnectionError, ServerError, UnexpectedResponseError) as lost:
                 if isinstance(lost, APIConnectionError) and not lost.request_sent:
                     raise
