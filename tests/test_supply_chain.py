@@ -1,0 +1,74 @@
+"""What oas-mcp installs: every package it imports is declared, with a tested upper bound, and the tests run on
+the exact versions of a lock file with hashes, so a new release elsewhere cannot break a green main overnight."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import tomllib
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).parent.parent
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+LOCK = (ROOT / "tests" / "requirements.lock").read_text()
+PINNED = re.compile(
+    r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)(?: ;[^\\]*)? \\\n((?:\s+--hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)", re.M
+)
+
+
+def imported_distributions(folder: Path) -> set[str]:
+    """The distributions whose modules the code in ``folder`` imports (the standard library and itself aside)."""
+    modules: set[str] = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules.add(node.module.split(".")[0])
+    providers = packages_distributions()
+    third_party = modules - set(sys.stdlib_module_names) - {"oas_mcp", "__future__"}
+    return {canonicalize_name(dist) for module in third_party for dist in providers.get(module, [module])}
+
+
+def declared(requirements: list[str]) -> dict[str, Requirement]:
+    return {canonicalize_name(req.name): req for req in map(Requirement, requirements)}
+
+
+def test_every_package_the_server_imports_is_declared() -> None:
+    missing = imported_distributions(ROOT / "oas_mcp") - set(declared(PROJECT["dependencies"]))
+
+    assert not missing, f"imported but not declared in pyproject.toml: {sorted(missing)}"
+
+
+def test_every_dependency_has_an_upper_bound_on_its_major() -> None:
+    requirements = [*PROJECT["dependencies"], *PROJECT["optional-dependencies"]["test"]]
+
+    unbounded = [
+        str(req) for req in map(Requirement, requirements) if not any(s.operator == "<" for s in req.specifier)
+    ]
+
+    assert not unbounded, f"no tested upper bound: {unbounded}"
+
+
+def test_the_lock_pins_every_requirement_within_its_range_with_hashes() -> None:
+    pins: dict[str, str] = {canonicalize_name(name): version for name, version, _ in PINNED.findall(LOCK)}
+    requirements = declared([*PROJECT["dependencies"], *PROJECT["optional-dependencies"]["test"]])
+
+    assert len(pins) == len(re.findall(r"^\S+==", LOCK, re.M)), "every pinned line carries sha256 hashes"
+    for name, requirement in requirements.items():
+        assert name in pins, f"{name} is not in tests/requirements.lock; run .ci/lock"
+        assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} is outside {requirement}"
+
+
+def test_the_readme_test_command_installs_from_the_lock_with_hashes() -> None:
+    readme = (ROOT / "README.md").read_text()
+    marker = readme.index("<!-- test-command")
+    command = readme[marker:].split("```sh\n", 1)[1].split("\n", 1)[0]
+
+    assert "pip install --require-hashes -r tests/requirements.lock" in command
+    assert "--no-deps" in command.split("-e .")[0].rsplit("&&", 1)[-1]
