@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp import Client, StdioServerParameters
+from mcp.server import MCPServer
 from mcp_types import CallToolResult
 
 from oas_mcp.sandbox import DEMO_API_KEY
@@ -25,6 +26,30 @@ from oas_mcp.sandbox import DEMO_API_KEY
 HERE = Path(__file__).parent
 OAS_MCP = str(Path(sys.executable).with_name("oas-mcp"))
 API_KEY_HEADERS = {"X-Api-Key": DEMO_API_KEY}
+
+
+BARE_ORGANISATIONS = [
+    {"id": n, "name": name, "base_currency": "USD", "currencies": ["USD"], "image": None, "owner": None}
+    for n, name in enumerate(["Acme Corp", "Globex", "Initech", "Umbrella Holdings", "Stark Industries"], 1)
+]
+
+
+def bare_server() -> MCPServer[Any]:
+    """The baseline server: an MCPServer whose ``hello`` and ``list_organisations`` answer constants (no upstream)."""
+    server: MCPServer[Any] = MCPServer("bare", log_level="WARNING")
+
+    @server.tool()
+    async def hello() -> dict[str, Any]:
+        """Return a greeting."""
+        return {"message": "Hello world @demo", "username": "demo"}
+
+    @server.tool()
+    async def list_organisations(limit: int = 100) -> dict[str, Any]:
+        """List organisations."""
+        found = BARE_ORGANISATIONS[:limit]
+        return {"count": 5, "returned": len(found), "truncated": False, "organisations": found}
+
+    return server
 
 
 def median_ms(samples: list[float]) -> float:
@@ -55,22 +80,32 @@ def server_env(base_url: str, **settings: str) -> dict[str, str]:
 
 
 @contextmanager
-def sandbox_server(organisations: int, page_size: int, page_latency: float = 0.0) -> Iterator[str]:
-    """The sandbox with ``organisations`` organisations, served over HTTP on loopback by another process."""
-    command = [
-        sys.executable,
-        str(HERE / "sandbox_http.py"),
-        str(organisations),
-        str(page_size),
-        str(page_latency),
-    ]
+def sandbox_server(organisations: int, page_size: int, page_latency: float = 0.0, users: int = 0) -> Iterator[str]:
+    """The sandbox with ``organisations`` organisations, served over HTTP on loopback by another process, with
+    ``users`` more users whose keys :func:`user_key` gives."""
+    with sandbox_process(organisations, page_size, page_latency, users) as (url, _):
+        yield url
+
+
+@contextmanager
+def sandbox_process(
+    organisations: int, page_size: int, page_latency: float = 0.0, users: int = 0
+) -> Iterator[tuple[str, int]]:
+    """:func:`sandbox_server`, and its process id."""
+    arguments = (organisations, page_size, page_latency, users)
+    command = [sys.executable, str(HERE / "sandbox_http.py"), *map(str, arguments)]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         try:
             assert process.stdout is not None
             port = int(process.stdout.readline())
-            yield f"http://127.0.0.1:{port}"
+            yield f"http://127.0.0.1:{port}", process.pid
         finally:
             process.terminate()
+
+
+def user_key(number: int) -> str:
+    """The API key of the sandbox's extra user ``number`` (see :func:`sandbox_server`): 8 + 1 + 32 characters."""
+    return f"Bench{number:03d}.{number:032d}"
 
 
 @asynccontextmanager

@@ -23,33 +23,13 @@ from datetime import date
 from typing import Any
 
 import anyio
-from benchkit import OAS_MCP, machine, sandbox_server, server_env
+from benchkit import OAS_MCP, bare_server, machine, sandbox_server, server_env
 from mcp import Client
-
-ORGANISATIONS = [
-    {"id": n, "name": name, "base_currency": "USD", "currencies": ["USD"], "image": None, "owner": None}
-    for n, name in enumerate(["Acme Corp", "Globex", "Initech", "Umbrella Holdings", "Stark Industries"], 1)
-]
 
 
 def serve_bare(port: int, stateless: bool) -> None:
     """The baseline: an MCPServer whose two tools answer constants, served over HTTP by the SDK itself."""
-    from mcp.server import MCPServer
-
-    server: MCPServer[Any] = MCPServer("bare", log_level="WARNING")
-
-    @server.tool()
-    async def hello() -> dict[str, Any]:
-        """Return a greeting."""
-        return {"message": "Hello world @demo", "username": "demo"}
-
-    @server.tool()
-    async def list_organisations(limit: int = 100) -> dict[str, Any]:
-        """List organisations."""
-        found = ORGANISATIONS[:limit]
-        return {"count": 5, "returned": len(found), "truncated": False, "organisations": found}
-
-    server.run("streamable-http", host="127.0.0.1", port=port, stateless_http=stateless, json_response=stateless)
+    bare_server().run("streamable-http", host="127.0.0.1", port=port, stateless_http=stateless, json_response=stateless)
 
 
 def free_port() -> int:

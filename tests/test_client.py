@@ -105,7 +105,7 @@ async def test_login_without_credentials_sends_nothing() -> None:
             await oas.login()
 
     assert caught.value.missing == ("password",)
-    assert sandbox.requests == []
+    assert not sandbox.requests
 
 
 async def test_login_with_a_missing_field_reports_the_field() -> None:

@@ -82,4 +82,4 @@ async def test_a_call_without_a_usable_key_is_refused(
 
     assert str(caught.value) == message
     assert len(clients) == 0
-    assert sandbox.requests == []
+    assert not sandbox.requests

@@ -74,7 +74,7 @@ async def test_session_before_signing_in_says_which_credentials_are_set(sandbox:
         "active_organisation_id": None,
     }
     assert session["server"].startswith("oas-mcp ")
-    assert sandbox.requests == []
+    assert not sandbox.requests
 
 
 async def test_session_after_login_and_activate_shows_the_user_expiry_and_active_organisation(

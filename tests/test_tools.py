@@ -75,7 +75,7 @@ async def test_login_without_credentials_names_the_settings(sandbox: Sandbox) ->
 
     assert "OAS_USERNAME" in text
     assert "OAS_PASSWORD" in text
-    assert sandbox.requests == []
+    assert not sandbox.requests
 
 
 async def test_login_with_a_wrong_password_says_which_settings_to_check(sandbox: Sandbox) -> None:
@@ -94,7 +94,7 @@ async def test_list_flattens_every_page(sandbox: Sandbox) -> None:
     assert data["count"] == len(DEMO_ORGANISATIONS) == data["returned"]
     assert data["truncated"] is False
     assert [org["name"] for org in data["organisations"]] == [name for name, _, _ in DEMO_ORGANISATIONS]
-    assert len(sandbox.requests) == 3  # page size 2: three pages
+    assert sandbox.served == 3  # page size 2: three pages
     first = data["organisations"][0]
     assert first["currencies"] == ["USD", "EUR", "MXN"]
     assert first["owner"]["username"] == "demo"
@@ -116,7 +116,7 @@ async def test_a_looping_next_link_stops_with_a_note() -> None:
 
     assert data["returned"] == len(DEMO_ORGANISATIONS)
     assert "repeated" in data["note"]
-    assert len(sandbox.requests) == 4  # pages 1, 2, 3, then "?page=1" (a new link) before "?page=2" repeats
+    assert sandbox.served == 4  # pages 1, 2, 3, then "?page=1" (a new link) before "?page=2" repeats
 
 
 @pytest.mark.parametrize(
@@ -131,7 +131,7 @@ async def test_limit_truncates_and_stops_fetching(
 
     assert (data["returned"], data["truncated"], data["count"]) == (returned, truncated, 5)
     assert len(data["organisations"]) == returned
-    assert len(sandbox.requests) == requests
+    assert sandbox.served == requests
 
 
 async def test_the_default_limit_comes_from_the_settings(sandbox: Sandbox) -> None:
@@ -210,7 +210,7 @@ async def test_invalid_arguments_are_explained_and_nothing_reaches_the_api(
     assert text.startswith(f"Invalid arguments for {tool}: ")
     assert expected in text
     assert text.endswith("Nothing was sent to the OAS API.")
-    assert sandbox.requests == []
+    assert not sandbox.requests
 
 
 async def test_activate_returns_the_message_and_records_the_active_organisation(sandbox: Sandbox, mcp: Client) -> None:

@@ -6,6 +6,7 @@ import base64
 import binascii
 import math
 import re
+from collections import deque
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +23,7 @@ from oas_mcp.sandbox._faults import Dropped, Fault, SandboxTransport, Unreachabl
 from oas_mcp.sandbox._store import AuthMode, LinkStyle, Store, User, demo_store
 
 SANDBOX_URL = "http://sandbox.oas.invalid"
+KEPT_REQUESTS = 1000
 NOT_AUTHENTICATED = "Authentication credentials were not provided or are invalid."
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
@@ -40,8 +42,9 @@ class Sandbox:
     ``page_size`` is the number of organisations per page; ``auth`` is what a protected route accepts
     (the key, a bearer token, either, or both); ``link_style`` is how ``next``/``previous`` are written
     (absolute page-number links by default); ``link_origin`` replaces the scheme and host in those links,
-    as a misconfigured proxy would; ``page_latency`` delays each list page, in seconds. ``requests`` records
-    every request (method, URL); :meth:`inject` makes the sandbox misbehave.
+    as a misconfigured proxy would; ``page_latency`` delays each list page, in seconds. ``requests`` holds the
+    last ``keep_requests`` requests (method, URL), oldest first, so a sandbox that serves for weeks stays the
+    same size, and ``served`` counts them all; :meth:`inject` makes the sandbox misbehave.
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class Sandbox:
         link_style: LinkStyle = "absolute",
         link_origin: str | None = None,
         page_latency: float = 0.0,
+        keep_requests: int = KEPT_REQUESTS,
     ) -> None:
         self.store = store or demo_store()
         self.page_size = page_size
@@ -60,7 +64,8 @@ class Sandbox:
         self.link_style = link_style
         self.link_origin = link_origin
         self.page_latency = page_latency
-        self.requests: list[tuple[str, str]] = []
+        self.requests: deque[tuple[str, str]] = deque(maxlen=keep_requests)
+        self.served = 0
         self.faults: list[Fault] = []
         self.app = Starlette(
             routes=[
@@ -88,6 +93,7 @@ class Sandbox:
             return
         request = Request(scope)
         self.requests.append((request.method, str(request.url)))
+        self.served += 1
         target = f"{request.method} {request.url.path}" + (f"?{request.url.query}" if request.url.query else "")
         fault = next((f for f in self.faults if f.matches(target)), None)
         if fault is None:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 API_KEY_HEADER = "X-Api-Key"
 FROM_HEADER = f"the {API_KEY_HEADER} header your MCP client sends"
 MAX_KEY_LENGTH = 512
+CACHED_CLIENTS = 1024
+"""Per-request clients kept at most, the most recently used."""
 MISSING_KEY = (
     f"This server uses each user's own OAS API key: configure your MCP client to send it in the "
     f"{API_KEY_HEADER} header, then call again."
@@ -36,7 +38,7 @@ class Clients:
     recently used first out beyond ``capacity``; the key itself is never a cache key or a log line.
     """
 
-    def __init__(self, shared: OASClient, *, per_request: bool, capacity: int = 1024) -> None:
+    def __init__(self, shared: OASClient, *, per_request: bool, capacity: int = CACHED_CLIENTS) -> None:
         self.shared = shared
         self.per_request = per_request
         self.capacity = capacity
