@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from contextvars import ContextVar
 from typing import Any
 
@@ -165,13 +166,20 @@ class Server(MCPServer[Any]):
     async def read_resource(
         self, uri: AnyUrl | str, context: Context[Any, Any] | None = None
     ) -> Iterable[ReadResourceContents] | InputRequiredResult:
+        """As MCPServer's, all of it within one call budget, its failures one clean, capped line."""
+        from oas_mcp.client import budget
+
         token = reading.set(context)
         try:
-            return await super().read_resource(uri, context)
+            # Set here, not in an async generator (where it would not hold): it covers the whole read.
+            with budget(self.call_budget) if self.call_budget is not None else nullcontext():
+                return await super().read_resource(uri, context)
         except UnexpectedResourceError as exc:
             if isinstance(exc.__cause__, OASError):
                 raise ResourceError(describe(exc.__cause__, self.api_key_source)) from exc
             raise
+        except ResourceError as exc:  # the SDK's own texts quote the URI as the client sent it
+            raise type(exc)(clean(str(exc), MAX_MESSAGE)) from exc
         finally:
             reading.reset(token)
 
@@ -186,6 +194,8 @@ class Server(MCPServer[Any]):
 
     api_key_source = API_KEY_SETTING
     """Where the API key comes from, as error texts name it (a setting, or a request header)."""
+    call_budget: float | None = None
+    """Seconds reading one resource may take in all, like a tool call (``OAS_CALL_BUDGET``); None: no limit."""
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None

@@ -88,6 +88,7 @@ def build_server(settings: Settings, connect: Callable[[], "OASClient"], **optio
             await state.aclose()
 
     server = Server("oas-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, **options)
+    server.call_budget = settings.call_budget
     if per_request:
         server.api_key_source = FROM_HEADER
 
