@@ -56,7 +56,7 @@ async def test_hello_returns_the_greeting(sandbox: Sandbox, mode: Any) -> None:
     async with Client(server_for(sandbox), mode=mode) as client:
         result = structured(await client.call_tool("hello", {}))
 
-    assert result == {"message": "Hello world @demo", "username": "demo"}
+    assert result == {"message": "Hello world @demo", "username": "demo", "checked": "api_key"}
 
 
 async def test_login_returns_the_profile_and_expiry_but_no_token(mcp: Client) -> None:
@@ -367,6 +367,43 @@ async def test_a_whole_number_written_as_a_float_is_an_integer_as_json_schema_sa
 
     assert data["organisation_id"] == 3
     assert sandbox.store.active == {1: 3}
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_hello_checks_a_wrong_api_key_even_when_signing_in_would_work(sandbox: Sandbox, mode: Any) -> None:
+    async with Client(server_for(sandbox, api_key="Wrong000.keykeykeykeykeykeykeykeykeykeykey"), mode=mode) as client:
+        text = error_text(await client.call_tool("hello", {}))
+
+    assert text.startswith("The OAS API rejected the API key (HTTP 401")
+    assert text.endswith("check OAS_API_KEY.")
+    assert "Wrong000" not in text
+    assert sandbox.store.logins == 0
+    assert [method for method, _ in sandbox.requests] == ["GET"]
+
+
+async def test_hello_sends_the_key_alone_even_once_signed_in(sandbox: Sandbox, mcp: Client) -> None:
+    sent: list[set[bytes]] = []
+    inner = sandbox.app
+
+    async def spy(scope, receive, send):  # type: ignore[no-untyped-def]
+        sent.append({name for name, _ in scope["headers"]})
+        await inner(scope, receive, send)
+
+    sandbox.app = spy  # type: ignore[assignment]
+    structured(await mcp.call_tool("login", {}))
+    data = structured(await mcp.call_tool("hello", {}))
+
+    assert data == {"message": "Hello world @demo", "username": "demo", "checked": "api_key"}
+    assert b"x-api-key" in sent[-1]
+    assert b"authorization" not in sent[-1]
+
+
+async def test_without_a_key_hello_signs_in_and_says_it_checked_the_session(sandbox: Sandbox) -> None:
+    async with Client(server_for(sandbox, api_key="")) as client:
+        data = structured(await client.call_tool("hello", {}))
+
+    assert data == {"message": "Hello world @demo", "username": "demo", "checked": "session"}
+    assert sandbox.store.logins == 1
 
 
 async def test_the_instructions_say_api_text_is_data_not_instructions(mcp: Client) -> None:

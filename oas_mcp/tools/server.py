@@ -108,8 +108,13 @@ def build_server(settings: Settings, connect: Callable[[], "OASClient"], **optio
 
     @server.tool(annotations=hints("Check the connection", read_only=True, idempotent=True))
     async def hello(ctx: Context[State, Any]) -> Greeting:
-        """Check that the OAS API is reachable and accepts the credentials; returns its greeting."""
-        return Greeting.of(await oas(ctx).hello())
+        """Check that the OAS API is reachable and accepts the credentials; returns its greeting.
+
+        With an API key, checks the key alone (signing in would hide a wrong key); without one, the sign-in.
+        `checked` says which.
+        """
+        client = oas(ctx)
+        return Greeting.of(await client.hello(), "session" if client.credentials.api_key is None else "api_key")
 
     if not per_request:  # each user brings an API key only: there is no password to sign in with
 
