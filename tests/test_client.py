@@ -44,10 +44,28 @@ async def test_works_whether_the_api_wants_the_key_the_token_either_or_both(
 ) -> None:
     sandbox = Sandbox(auth=auth)  # type: ignore[arg-type]
     async with client_for(sandbox, **credentials) as oas:
-        assert await oas.hello() == "Hello world @demo"
         assert (await oas.list_organisations()).count == 5
 
     assert sandbox.store.logins == logins
+
+
+@pytest.mark.parametrize(("auth", "credentials"), [("bearer", {}), ("both", {}), ("either", {"api_key": "nope"})])
+async def test_hello_checks_the_key_alone_and_never_signs_in_for_it(auth: str, credentials: dict[str, str]) -> None:
+    sandbox = Sandbox(auth=auth)  # type: ignore[arg-type]
+    async with client_for(sandbox, **credentials) as oas:
+        with pytest.raises(AuthenticationError) as caught:
+            await oas.hello()
+
+    assert caught.value.credentials == ("api_key",)
+    assert sandbox.store.logins == 0
+
+
+async def test_without_a_key_hello_checks_the_session() -> None:
+    sandbox = Sandbox(auth="bearer")
+    async with client_for(sandbox, **LOGIN_ONLY) as oas:
+        assert await oas.hello() == "Hello world @demo"
+
+    assert sandbox.store.logins == 1
 
 
 async def test_the_key_goes_on_every_request_and_the_token_after_login() -> None:
@@ -64,9 +82,10 @@ async def test_the_key_goes_on_every_request_and_the_token_after_login() -> None
     async with client_for(sandbox) as oas:
         await oas.hello()
         await oas.login()
-        await oas.hello()
+        await oas.list_organisations(limit=1)
+        await oas.hello()  # the API-key check: the key alone
 
-    assert seen == [(DEMO_API_KEY, None), (DEMO_API_KEY, None), (DEMO_API_KEY, b"Bearer ")]
+    assert seen == [(DEMO_API_KEY, None), (DEMO_API_KEY, None), (DEMO_API_KEY, b"Bearer "), (DEMO_API_KEY, None)]
 
 
 async def test_an_expired_token_is_renewed_and_the_request_retried_once() -> None:

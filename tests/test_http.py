@@ -54,7 +54,7 @@ async def test_the_tools_work_over_http_with_the_token(sandboxed: Running, mode:
         listing = structured(await client.call_tool("list_organisations", {}))
 
     assert names == {"hello", "login", "list_organisations", "create_organisation", "activate_organisation"}
-    assert hello == {"message": "Hello world @demo", "username": "demo"}
+    assert hello == {"message": "Hello world @demo", "username": "demo", "checked": "api_key"}
     assert {org["name"] for org in listing["organisations"]} == DEMO_NAMES
 
 
@@ -291,6 +291,13 @@ async def test_a_wrong_key_names_the_header_not_the_setting(per_request: Running
     assert text.endswith("check the X-Api-Key header your MCP client sends.")
     assert "OAS_API_KEY" not in text
     assert "Wrong000" not in text
+
+
+async def test_hello_checks_the_requests_key(per_request: Running) -> None:
+    async with session(per_request.mcp, api_key=DEMO2_API_KEY, mode="legacy") as client:
+        greeting = structured(await client.call_tool("hello", {}))
+
+    assert greeting == {"message": "Hello world @demo2", "username": "demo2", "checked": "api_key"}
 
 
 async def test_resources_read_with_the_requests_key_too(per_request: Running) -> None:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
+from urllib.parse import parse_qs
 
+import anyio
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, TextResourceContents
+from starlette.responses import JSONResponse
 
-from oas_mcp.sandbox import DEMO_API_KEY, DEMO_PASSWORD, Sandbox
+from oas_mcp.sandbox import DEMO_API_KEY, DEMO_PASSWORD, Sandbox, demo_store
 
 from support import NO_CREDENTIALS, server_for
 
@@ -166,3 +170,61 @@ async def test_the_prompt_without_its_arguments_is_a_clear_invalid_params_error(
     assert caught.value.error.message.startswith("Missing required arguments:")
     assert "base_currency" in caught.value.error.message
     assert caught.value.error.message.endswith("list the prompts to see their arguments.")
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+@pytest.mark.parametrize(
+    "uri",
+    ["oas://organisations/" + "9" * 5000, "oas://organisations/" + "9" * 20, "oas://organisations/\u00b2"],
+)
+async def test_an_absurd_organisation_id_is_not_found_in_one_short_line(
+    sandbox: Sandbox, mode: Any, uri: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with Client(server_for(sandbox), mode=mode) as client:
+        error = await failure(client, uri)
+
+    assert error.error.code == INVALID_PARAMS
+    assert error.error.message.endswith(
+        " is not an organisation: ids are positive integers; read oas://organisations for them."
+    )
+    assert len(error.error.message) < 200
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR or record.exc_info]
+    assert not sandbox.requests
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+@pytest.mark.parametrize("uri", ["oas://organisations/1\u202e2", "oas://organisations/1/\u202e" + "x" * 3000])
+async def test_an_invisible_or_overlong_part_of_a_uri_is_not_echoed(sandbox: Sandbox, mode: Any, uri: str) -> None:
+    async with Client(server_for(sandbox), mode=mode) as client:
+        error = await failure(client, uri)
+
+    assert error.error.code == INVALID_PARAMS
+    assert "\u202e" not in error.error.message
+    assert len(error.error.message) < 500
+
+
+def endless(sandbox: Sandbox, pages: int) -> None:
+    """The sandbox's organisations never end: each page (a little slow) links to the next with a new query,
+    and claims a count that bounds nothing, until page ``pages``."""
+    (organisation, *_) = demo_store().organisations.values()
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        number = int(parse_qs(scope["query_string"].decode()).get("page", ["1"])[0])
+        await anyio.sleep(0.02)
+        link = f"/api/organisations/?page={number + 1}&x={number}" if number < pages else None
+        page = {"count": 10**9, "next": link, "results": [{**organisation, "id": number}]}
+        await JSONResponse(page)(scope, receive, send)
+
+    sandbox.app = app  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("uri", ["oas://organisations/999999", "oas://organisations"])
+async def test_reading_a_resource_fits_in_the_call_budget(sandbox: Sandbox, uri: str) -> None:
+    endless(sandbox, pages=200)
+
+    async with Client(server_for(sandbox, call_budget=1, list_limit=10_000)) as client:
+        error = await failure(client, uri)
+
+    assert error.error.message.startswith("Gave up: the call's 1 s budget ran out")
+    assert error.error.message.endswith("try again later, or raise OAS_CALL_BUDGET.")
+    assert sandbox.served < 200

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
         Owner,
         User,
     )
-    from oas_mcp.client._retry import RetryPolicy
+    from oas_mcp.client._retry import RetryPolicy, budget
 
 _ON_FIRST_USE = {
     "Credentials": "_auth",
@@ -57,6 +57,7 @@ _ON_FIRST_USE = {
     "Owner": "_models",
     "User": "_models",
     "RetryPolicy": "_retry",
+    "budget": "_retry",
 }
 
 
@@ -99,4 +100,5 @@ __all__ = [
     "Token",
     "UnexpectedResponseError",
     "User",
+    "budget",
 ]

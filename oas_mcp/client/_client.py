@@ -182,9 +182,13 @@ class OASClient:
     # -- the API's routes -------------------------------------------------------------------------
 
     async def hello(self) -> str:
-        """``GET /helloworld``: the API's greeting, ``Hello world @username``."""
+        """``GET /helloworld``, the guide's API-key check: the API's greeting, ``Hello world @username``.
+
+        With an API key set, the key alone is sent (no session token, no sign-in on 401), so a wrong key fails
+        even when signing in would work; without one, the session is checked (signing in first).
+        """
         with budget(self._budget):
-            response = await self._send("GET", HELLO)
+            response = await self._send("GET", HELLO, session=self._credentials.api_key is None)
         content_type = response.headers.get("content-type", "")
         if "html" in content_type or response.text.lstrip().startswith("<"):
             raise UnexpectedResponseError(
@@ -328,20 +332,26 @@ class OASClient:
 
     # -- sending ----------------------------------------------------------------------------------
 
-    async def _send(self, method: str, path: str, *, json: Any = None, idempotent: bool = True) -> httpx2.Response:
-        """One API call, retried as :class:`RetryPolicy` allows; raises on error statuses."""
+    async def _send(
+        self, method: str, path: str, *, json: Any = None, idempotent: bool = True, session: bool = True
+    ) -> httpx2.Response:
+        """One API call, retried as :class:`RetryPolicy` allows; raises on error statuses. Without ``session``,
+        only the API key is sent: no session token, and no signing in."""
         return await self._retry.run(
-            lambda: self._send_once(method, path, json), idempotent=idempotent, what=f"{method} {urlsplit(path).path}"
+            lambda: self._send_once(method, path, json, session),
+            idempotent=idempotent,
+            what=f"{method} {urlsplit(path).path}",
         )
 
-    async def _send_once(self, method: str, path: str, json: Any) -> httpx2.Response:
+    async def _send_once(self, method: str, path: str, json: Any, session: bool) -> httpx2.Response:
         """Authenticate, send, sign in again once on 401 when possible, raise on error statuses."""
-        token = await self._current_token()
-        fresh = token is None and self._credentials.api_key is None and self._credentials.can_login
+        token = await self._current_token() if session else None
+        sign_in = session and self._credentials.can_login
+        fresh = token is None and self._credentials.api_key is None and sign_in
         if fresh:
             token = await self._renew(stale=None)
         response, carried = await self._attempt(method, path, token, json)
-        if response.status_code == 401 and self._credentials.can_login and not fresh:
+        if response.status_code == 401 and sign_in and not fresh:
             token = await self._renew(stale=token)
             response, carried = await self._attempt(method, path, token, json)
         if response.is_error:

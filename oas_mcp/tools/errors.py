@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import logging
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from contextvars import ContextVar
 from typing import Any
 
@@ -128,6 +130,21 @@ def invalid_arguments(tool: str, error: ValidationError) -> str:
     return clean(f"Invalid arguments for {tool}: {'; '.join(problems)}. Nothing was sent to the OAS API.", MAX_MESSAGE)
 
 
+def unknown_arguments(tool: str, unknown: list[str], accepted: list[str]) -> str:
+    """The message for arguments the tool does not take: the first few, each with the closest accepted name."""
+    named = []
+    for name in unknown[:3]:
+        close = difflib.get_close_matches(name[:64], accepted, n=1)
+        named.append(clean(repr(name), 40) + (f" (did you mean {close[0]}?)" if close else ""))
+    if len(unknown) > len(named):
+        named.append(f"and {len(unknown) - len(named)} more")
+    which = f"argument {named[0]}" if len(unknown) == 1 else f"arguments {', '.join(named)}"
+    takes = f"it takes {', '.join(accepted)}" if accepted else "it takes no arguments"
+    return clean(
+        f"Invalid arguments for {tool}: unknown {which}; {takes}. Nothing was sent to the OAS API.", MAX_MESSAGE
+    )
+
+
 reading: ContextVar[Context[Any, Any] | None] = ContextVar("oas_mcp_reading", default=None)
 """The request a resource is being read for: static resources get no Context parameter, so they look here."""
 
@@ -136,11 +153,12 @@ class Server(MCPServer[Any]):
     """MCPServer whose tool and resource failures all read as one actionable line (see :func:`describe`)."""
 
     async def list_tools(self) -> list[MCPTool]:
-        """As MCPServer's, with the schemas in their most portable form (see :func:`portable`)."""
+        """As MCPServer's, with the schemas in their most portable form (see :func:`portable`), and no arguments
+        but those listed (:meth:`call_tool` refuses others)."""
         return [
             tool.model_copy(
                 update={
-                    "input_schema": portable(tool.input_schema),
+                    "input_schema": {**portable(tool.input_schema), "additionalProperties": False},
                     "output_schema": portable(tool.output_schema) if tool.output_schema else None,
                 }
             )
@@ -165,13 +183,20 @@ class Server(MCPServer[Any]):
     async def read_resource(
         self, uri: AnyUrl | str, context: Context[Any, Any] | None = None
     ) -> Iterable[ReadResourceContents] | InputRequiredResult:
+        """As MCPServer's, all of it within one call budget, its failures one clean, capped line."""
+        from oas_mcp.client import budget
+
         token = reading.set(context)
         try:
-            return await super().read_resource(uri, context)
+            # Set here, not in an async generator (where it would not hold): it covers the whole read.
+            with budget(self.call_budget) if self.call_budget is not None else nullcontext():
+                return await super().read_resource(uri, context)
         except UnexpectedResourceError as exc:
             if isinstance(exc.__cause__, OASError):
                 raise ResourceError(describe(exc.__cause__, self.api_key_source)) from exc
             raise
+        except ResourceError as exc:  # the SDK's own texts quote the URI as the client sent it
+            raise type(exc)(clean(str(exc), MAX_MESSAGE)) from exc
         finally:
             reading.reset(token)
 
@@ -186,14 +211,26 @@ class Server(MCPServer[Any]):
 
     api_key_source = API_KEY_SETTING
     """Where the API key comes from, as error texts name it (a setting, or a request header)."""
+    call_budget: float | None = None
+    """Seconds reading one resource may take in all, like a tool call (``OAS_CALL_BUDGET``); None: no limit."""
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | Any:
+        """As MCPServer's, with every failure one actionable line; raises ToolError."""
+        self._refuse_unknown(name, arguments)
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
             raise ToolError(self._message(name, exc)) from exc
+
+    def _refuse_unknown(self, name: str, arguments: dict[str, Any]) -> None:
+        """ToolError when ``arguments`` has names the tool does not take: the SDK would drop them unseen."""
+        schema = self._tool_input_schema(name)
+        accepted = list(schema.get("properties", {})) if schema is not None else []
+        unknown = [key for key in arguments if key not in accepted]
+        if schema is not None and unknown:
+            raise ToolError(unknown_arguments(name, unknown, accepted))
 
     def _message(self, name: str, exc: ToolError) -> str:
         cause = exc.__cause__

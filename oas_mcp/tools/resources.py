@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from oas_mcp import __version__, client
 from oas_mcp.settings import Settings
+from oas_mcp.text import clean
 from oas_mcp.tools.errors import Server, reading
 from oas_mcp.tools.results import Organisation, Organisations, SignedIn
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from oas_mcp.tools.server import State
 
 JSON = "application/json"
+MAX_ID_DIGITS = 19  # 2**63 - 1, the largest id a 64-bit database column holds, has 19
 
 
 class Configured(BaseModel):
@@ -90,18 +92,25 @@ def add_resources(server: Server, settings: Settings) -> None:
     )
     async def organisation(organisation_id: str) -> str:
         """One organisation, by the id list_organisations gives it, as JSON."""
-        if not organisation_id.isdigit() or int(organisation_id) == 0:
-            raise ResourceNotFoundError(
-                f"oas://organisations/{organisation_id[:40]} is not an organisation: ids are positive integers; "
-                "read oas://organisations for them."
-            )
-        wanted = int(organisation_id)
+        wanted = _organisation_id(organisation_id)
         async for found in _client().iter_organisations():
             if found.id == wanted:
                 return Organisation.of(found).model_dump_json(indent=2)
         raise ResourceNotFoundError(
             f"Organisation {wanted} not found; read oas://organisations (or call list_organisations) for valid ids."
         )
+
+
+def _organisation_id(raw: str) -> int:
+    """The id in ``oas://organisations/{raw}``; ResourceNotFoundError, quoting it cleaned and capped, unless it is
+    a positive 64-bit integer in ASCII digits (what the API's ids are)."""
+    if raw.isascii() and raw.isdigit() and len(raw) <= MAX_ID_DIGITS and 0 < int(raw) < 2**63:
+        return int(raw)
+    shown = clean(raw.encode("ascii", "backslashreplace").decode(), 40)  # a bidi override shows as \u202e
+    raise ResourceNotFoundError(
+        f"oas://organisations/{shown} is not an organisation: ids are positive integers; "
+        "read oas://organisations for them."
+    )
 
 
 def add_prompts(server: Server) -> None:

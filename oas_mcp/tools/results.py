@@ -6,7 +6,7 @@ import re
 from dataclasses import asdict
 from datetime import UTC, datetime
 from functools import cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter
 
@@ -25,12 +25,16 @@ _GREETING = re.compile(r"@([\w.@+-]+)")
 
 class Greeting(BaseModel):
     message: Annotated[Text, Field(description="The API's greeting, e.g. 'Hello world @username'.")]
-    username: Annotated[Text | None, Field(description="The API key's owner, read from the greeting.")] = None
+    username: Annotated[Text | None, Field(description="The credential's owner, read from the greeting.")] = None
+    checked: Annotated[
+        Literal["api_key", "session"],
+        Field(description="What the API accepted: the API key alone, or (with no key set) the signed-in session."),
+    ]
 
     @classmethod
-    def of(cls, message: str) -> Greeting:
+    def of(cls, message: str, checked: Literal["api_key", "session"]) -> Greeting:
         found = _GREETING.search(message)
-        return cls(message=message, username=found.group(1) if found else None)
+        return cls(message=message, username=found.group(1) if found else None, checked=checked)
 
 
 class Profile(BaseModel):
