@@ -24,7 +24,7 @@ from pydantic import SecretStr
 
 from oas_mcp import __version__
 from oas_mcp.redact import remember
-from oas_mcp.settings import MIN_TOKEN_LENGTH, Settings, SettingsError
+from oas_mcp.settings import MAKE_TOKEN, Settings, SettingsError, token_weakness
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -134,11 +134,8 @@ def client_token(settings: Settings) -> SecretStr | None:
         except (OSError, UnicodeDecodeError) as exc:
             reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
             raise SettingsError(f"cannot read the client token file {path} (OAS_MCP_TOKEN_FILE): {reason}") from None
-        if len(text) < MIN_TOKEN_LENGTH:
-            raise SettingsError(
-                f"the client token file {path} (OAS_MCP_TOKEN_FILE) must hold a token of at least "
-                f"{MIN_TOKEN_LENGTH} characters"
-            )
+        if weakness := token_weakness(text):
+            raise SettingsError(f"the client token in {path} (OAS_MCP_TOKEN_FILE) {weakness}; {MAKE_TOKEN}")
         token = SecretStr(text)
     if token is not None:
         remember(token.get_secret_value())

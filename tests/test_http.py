@@ -36,6 +36,9 @@ pytestmark = pytest.mark.anyio
 HTTP = ("--transport", "http")
 DEMO_NAMES = {name for name, _, _ in DEMO_ORGANISATIONS}
 DEMO2_NAMES = {name for name, _, _ in DEMO2_ORGANISATIONS}
+TOO_EASY = (
+    "is too easy to guess: a token needs 8 different characters or more, and no pattern such as aaaa, abcabc or 1234"
+)
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +160,7 @@ async def test_the_token_from_a_file_works_and_is_never_logged(tmp_path: Path) -
             "oas-mcp: set OAS_MCP_TOKEN or OAS_MCP_TOKEN_FILE, not both",
         ),
         ((), {"OAS_MCP_TOKEN": "short"}, "oas-mcp: invalid setting OAS_MCP_TOKEN: must be at least 16 characters"),
+        ((), {"OAS_MCP_TOKEN": "aaaaaaaaaaaaaaaa"}, f"oas-mcp: invalid setting OAS_MCP_TOKEN: {TOO_EASY}; make one"),
         (("--allowed-host", "https://x.test"), {}, "oas-mcp: invalid setting --allowed-host: 'https://x.test' is not"),
     ],
 )
@@ -171,13 +175,21 @@ def test_an_unsafe_http_setup_refuses_to_start_with_one_line_and_exit_code_2(
     assert TOKEN not in result.stderr
 
 
-def test_a_short_token_file_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "token").write_text("short\n")
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [("short", "must be at least 16 characters"), ("aaaaaaaaaaaaaaaa", TOO_EASY), ("1234567890123456", TOO_EASY)],
+)
+def test_a_weak_token_file_is_refused_with_how_to_make_a_good_one(tmp_path: Path, token: str, expected: str) -> None:
+    (tmp_path / "token").write_text(f"{token}\n")
 
     result = run("--sandbox", *HTTP, OAS_MCP_TOKEN_FILE=str(tmp_path / "token"))
 
     assert result.returncode == 2
-    assert "must hold a token of at least 16 characters" in result.stderr
+    assert result.stderr == (
+        f"oas-mcp: the client token in {tmp_path / 'token'} (OAS_MCP_TOKEN_FILE) {expected}; "
+        "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'\n"
+    )
+    assert token not in result.stderr
 
 
 def test_a_non_loopback_bind_with_token_and_allowlist_gets_as_far_as_binding() -> None:
