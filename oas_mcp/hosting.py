@@ -29,7 +29,7 @@ from oas_mcp.settings import MAKE_TOKEN, Settings, SettingsError, token_weakness
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
-    from starlette.types import ASGIApp
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
     from oas_mcp.client import OASClient
     from oas_mcp.sandbox import Sandbox
@@ -151,13 +151,39 @@ def http_app(server: Server, settings: Settings, policy: Policy) -> ASGIApp:
         """Liveness for load balancers: no authentication, no Host check, no upstream call, no secret."""
         return JSONResponse({"status": "ok", "version": __version__})
 
-    return server.streamable_http_app(
+    app = server.streamable_http_app(
         streamable_http_path=settings.http_path,
         stateless_http=settings.stateless,
         json_response=settings.stateless,
         transport_security=policy.security,
         host=settings.host,
     )
+    return CanonicalRequests(app)
+
+
+class CanonicalRequests:
+    """ASGI wrapper: the Host header as host names compare (case-insensitive, ``name.`` is ``name``), so the
+    allowlist check sees ``mcp.example.com`` for ``MCP.Example.com.``; and a path without its trailing slash,
+    so ``/mcp/`` is served as ``/mcp`` rather than redirected to a URL built from an unchecked Host.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = [(name, _canonical_host(value) if name == b"host" else value) for name, value in scope["headers"]]
+            scope = {**scope, "headers": headers, "path": scope["path"].rstrip("/") or "/"}
+        await self.app(scope, receive, send)
+
+
+def _canonical_host(value: bytes) -> bytes:
+    """``MCP.Example.com.:8443`` as ``mcp.example.com:8443``; an IPv6 literal in lower case."""
+    host = value.lower()
+    if host.startswith(b"["):
+        return host
+    name, colon, port = host.partition(b":")
+    return name.removesuffix(b".") + colon + port
 
 
 def serve(settings: Settings, connect: Callable[[], OASClient], *, insecure_no_auth: bool = False) -> None:

@@ -87,6 +87,10 @@ async def test_the_sdk_client_without_the_token_gets_no_session(sandboxed: Runni
         ({"Origin": "https://app.example.test"}, 200),
         ({"Host": "mcp.example.test"}, 200),
         ({"Host": "mcp.example.test:8443"}, 200),  # a name given without a port matches any port
+        ({"Host": "LOCALHOST:8000"}, 200),  # host names are case-insensitive
+        ({"Host": "MCP.Example.test"}, 200),
+        ({"Host": "mcp.example.test."}, 200),  # the fully qualified name, with its root dot
+        ({"Host": "mcp.example.test.:8443"}, 200),
         ({"Origin": "https://evil.example"}, 403),
         ({"Origin": "http://127.0.0.1.evil.example"}, 403),
         ({"Origin": "null"}, 403),
@@ -101,6 +105,15 @@ def test_host_and_origin_are_checked_against_the_allowlist(
     response = post_initialize(sandboxed.mcp, Authorization=f"Bearer {TOKEN}", **extra)
 
     assert response.status_code == status, response.text
+
+
+@pytest.mark.parametrize(("host", "status"), [("evil.example", 421), ("mcp.example.test", 200)])
+def test_mcp_with_a_trailing_slash_is_served_not_redirected(sandboxed: Running, host: str, status: int) -> None:
+    response = post_initialize(f"{sandboxed.mcp}/", Authorization=f"Bearer {TOKEN}", Host=host)
+
+    assert response.status_code == status, response.text
+    assert "location" not in response.headers
+    assert ("mcp-session-id" in response.headers) == (status == 200)
 
 
 def test_healthz_answers_without_the_token_and_tells_no_secret(sandboxed: Running) -> None:
