@@ -2,7 +2,8 @@
 
 What this module adds to the SDK's transport is policy: clients present a bearer token (compared in constant
 time), Host and Origin are checked against an allowlist (DNS-rebinding protection), and a non-loopback bind
-without either refuses to start. ``GET /healthz`` answers load balancers without authentication.
+without either refuses to start. Sessions are capped in number and idle time. ``GET /healthz`` answers load
+balancers without authentication.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from oas_mcp.settings import MAKE_TOKEN, Settings, SettingsError, token_weakness
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
-    from starlette.types import ASGIApp, Receive, Scope, Send
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from oas_mcp.client import OASClient
     from oas_mcp.sandbox import Sandbox
@@ -42,6 +43,9 @@ LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*")
 LOOPBACK_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")
 CLIENT_ID = "oas-mcp-client"
 SHUTDOWN_GRACE = 5  # seconds open streams get to finish when the server stops
+# Seconds a client refused for too many open sessions is told to wait (Retry-After): a slot frees whenever any
+# session ends or idles out, which cannot be foreseen, so a short wait and another try.
+RETRY_AFTER_FULL = b"10"
 _BIND_HINTS = {
     errno.EADDRINUSE: "pick another --port, or stop what uses it",
     errno.EADDRNOTAVAIL: "no interface here has that address; check --host",
@@ -155,10 +159,12 @@ def http_app(server: Server, settings: Settings, policy: Policy) -> ASGIApp:
         streamable_http_path=settings.http_path,
         stateless_http=settings.stateless,
         json_response=settings.stateless,
+        max_sessions=settings.max_sessions,
+        session_idle_timeout=settings.session_idle_timeout,
         transport_security=policy.security,
         host=settings.host,
     )
-    return CanonicalRequests(app)
+    return CanonicalRequests(RetryAfterWhenFull(app))
 
 
 class CanonicalRequests:
@@ -184,6 +190,23 @@ def _canonical_host(value: bytes) -> bytes:
         return host
     name, colon, port = host.partition(b":")
     return name.removesuffix(b".") + colon + port
+
+
+class RetryAfterWhenFull:
+    """ASGI wrapper: the SDK's 503 to a client that would open a session past ``max_sessions`` (its only 503)
+    says when to try again, in ``Retry-After``.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_retry_after(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 503:
+                message = {**message, "headers": [*message.get("headers", []), (b"retry-after", RETRY_AFTER_FULL)]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_retry_after)
 
 
 def serve(settings: Settings, connect: Callable[[], OASClient], *, insecure_no_auth: bool = False) -> None:

@@ -46,6 +46,8 @@ HTTP_SETTINGS = (
     "allowed_hosts",
     "allowed_origins",
     "per_request_credentials",
+    "max_sessions",
+    "session_idle_timeout",
 )
 # Flags whose name is not the setting's name with dashes.
 _FLAGS = {"allowed_hosts": "--allowed-host", "allowed_origins": "--allowed-origin", "http_path": "--path"}
@@ -98,6 +100,12 @@ class Settings(BaseSettings):
     allowed_origins: Names = Field([], description="Origin header values accepted over HTTP, besides loopback ones.")
     per_request_credentials: bool = Field(
         False, description="Use each HTTP request's X-Api-Key header for its upstream calls."
+    )
+    max_sessions: int = Field(
+        1000, ge=1, le=100_000, description="Most MCP sessions open at once over HTTP; past it, new ones get 503."
+    )
+    session_idle_timeout: float = Field(
+        600.0, ge=1, le=86_400, description="Seconds an MCP session over HTTP may go without a request before it ends."
     )
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
 

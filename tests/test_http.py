@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from oas_mcp.sandbox import (
     DEMO_USERNAME,
 )
 
-from http_clients import TOKEN, post_initialize, session
+from http_clients import PING, TOKEN, in_session, post_initialize, post_message, session
 from support import Running, error_text, run, running, structured
 
 pytestmark = pytest.mark.anyio
@@ -39,6 +40,8 @@ DEMO2_NAMES = {name for name, _, _ in DEMO2_ORGANISATIONS}
 TOO_EASY = (
     "is too easy to guess: a token needs 8 different characters or more, and no pattern such as aaaa, abcabc or 1234"
 )
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+UNKNOWN_SESSION = '{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Session not found"}}'
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +140,36 @@ async def test_the_token_from_a_file_works_and_is_never_logged(tmp_path: Path) -
     assert refused.status_code == 401
     assert "bearer token required" in log
     assert TOKEN not in log
+
+
+# -- sessions ------------------------------------------------------------------------------------------------------
+
+
+def test_past_max_sessions_a_new_session_gets_503_with_retry_after_and_open_ones_keep_working() -> None:
+    with running("--sandbox", *HTTP, OAS_MCP_TOKEN=TOKEN, OAS_MAX_SESSIONS="2") as server:
+        first, second, refused = (post_initialize(server.mcp, **AUTH) for _ in range(3))
+        served = post_message(server.mcp, PING, **AUTH, **in_session(first.headers["mcp-session-id"]))
+        ended = httpx2.delete(server.mcp, headers=AUTH | in_session(second.headers["mcp-session-id"]), timeout=60.0)
+        after_one_ended = post_initialize(server.mcp, **AUTH)
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "10"
+    assert refused.json()["error"]["message"] == "Too many open sessions"
+    assert (served.status_code, ended.status_code, after_one_ended.status_code) == (200, 200, 200)
+    assert '"result":{}' in served.text
+
+
+def test_an_idle_session_ends_and_its_id_then_answers_as_unknown() -> None:
+    with running("--sandbox", *HTTP, OAS_SESSION_IDLE_TIMEOUT="1") as server:
+        session_id = post_initialize(server.mcp).headers["mcp-session-id"]
+        for _ in range(15):  # each request restarts the idle countdown: wait it out before each
+            time.sleep(1.5)
+            answer = post_message(server.mcp, PING, **in_session(session_id))
+            if answer.status_code != 200:
+                break
+
+    assert (answer.status_code, answer.text) == (404, UNKNOWN_SESSION)
 
 
 # -- refusing to start ---------------------------------------------------------------------------------------------

@@ -171,6 +171,8 @@ def test_allowed_hosts_from_the_environment_are_comma_separated_or_json(
         ({"port": 70000}, "invalid setting --port: Input should be less than or equal to 65535"),
         ({"host": "http://0.0.0.0"}, "invalid setting --host: must be an address or host name to bind"),
         ({"mcp_token": "short"}, "invalid setting --mcp-token: must be at least 16 characters; make one with"),
+        ({"max_sessions": 0}, "invalid setting --max-sessions: Input should be greater than or equal to 1"),
+        ({"session_idle_timeout": 0}, "invalid setting --session-idle-timeout: Input should be greater than or equal"),
     ],
 )
 def test_bad_http_settings_are_refused_with_the_flag_named(overrides: dict[str, Any], expected: str) -> None:
