@@ -2,8 +2,8 @@
 
 What this module adds to the SDK's transport is policy: clients present a bearer token (compared in constant
 time), Host and Origin are checked against an allowlist (DNS-rebinding protection), and a non-loopback bind
-without either refuses to start. Sessions are capped in number and idle time. ``GET /healthz`` answers load
-balancers without authentication.
+without either refuses to start. Sessions are capped in number and idle time, and with per-request credentials
+each belongs to the key that opened it. ``GET /healthz`` answers load balancers without authentication.
 """
 
 from __future__ import annotations
@@ -18,14 +18,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import SecretStr
+from starlette.datastructures import Headers
+from starlette.middleware import Middleware
 
 from oas_mcp import __version__
 from oas_mcp.redact import remember
 from oas_mcp.settings import MAKE_TOKEN, Settings, SettingsError, token_weakness
+from oas_mcp.tools.credentials import API_KEY_HEADER, key_digest
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -164,6 +168,9 @@ def http_app(server: Server, settings: Settings, policy: Policy) -> ASGIApp:
         transport_security=policy.security,
         host=settings.host,
     )
+    if settings.per_request_credentials:
+        # Innermost, so after the SDK's authentication and before its session manager.
+        app.user_middleware.append(Middleware(KeyBoundSessions, anonymous=policy.token is None))
     return CanonicalRequests(RetryAfterWhenFull(app))
 
 
@@ -207,6 +214,31 @@ class RetryAfterWhenFull:
             await send(message)
 
         await self.app(scope, receive, send_with_retry_after)
+
+
+class KeyBoundSessions:
+    """Starlette middleware, after authentication, for per-request credentials: a request's principal includes
+    a hash of its X-Api-Key header. The SDK binds each session to the principal that opened it, answers any
+    other exactly as it answers an unknown session (404), and forgets the owner when the session ends.
+    """
+
+    def __init__(self, app: ASGIApp, *, anonymous: bool) -> None:
+        self.app = app
+        self.anonymous = anonymous  # no client token: the SDK checks no authentication, so none is forged here
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        user = scope.get("user")
+        if isinstance(user, AuthenticatedUser):
+            token = user.access_token
+        elif self.anonymous and scope["type"] == "http":
+            token = AccessToken(token="", client_id=CLIENT_ID, scopes=[])
+        else:  # not authenticated: left to the SDK to refuse
+            await self.app(scope, receive, send)
+            return
+        digest = key_digest(Headers(scope=scope).get(API_KEY_HEADER, "").strip()).hex()
+        subject = f"{token.subject} {digest}" if token.subject else digest
+        owner = AuthenticatedUser(token.model_copy(update={"subject": subject}))
+        await self.app({**scope, "user": owner}, receive, send)
 
 
 def serve(settings: Settings, connect: Callable[[], OASClient], *, insecure_no_auth: bool = False) -> None:

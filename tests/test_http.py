@@ -9,6 +9,7 @@ import itertools
 import json
 import socket
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -316,9 +317,9 @@ async def test_two_users_at_once_each_see_and_change_only_their_own_organisation
     assert not set(created["demo"]) & set(created["demo2"])
 
 
-async def test_the_key_is_read_on_every_request_not_once_per_session(per_request: Running) -> None:
+async def test_the_key_is_read_on_every_request_not_once_per_connection(per_request: Running) -> None:
     http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}", "X-Api-Key": DEMO_API_KEY}, timeout=60.0)
-    async with http, session(per_request.mcp, http=http, mode="legacy") as client:
+    async with http, session(per_request.mcp, http=http) as client:  # the 2026 protocol: no session to bind
         first = structured(await client.call_tool("hello", {}))
         http.headers["X-Api-Key"] = DEMO2_API_KEY
         second = structured(await client.call_tool("hello", {}))
@@ -327,6 +328,50 @@ async def test_the_key_is_read_on_every_request_not_once_per_session(per_request
 
     assert (first["username"], second["username"]) == ("demo", "demo2")
     assert third.startswith("This server uses each user's own OAS API key")
+
+
+@pytest.fixture(scope="module")
+def per_request_without_token() -> Any:
+    """oas-mcp with per-request credentials and no client token (on loopback, or behind a proxy that checks)."""
+    with running("--sandbox", *HTTP, "--per-request-credentials") as server:
+        yield server
+
+
+@pytest.mark.parametrize("server", ["per_request", "per_request_without_token"])
+@pytest.mark.parametrize("method", ["POST", "DELETE"])
+def test_a_session_belongs_to_the_key_that_opened_it(request: pytest.FixtureRequest, server: str, method: str) -> None:
+    url = request.getfixturevalue(server).mcp
+    alice, bob = AUTH | {"X-Api-Key": DEMO_API_KEY}, AUTH | {"X-Api-Key": DEMO2_API_KEY}
+    session_id = post_initialize(url, **alice).headers["mcp-session-id"]
+
+    def send(session: str, **headers: str) -> httpx2.Response:
+        sent = headers | in_session(session) | {"Content-Type": "application/json", "Accept": "application/json"}
+        return httpx2.request(method, url, content=PING if method == "POST" else None, headers=sent, timeout=60.0)
+
+    by_bob = send(session_id, **bob)
+    unknown = send(uuid.uuid4().hex, **bob)
+    by_alice = post_message(url, PING, **alice, **in_session(session_id))
+
+    assert (by_bob.status_code, by_bob.text) == (unknown.status_code, unknown.text) == (404, UNKNOWN_SESSION)
+    assert by_alice.status_code == 200
+    assert '"result":{}' in by_alice.text
+
+
+def test_a_key_without_the_client_token_is_still_refused(per_request: Running) -> None:
+    response = post_initialize(per_request.mcp, **{"X-Api-Key": DEMO_API_KEY})
+
+    assert response.status_code == 401
+
+
+async def test_a_client_that_changes_its_key_mid_session_is_told_the_session_is_gone(per_request: Running) -> None:
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}", "X-Api-Key": DEMO_API_KEY}, timeout=60.0)
+    async with http, session(per_request.mcp, http=http, mode="legacy") as client:
+        first = structured(await client.call_tool("hello", {}))
+        http.headers["X-Api-Key"] = DEMO2_API_KEY
+        with pytest.raises(MCPError, match="Session not found"):
+            await client.call_tool("hello", {})
+
+    assert first["username"] == "demo"
 
 
 async def test_without_the_header_calls_are_refused_and_login_is_not_offered(per_request: Running) -> None:
