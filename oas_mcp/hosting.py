@@ -2,7 +2,8 @@
 
 What this module adds to the SDK's transport is policy: clients present a bearer token (compared in constant
 time), Host and Origin are checked against an allowlist (DNS-rebinding protection), and a non-loopback bind
-without either refuses to start. ``GET /healthz`` answers load balancers without authentication.
+without either refuses to start. Sessions are capped in number and idle time, and with per-request credentials
+each belongs to the key that opened it. ``GET /healthz`` answers load balancers without authentication.
 """
 
 from __future__ import annotations
@@ -17,19 +18,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import SecretStr
+from starlette.datastructures import Headers
+from starlette.middleware import Middleware
 
 from oas_mcp import __version__
 from oas_mcp.redact import remember
-from oas_mcp.settings import MIN_TOKEN_LENGTH, Settings, SettingsError
+from oas_mcp.settings import MAKE_TOKEN, Settings, SettingsError, token_weakness
+from oas_mcp.tools.credentials import API_KEY_HEADER, key_digest
 
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
-    from starlette.types import ASGIApp
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from oas_mcp.client import OASClient
     from oas_mcp.sandbox import Sandbox
@@ -42,6 +47,9 @@ LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*")
 LOOPBACK_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")
 CLIENT_ID = "oas-mcp-client"
 SHUTDOWN_GRACE = 5  # seconds open streams get to finish when the server stops
+# Seconds a client refused for too many open sessions is told to wait (Retry-After): a slot frees whenever any
+# session ends or idles out, which cannot be foreseen, so a short wait and another try.
+RETRY_AFTER_FULL = b"10"
 _BIND_HINTS = {
     errno.EADDRINUSE: "pick another --port, or stop what uses it",
     errno.EADDRNOTAVAIL: "no interface here has that address; check --host",
@@ -134,11 +142,8 @@ def client_token(settings: Settings) -> SecretStr | None:
         except (OSError, UnicodeDecodeError) as exc:
             reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
             raise SettingsError(f"cannot read the client token file {path} (OAS_MCP_TOKEN_FILE): {reason}") from None
-        if len(text) < MIN_TOKEN_LENGTH:
-            raise SettingsError(
-                f"the client token file {path} (OAS_MCP_TOKEN_FILE) must hold a token of at least "
-                f"{MIN_TOKEN_LENGTH} characters"
-            )
+        if weakness := token_weakness(text):
+            raise SettingsError(f"the client token in {path} (OAS_MCP_TOKEN_FILE) {weakness}; {MAKE_TOKEN}")
         token = SecretStr(text)
     if token is not None:
         remember(token.get_secret_value())
@@ -154,13 +159,86 @@ def http_app(server: Server, settings: Settings, policy: Policy) -> ASGIApp:
         """Liveness for load balancers: no authentication, no Host check, no upstream call, no secret."""
         return JSONResponse({"status": "ok", "version": __version__})
 
-    return server.streamable_http_app(
+    app = server.streamable_http_app(
         streamable_http_path=settings.http_path,
         stateless_http=settings.stateless,
         json_response=settings.stateless,
+        max_sessions=settings.max_sessions,
+        session_idle_timeout=settings.session_idle_timeout,
         transport_security=policy.security,
         host=settings.host,
     )
+    if settings.per_request_credentials:
+        # Innermost, so after the SDK's authentication and before its session manager.
+        app.user_middleware.append(Middleware(KeyBoundSessions, anonymous=policy.token is None))
+    return CanonicalRequests(RetryAfterWhenFull(app))
+
+
+class CanonicalRequests:
+    """ASGI wrapper: the Host header as host names compare (case-insensitive, ``name.`` is ``name``), so the
+    allowlist check sees ``mcp.example.com`` for ``MCP.Example.com.``; and a path without its trailing slash,
+    so ``/mcp/`` is served as ``/mcp`` rather than redirected to a URL built from an unchecked Host.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = [(name, _canonical_host(value) if name == b"host" else value) for name, value in scope["headers"]]
+            scope = {**scope, "headers": headers, "path": scope["path"].rstrip("/") or "/"}
+        await self.app(scope, receive, send)
+
+
+def _canonical_host(value: bytes) -> bytes:
+    """``MCP.Example.com.:8443`` as ``mcp.example.com:8443``; an IPv6 literal in lower case."""
+    host = value.lower()
+    if host.startswith(b"["):
+        return host
+    name, colon, port = host.partition(b":")
+    return name.removesuffix(b".") + colon + port
+
+
+class RetryAfterWhenFull:
+    """ASGI wrapper: the SDK's 503 to a client that would open a session past ``max_sessions`` (its only 503)
+    says when to try again, in ``Retry-After``.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_retry_after(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 503:
+                message = {**message, "headers": [*message.get("headers", []), (b"retry-after", RETRY_AFTER_FULL)]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_retry_after)
+
+
+class KeyBoundSessions:
+    """Starlette middleware, after authentication, for per-request credentials: a request's principal includes
+    a hash of its X-Api-Key header. The SDK binds each session to the principal that opened it, answers any
+    other exactly as it answers an unknown session (404), and forgets the owner when the session ends.
+    """
+
+    def __init__(self, app: ASGIApp, *, anonymous: bool) -> None:
+        self.app = app
+        self.anonymous = anonymous  # no client token: the SDK checks no authentication, so none is forged here
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        user = scope.get("user")
+        if isinstance(user, AuthenticatedUser):
+            token = user.access_token
+        elif self.anonymous and scope["type"] == "http":
+            token = AccessToken(token="", client_id=CLIENT_ID, scopes=[])
+        else:  # not authenticated: left to the SDK to refuse
+            await self.app(scope, receive, send)
+            return
+        digest = key_digest(Headers(scope=scope).get(API_KEY_HEADER, "").strip()).hex()
+        subject = f"{token.subject} {digest}" if token.subject else digest
+        owner = AuthenticatedUser(token.model_copy(update={"subject": subject}))
+        await self.app({**scope, "user": owner}, receive, send)
 
 
 def serve(settings: Settings, connect: Callable[[], OASClient], *, insecure_no_auth: bool = False) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Mapping
@@ -27,6 +28,8 @@ MAX_PAGE_CONCURRENCY = 32
 ENV_PREFIX = "OAS_"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 MIN_TOKEN_LENGTH = 16
+MIN_TOKEN_VARIETY = 8  # different characters, and different steps between neighbours, a client token needs
+MAKE_TOKEN = "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 _PORT = r"(?::(?:\d{1,5}|\*))?"
 _HOST = r"(?:\[[0-9a-f:.]+\]|[^\s/:@\[\]]+)"
 _HOST_PATTERN = re.compile(f"{_HOST}{_PORT}")
@@ -43,6 +46,8 @@ HTTP_SETTINGS = (
     "allowed_hosts",
     "allowed_origins",
     "per_request_credentials",
+    "max_sessions",
+    "session_idle_timeout",
 )
 # Flags whose name is not the setting's name with dashes.
 _FLAGS = {"allowed_hosts": "--allowed-host", "allowed_origins": "--allowed-origin", "http_path": "--path"}
@@ -96,6 +101,12 @@ class Settings(BaseSettings):
     per_request_credentials: bool = Field(
         False, description="Use each HTTP request's X-Api-Key header for its upstream calls."
     )
+    max_sessions: int = Field(
+        1000, ge=1, le=100_000, description="Most MCP sessions open at once over HTTP; past it, new ones get 503."
+    )
+    session_idle_timeout: float = Field(
+        600.0, ge=1, le=86_400, description="Seconds an MCP session over HTTP may go without a request before it ends."
+    )
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("base_url")
@@ -135,11 +146,8 @@ class Settings(BaseSettings):
             value = value.get_secret_value()
         if isinstance(value, str):
             value = value.strip()
-            if value and len(value) < MIN_TOKEN_LENGTH:
-                raise ValueError(
-                    f"must be at least {MIN_TOKEN_LENGTH} characters; make one with "
-                    "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
-                )
+            if value and (weakness := token_weakness(value)):
+                raise ValueError(f"{weakness}; {MAKE_TOKEN}")
             return value or None
         return value
 
@@ -219,6 +227,19 @@ class Settings(BaseSettings):
             raise SettingsError(_describe(exc, origins)) from None
         settings._origins = {name: found for name in cls.model_fields if (found := origins.of(name))}
         return settings
+
+
+def token_weakness(token: str) -> str | None:
+    """Why ``token`` is too easy to guess to be the client token, or None when it is not obviously so."""
+    if len(token) < MIN_TOKEN_LENGTH:
+        return f"must be at least {MIN_TOKEN_LENGTH} characters"
+    steps = {ord(right) - ord(left) for left, right in itertools.pairwise(token)}
+    if min(len(set(token)), len(steps)) < MIN_TOKEN_VARIETY:
+        return (
+            f"is too easy to guess: a token needs {MIN_TOKEN_VARIETY} different characters or more, "
+            "and no pattern such as aaaa, abcabc or 1234"
+        )
+    return None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

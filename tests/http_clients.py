@@ -48,7 +48,20 @@ INITIALIZE = json.dumps(
 )
 
 
+PING = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "ping"})
+
+
 def post_initialize(url: str, **headers: str) -> httpx2.Response:
     """One raw MCP ``initialize`` POST, to see the HTTP status a client would get."""
+    return post_message(url, INITIALIZE, **headers)
+
+
+def post_message(url: str, message: str, **headers: str) -> httpx2.Response:
+    """One raw JSON-RPC message POSTed as an MCP client does."""
     sent = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream", **headers}
-    return httpx2.post(url, content=INITIALIZE, headers=sent, timeout=60.0)
+    return httpx2.post(url, content=message, headers=sent, timeout=60.0)
+
+
+def in_session(session_id: str) -> dict[str, str]:
+    """The headers that put a raw request in the MCP session ``session_id``."""
+    return {"Mcp-Session-Id": session_id, "Mcp-Protocol-Version": "2025-11-25"}

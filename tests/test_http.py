@@ -8,6 +8,8 @@ from __future__ import annotations
 import itertools
 import json
 import socket
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from oas_mcp.sandbox import (
     DEMO_USERNAME,
 )
 
-from http_clients import TOKEN, post_initialize, session
+from http_clients import PING, TOKEN, in_session, post_initialize, post_message, session
 from support import Running, error_text, run, running, structured
 
 pytestmark = pytest.mark.anyio
@@ -36,6 +38,11 @@ pytestmark = pytest.mark.anyio
 HTTP = ("--transport", "http")
 DEMO_NAMES = {name for name, _, _ in DEMO_ORGANISATIONS}
 DEMO2_NAMES = {name for name, _, _ in DEMO2_ORGANISATIONS}
+TOO_EASY = (
+    "is too easy to guess: a token needs 8 different characters or more, and no pattern such as aaaa, abcabc or 1234"
+)
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+UNKNOWN_SESSION = '{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Session not found"}}'
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +91,10 @@ async def test_the_sdk_client_without_the_token_gets_no_session(sandboxed: Runni
         ({"Origin": "https://app.example.test"}, 200),
         ({"Host": "mcp.example.test"}, 200),
         ({"Host": "mcp.example.test:8443"}, 200),  # a name given without a port matches any port
+        ({"Host": "LOCALHOST:8000"}, 200),  # host names are case-insensitive
+        ({"Host": "MCP.Example.test"}, 200),
+        ({"Host": "mcp.example.test."}, 200),  # the fully qualified name, with its root dot
+        ({"Host": "mcp.example.test.:8443"}, 200),
         ({"Origin": "https://evil.example"}, 403),
         ({"Origin": "http://127.0.0.1.evil.example"}, 403),
         ({"Origin": "null"}, 403),
@@ -98,6 +109,15 @@ def test_host_and_origin_are_checked_against_the_allowlist(
     response = post_initialize(sandboxed.mcp, Authorization=f"Bearer {TOKEN}", **extra)
 
     assert response.status_code == status, response.text
+
+
+@pytest.mark.parametrize(("host", "status"), [("evil.example", 421), ("mcp.example.test", 200)])
+def test_mcp_with_a_trailing_slash_is_served_not_redirected(sandboxed: Running, host: str, status: int) -> None:
+    response = post_initialize(f"{sandboxed.mcp}/", Authorization=f"Bearer {TOKEN}", Host=host)
+
+    assert response.status_code == status, response.text
+    assert "location" not in response.headers
+    assert ("mcp-session-id" in response.headers) == (status == 200)
 
 
 def test_healthz_answers_without_the_token_and_tells_no_secret(sandboxed: Running) -> None:
@@ -121,6 +141,36 @@ async def test_the_token_from_a_file_works_and_is_never_logged(tmp_path: Path) -
     assert refused.status_code == 401
     assert "bearer token required" in log
     assert TOKEN not in log
+
+
+# -- sessions ------------------------------------------------------------------------------------------------------
+
+
+def test_past_max_sessions_a_new_session_gets_503_with_retry_after_and_open_ones_keep_working() -> None:
+    with running("--sandbox", *HTTP, OAS_MCP_TOKEN=TOKEN, OAS_MAX_SESSIONS="2") as server:
+        first, second, refused = (post_initialize(server.mcp, **AUTH) for _ in range(3))
+        served = post_message(server.mcp, PING, **AUTH, **in_session(first.headers["mcp-session-id"]))
+        ended = httpx2.delete(server.mcp, headers=AUTH | in_session(second.headers["mcp-session-id"]), timeout=60.0)
+        after_one_ended = post_initialize(server.mcp, **AUTH)
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "10"
+    assert refused.json()["error"]["message"] == "Too many open sessions"
+    assert (served.status_code, ended.status_code, after_one_ended.status_code) == (200, 200, 200)
+    assert '"result":{}' in served.text
+
+
+def test_an_idle_session_ends_and_its_id_then_answers_as_unknown() -> None:
+    with running("--sandbox", *HTTP, OAS_SESSION_IDLE_TIMEOUT="1") as server:
+        session_id = post_initialize(server.mcp).headers["mcp-session-id"]
+        for _ in range(15):  # each request restarts the idle countdown: wait it out before each
+            time.sleep(1.5)
+            answer = post_message(server.mcp, PING, **in_session(session_id))
+            if answer.status_code != 200:
+                break
+
+    assert (answer.status_code, answer.text) == (404, UNKNOWN_SESSION)
 
 
 # -- refusing to start ---------------------------------------------------------------------------------------------
@@ -157,6 +207,7 @@ async def test_the_token_from_a_file_works_and_is_never_logged(tmp_path: Path) -
             "oas-mcp: set OAS_MCP_TOKEN or OAS_MCP_TOKEN_FILE, not both",
         ),
         ((), {"OAS_MCP_TOKEN": "short"}, "oas-mcp: invalid setting OAS_MCP_TOKEN: must be at least 16 characters"),
+        ((), {"OAS_MCP_TOKEN": "aaaaaaaaaaaaaaaa"}, f"oas-mcp: invalid setting OAS_MCP_TOKEN: {TOO_EASY}; make one"),
         (("--allowed-host", "https://x.test"), {}, "oas-mcp: invalid setting --allowed-host: 'https://x.test' is not"),
     ],
 )
@@ -171,13 +222,21 @@ def test_an_unsafe_http_setup_refuses_to_start_with_one_line_and_exit_code_2(
     assert TOKEN not in result.stderr
 
 
-def test_a_short_token_file_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "token").write_text("short\n")
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [("short", "must be at least 16 characters"), ("aaaaaaaaaaaaaaaa", TOO_EASY), ("1234567890123456", TOO_EASY)],
+)
+def test_a_weak_token_file_is_refused_with_how_to_make_a_good_one(tmp_path: Path, token: str, expected: str) -> None:
+    (tmp_path / "token").write_text(f"{token}\n")
 
     result = run("--sandbox", *HTTP, OAS_MCP_TOKEN_FILE=str(tmp_path / "token"))
 
     assert result.returncode == 2
-    assert "must hold a token of at least 16 characters" in result.stderr
+    assert result.stderr == (
+        f"oas-mcp: the client token in {tmp_path / 'token'} (OAS_MCP_TOKEN_FILE) {expected}; "
+        "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'\n"
+    )
+    assert token not in result.stderr
 
 
 def test_a_non_loopback_bind_with_token_and_allowlist_gets_as_far_as_binding() -> None:
@@ -258,9 +317,9 @@ async def test_two_users_at_once_each_see_and_change_only_their_own_organisation
     assert not set(created["demo"]) & set(created["demo2"])
 
 
-async def test_the_key_is_read_on_every_request_not_once_per_session(per_request: Running) -> None:
+async def test_the_key_is_read_on_every_request_not_once_per_connection(per_request: Running) -> None:
     http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}", "X-Api-Key": DEMO_API_KEY}, timeout=60.0)
-    async with http, session(per_request.mcp, http=http, mode="legacy") as client:
+    async with http, session(per_request.mcp, http=http) as client:  # the 2026 protocol: no session to bind
         first = structured(await client.call_tool("hello", {}))
         http.headers["X-Api-Key"] = DEMO2_API_KEY
         second = structured(await client.call_tool("hello", {}))
@@ -269,6 +328,50 @@ async def test_the_key_is_read_on_every_request_not_once_per_session(per_request
 
     assert (first["username"], second["username"]) == ("demo", "demo2")
     assert third.startswith("This server uses each user's own OAS API key")
+
+
+@pytest.fixture(scope="module")
+def per_request_without_token() -> Any:
+    """oas-mcp with per-request credentials and no client token (on loopback, or behind a proxy that checks)."""
+    with running("--sandbox", *HTTP, "--per-request-credentials") as server:
+        yield server
+
+
+@pytest.mark.parametrize("server", ["per_request", "per_request_without_token"])
+@pytest.mark.parametrize("method", ["POST", "DELETE"])
+def test_a_session_belongs_to_the_key_that_opened_it(request: pytest.FixtureRequest, server: str, method: str) -> None:
+    url = request.getfixturevalue(server).mcp
+    alice, bob = AUTH | {"X-Api-Key": DEMO_API_KEY}, AUTH | {"X-Api-Key": DEMO2_API_KEY}
+    session_id = post_initialize(url, **alice).headers["mcp-session-id"]
+
+    def send(session: str, **headers: str) -> httpx2.Response:
+        sent = headers | in_session(session) | {"Content-Type": "application/json", "Accept": "application/json"}
+        return httpx2.request(method, url, content=PING if method == "POST" else None, headers=sent, timeout=60.0)
+
+    by_bob = send(session_id, **bob)
+    unknown = send(uuid.uuid4().hex, **bob)
+    by_alice = post_message(url, PING, **alice, **in_session(session_id))
+
+    assert (by_bob.status_code, by_bob.text) == (unknown.status_code, unknown.text) == (404, UNKNOWN_SESSION)
+    assert by_alice.status_code == 200
+    assert '"result":{}' in by_alice.text
+
+
+def test_a_key_without_the_client_token_is_still_refused(per_request: Running) -> None:
+    response = post_initialize(per_request.mcp, **{"X-Api-Key": DEMO_API_KEY})
+
+    assert response.status_code == 401
+
+
+async def test_a_client_that_changes_its_key_mid_session_is_told_the_session_is_gone(per_request: Running) -> None:
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}", "X-Api-Key": DEMO_API_KEY}, timeout=60.0)
+    async with http, session(per_request.mcp, http=http, mode="legacy") as client:
+        first = structured(await client.call_tool("hello", {}))
+        http.headers["X-Api-Key"] = DEMO2_API_KEY
+        with pytest.raises(MCPError, match="Session not found"):
+            await client.call_tool("hello", {})
+
+    assert first["username"] == "demo"
 
 
 async def test_without_the_header_calls_are_refused_and_login_is_not_offered(per_request: Running) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +171,8 @@ def test_allowed_hosts_from_the_environment_are_comma_separated_or_json(
         ({"port": 70000}, "invalid setting --port: Input should be less than or equal to 65535"),
         ({"host": "http://0.0.0.0"}, "invalid setting --host: must be an address or host name to bind"),
         ({"mcp_token": "short"}, "invalid setting --mcp-token: must be at least 16 characters; make one with"),
+        ({"max_sessions": 0}, "invalid setting --max-sessions: Input should be greater than or equal to 1"),
+        ({"session_idle_timeout": 0}, "invalid setting --session-idle-timeout: Input should be greater than or equal"),
     ],
 )
 def test_bad_http_settings_are_refused_with_the_flag_named(overrides: dict[str, Any], expected: str) -> None:
@@ -177,6 +180,30 @@ def test_bad_http_settings_are_refused_with_the_flag_named(overrides: dict[str, 
         Settings.load(**overrides)
 
     assert str(caught.value).startswith(expected)
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["a" * 16, "abc" * 11, "1234567890123456", "abcdefghijklmnopqrstuvwxyz", "0123456789abcdef" * 2, "Aa1!" * 4],
+)
+def test_an_obviously_guessable_client_token_is_refused_with_how_to_make_a_good_one(token: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.load(mcp_token=token)
+
+    assert str(caught.value) == (
+        "invalid setting --mcp-token: is too easy to guess: a token needs 8 different characters or more, and no "
+        "pattern such as aaaa, abcabc or 1234; "
+        "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    )
+
+
+def test_random_client_tokens_are_accepted() -> None:
+    tokens = [make(size) for make, size in [(secrets.token_urlsafe, 32), (secrets.token_hex, 16)] for _ in range(200)]
+
+    for token in tokens:
+        settings = Settings.load(mcp_token=token)
+        assert settings.mcp_token is not None
+        assert settings.mcp_token.get_secret_value() == token
 
 
 def test_http_settings_are_normalised() -> None:

@@ -56,7 +56,7 @@ class Clients:
             raise ToolError(MISSING_KEY)
         if len(key) > MAX_KEY_LENGTH or not (key.isascii() and key.isprintable()) or " " in key:
             raise ToolError(MALFORMED_KEY)
-        digest = hashlib.sha256(key.encode()).digest()
+        digest = key_digest(key)
         client = self._cache.get(digest)
         if client is not None:
             self._cache.move_to_end(digest)
@@ -65,3 +65,8 @@ class Clients:
         if len(self._cache) > self.capacity:
             self._cache.popitem(last=False)  # it shares the pool: nothing to close
         return client
+
+
+def key_digest(key: str) -> bytes:
+    """What identifies a user's API key without holding it: its SHA-256."""
+    return hashlib.sha256(key.encode()).digest()
