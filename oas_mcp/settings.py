@@ -233,6 +233,8 @@ def token_weakness(token: str) -> str | None:
     """Why ``token`` is too easy to guess to be the client token, or None when it is not obviously so."""
     if len(token) < MIN_TOKEN_LENGTH:
         return f"must be at least {MIN_TOKEN_LENGTH} characters"
+    if token.startswith("<") and token.endswith(">"):
+        return "is still the example's placeholder"
     steps = {ord(right) - ord(left) for left, right in itertools.pairwise(token)}
     if min(len(set(token)), len(steps)) < MIN_TOKEN_VARIETY:
         return (

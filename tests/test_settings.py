@@ -132,9 +132,13 @@ def test_a_secret_in_a_bad_value_is_not_echoed(monkeypatch: pytest.MonkeyPatch) 
     assert "secret-inside" not in str(caught.value)
 
 
+EXAMPLE_TOKEN = "<a token made by the command above>"
+
+
 def test_the_example_config_documents_every_setting_with_a_valid_value(tmp_path: Path) -> None:
     text = (Path(__file__).parent.parent / "config.example.toml").read_text()
     uncommented = "\n".join(line.removeprefix("# ") for line in text.splitlines() if not line.startswith("##"))
+    uncommented = uncommented.replace(EXAMPLE_TOKEN, secrets.token_urlsafe(32))  # a placeholder, refused as it is
 
     settings = Settings.load(write(tmp_path, uncommented))
 
@@ -194,6 +198,15 @@ def test_an_obviously_guessable_client_token_is_refused_with_how_to_make_a_good_
         "invalid setting --mcp-token: is too easy to guess: a token needs 8 different characters or more, and no "
         "pattern such as aaaa, abcabc or 1234; "
         "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    )
+
+
+def test_the_example_configs_token_placeholder_is_refused() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.load(mcp_token=EXAMPLE_TOKEN)
+
+    assert str(caught.value).startswith(
+        "invalid setting --mcp-token: is still the example's placeholder; make one with"
     )
 
 
