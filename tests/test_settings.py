@@ -205,9 +205,7 @@ def test_the_example_configs_token_placeholder_is_refused() -> None:
     with pytest.raises(SettingsError) as caught:
         Settings.load(mcp_token=EXAMPLE_TOKEN)
 
-    assert str(caught.value).startswith(
-        "invalid setting --mcp-token: is still the example's placeholder; make one with"
-    )
+    assert str(caught.value).startswith("invalid setting --mcp-token: is still the example's placeholder; make one")
 
 
 def test_random_client_tokens_are_accepted() -> None:
