@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from oas_mcp.sandbox import DEMO_ORGANISATIONS, Sandbox, demo_store
+from oas_mcp.sandbox import DEMO_API_KEY, DEMO_ORGANISATIONS, Sandbox, demo_store
 
 from support import NO_CREDENTIALS, error_text, server_for, structured
 
@@ -286,3 +286,16 @@ async def test_api_text_in_listed_organisations_is_cleaned(sandbox: Sandbox, mcp
     assert listed["name"].startswith("EvilCorp Ltd xxx")
     assert len(listed["name"]) == 255
     assert (listed["base_currency"], listed["currencies"]) == ("usd", ["USD"])
+
+
+async def test_a_name_shaped_like_a_key_is_listed_as_it_is_and_a_known_secret_is_not(
+    sandbox: Sandbox, mcp: Client
+) -> None:
+    owner = sandbox.store.users[1]
+    key_shaped = "Quarter1.ReportsForTheNorthEastRegion2024"  # 8 + 1 + 32 characters, like the guide's keys
+    sandbox.store.add_organisation(owner, key_shaped, "USD", ["USD"])
+    sandbox.store.add_organisation(owner, f"Quarter2 {DEMO_API_KEY}", "USD", ["USD"])
+
+    data = structured(await mcp.call_tool("list_organisations", {"name_contains": "quarter"}))
+
+    assert [org["name"] for org in data["organisations"]] == [key_shaped, "Quarter2 [redacted]"]

@@ -41,9 +41,12 @@ class Credentials:
     ) -> Credentials:
         """Credentials whose secrets logs will mask: for the life of the process, or only while recent."""
         credentials = cls(_secret(api_key), username or None, email or None, _secret(password))
-        secrets = (credentials.api_key, credentials.password)
-        remember(*(secret.get_secret_value() for secret in secrets if secret), transient=transient)
+        remember(*credentials.secrets(), transient=transient)
         return credentials
+
+    def secrets(self) -> list[str]:
+        """The secret values: the API key and the password, those set."""
+        return [secret.get_secret_value() for secret in (self.api_key, self.password) if secret is not None]
 
     @property
     def can_login(self) -> bool:

@@ -16,12 +16,14 @@
         └── ServerError              5xx
 
 Messages carry no secret and no raw response body: only the request line, the status
-and the API's own short explanation (``detail``), already cleaned.
+and the API's own short explanation (``detail``), already cleaned; secrets are masked in them as they are made.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
+
+from oas_mcp.redact import scrub
 
 Credential = Literal["api_key", "token", "login"]
 """What a request carried: the API key, a bearer token from login, or login credentials (username, email, password)."""
@@ -35,6 +37,9 @@ class OASError(Exception):
 
     attempts: int = 1
     elapsed: float = 0.0
+
+    def __init__(self, message: str) -> None:
+        super().__init__(scrub(message))  # while the call runs, so the secrets its request carries are masked too
 
 
 class CredentialsError(OASError):

@@ -1,4 +1,5 @@
-"""What each tool returns: its output schema and structured content. API text is cleaned on the way in."""
+"""What each tool returns: its output schema and structured content. API text is cleaned on the way in: names
+keep what they say (only control characters and known secrets go)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter
 
 from oas_mcp import client
-from oas_mcp.text import clean
+from oas_mcp.text import clean, clean_data
 
 
 def _short(limit: int) -> BeforeValidator:
-    return BeforeValidator(lambda value: clean(value, limit) if isinstance(value, str) else value)
+    return BeforeValidator(lambda value: clean_data(value, limit) if isinstance(value, str) else value)
 
 
 Text = Annotated[str, _short(255)]
