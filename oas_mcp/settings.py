@@ -104,6 +104,11 @@ class Settings(BaseSettings):
         parts = urlsplit(value.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http:// or https:// URL such as https://oas-beta.ottomate.me")
+        if "@" in parts.netloc:
+            raise ValueError(
+                "must not hold a user name or password (user:password@host); the API takes OAS_API_KEY, "
+                "and a proxy goes in HTTPS_PROXY (or HTTP_PROXY)"
+            )
         if parts.query or parts.fragment:
             raise ValueError("must not have a query or fragment")
         path = parts.path.rstrip("/")
