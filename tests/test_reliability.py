@@ -17,7 +17,7 @@ from starlette.responses import PlainTextResponse
 from oas_mcp.client import OASClient
 from oas_mcp.sandbox import DEMO_API_KEY, Fault, Sandbox
 
-from support import NO_CREDENTIALS, error_text, server_for, structured, text_of
+from support import NO_CREDENTIALS, error_text, login_answer, server_for, structured, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -193,6 +193,20 @@ async def test_tokens_are_renewed_before_they_expire_and_once_for_concurrent_cal
 
 async def _collect(client: Client, results: list[Any]) -> None:
     results.append(await client.call_tool("list_organisations", {"limit": 1}))
+
+
+@pytest.mark.parametrize("exp", [1_777_000_000_000, 10**30, float("nan"), float("inf"), -5, "tomorrow"], ids=str)
+async def test_a_token_whose_expiry_is_no_date_still_works(exp: object) -> None:
+    sandbox = Sandbox()  # the key is enough for it: the token, signed with another key, counts for nothing
+    sandbox.inject(Fault("POST /api/auth/login/", body=login_answer(exp), times=None))
+    async with Client(server_for(sandbox)) as client:
+        signed_in = structured(await client.call_tool("login", {}))
+        hello = structured(await client.call_tool("hello", {}))
+        listed = structured(await client.call_tool("list_organisations", {}))
+
+    assert (signed_in["user"]["username"], signed_in["expires_at"]) == ("demo", None)
+    assert hello["username"] == "demo"
+    assert listed["count"] == 5
 
 
 async def test_a_refused_sign_in_is_not_repeated_in_a_storm() -> None:
