@@ -299,3 +299,15 @@ async def test_a_name_shaped_like_a_key_is_listed_as_it_is_and_a_known_secret_is
     data = structured(await mcp.call_tool("list_organisations", {"name_contains": "quarter"}))
 
     assert [org["name"] for org in data["organisations"]] == [key_shaped, "Quarter2 [redacted]"]
+
+
+@pytest.mark.parametrize(
+    "image", ["javascript:alert(1)", "data:text/html,<script>alert(1)</script>", "/logo.png", "https://x.example/a b"]
+)
+async def test_an_image_that_is_not_an_http_url_is_listed_as_null(sandbox: Sandbox, mcp: Client, image: str) -> None:
+    sandbox.store.organisations[1]["image"] = image
+    sandbox.store.organisations[2]["image"] = "https://cdn.example/logo.png"
+
+    data = structured(await mcp.call_tool("list_organisations", {"limit": 2}))
+
+    assert [org["image"] for org in data["organisations"]] == [None, "https://cdn.example/logo.png"]
