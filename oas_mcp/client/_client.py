@@ -96,9 +96,9 @@ class OASClient:
     Sends ``X-Api-Key`` when a key is set, and ``Authorization: Bearer`` once signed in. Signs in by itself
     when there is no key, or when a request gets 401 and login credentials are set (then retries it once),
     and again before the session token expires. Transient failures are retried (see :class:`RetryPolicy`);
-    each call (retries and waits included) fits in ``budget`` seconds, each request in ``timeout``.
-    Every failure is an :class:`~oas_mcp.client.OASError`. Use it as an async context manager, or call
-    :meth:`aclose`.
+    each call (retries and waits included) fits in ``budget`` seconds, each request in ``timeout``. Cookies are
+    never kept nor sent. Every failure is an :class:`~oas_mcp.client.OASError`. Use it as an async context
+    manager, or call :meth:`aclose`.
     """
 
     def __init__(

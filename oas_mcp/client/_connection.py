@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http.cookiejar import Cookie, CookieJar
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,6 +15,14 @@ from oas_mcp.client._retry import time_left
 from oas_mcp.text import clean
 
 ACCEPT = "application/json, text/plain;q=0.9, */*;q=0.1"
+
+
+class _NoCookies(CookieJar):
+    """A jar that keeps no cookie, so none is ever sent. The API authenticates by header, and every user's client
+    shares the pool: a cookie set while serving one (Django's ``sessionid``) must never ride on another's request."""
+
+    def set_cookie(self, cookie: Cookie) -> None:
+        pass
 
 
 class Connection:
@@ -37,6 +46,7 @@ class Connection:
                 headers={"User-Agent": f"oas-mcp/{__version__}", "Accept": ACCEPT},
                 transport=self._transport,
                 follow_redirects=False,
+                cookies=_NoCookies(),
             )
         return self._http
 
