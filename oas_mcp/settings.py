@@ -20,7 +20,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from oas_mcp import DEFAULT_BASE_URL
+from oas_mcp import DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES
 
 MAX_LIST_LIMIT = 10_000
 MAX_PAGE_CONCURRENCY = 32
@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     )
     page_concurrency: int = Field(
         8, ge=1, le=MAX_PAGE_CONCURRENCY, description="Most pages of a list fetched at once (1: one after another)."
+    )
+    max_response_bytes: int = Field(
+        DEFAULT_MAX_RESPONSE_BYTES,
+        ge=1024,
+        le=1024**3,
+        description="Largest API response body read, in bytes; a bigger one is an error, and is not read.",
     )
     # Serving MCP over HTTP (see oas_mcp.hosting).
     transport: Literal["stdio", "http"] = Field("stdio", description="stdio, or http (Streamable HTTP).")

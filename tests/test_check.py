@@ -23,6 +23,7 @@ from oas_mcp.commands.check import (
     PROBLEMS,
     RATE_LIMITED,
     TIMEOUT,
+    TOO_LARGE,
     UNREACHABLE,
     Problem,
     run_checks,
@@ -158,6 +159,18 @@ async def test_a_token_whose_expiry_is_no_date_passes_the_login_check(sandbox: S
 
     assert checks[2] == "✓ Signed in as demo (demo@sandbox.oas.invalid); the token does not say when it expires."
     assert [line[0] for line in checks] == ["✓"] * 4
+
+
+async def test_a_response_too_large_names_the_route_the_size_and_the_setting(sandbox: Sandbox) -> None:
+    sandbox.inject(Fault("GET /api/organisations/", body=b"[" + b" " * 2046 + b"]"))
+
+    checks = await lines(sandbox, max_response_bytes=1024)
+
+    assert checks[3] == (
+        f"✗ {TOO_LARGE.symptom}: GET /api/organisations/ answered HTTP 200 with a body of 2,048 bytes, over the "
+        f"1,024-byte limit. Fix: {TOO_LARGE.fix}"
+    )
+    assert "OAS_MAX_RESPONSE_BYTES" in TOO_LARGE.fix
 
 
 def test_every_problem_has_a_distinct_symptom_and_a_fix() -> None:

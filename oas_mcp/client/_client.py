@@ -16,7 +16,7 @@ import httpx2
 from pydantic import SecretStr, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
-from oas_mcp import DEFAULT_BASE_URL
+from oas_mcp import DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES
 from oas_mcp.client._auth import Credentials, Token, headers_for
 from oas_mcp.client._connection import Connection
 from oas_mcp.client._errors import (
@@ -96,9 +96,9 @@ class OASClient:
     Sends ``X-Api-Key`` when a key is set, and ``Authorization: Bearer`` once signed in. Signs in by itself
     when there is no key, or when a request gets 401 and login credentials are set (then retries it once),
     and again before the session token expires. Transient failures are retried (see :class:`RetryPolicy`);
-    each call (retries and waits included) fits in ``budget`` seconds, each request in ``timeout``. Cookies are
-    never kept nor sent. Every failure is an :class:`~oas_mcp.client.OASError`. Use it as an async context
-    manager, or call :meth:`aclose`.
+    each call (retries and waits included) fits in ``budget`` seconds, each request in ``timeout``, and a response
+    body may hold at most ``max_response_bytes``. Cookies are never kept nor sent. Every failure is an
+    :class:`~oas_mcp.client.OASError`. Use it as an async context manager, or call :meth:`aclose`.
     """
 
     def __init__(
@@ -114,8 +114,9 @@ class OASClient:
         budget: float = 60.0,
         transport: httpx2.AsyncBaseTransport | None = None,
         page_concurrency: int = DEFAULT_PAGE_CONCURRENCY,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        self._connection = Connection(base_url, timeout, transport)
+        self._connection = Connection(base_url, timeout, transport, max_response_bytes)
         self._retry = RetryPolicy(max_retries=max_retries)
         self._budget = budget
         self._page_concurrency = page_concurrency

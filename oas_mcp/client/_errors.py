@@ -7,6 +7,7 @@
     │   └── APITimeoutError          ... or did not answer in time
     │       └── BudgetExhaustedError ... within what was left of the call's time budget
     ├── UnexpectedResponseError      the API answered, but not with what the guide describes
+    │   └── ResponseTooLargeError    ... with a body bigger than the client reads
     └── APIStatusError               the API answered with an error status
         ├── BadRequestError          400, with per-field messages
         ├── AuthenticationError      401
@@ -97,6 +98,16 @@ class UnexpectedResponseError(OASError):
         self.method = method
         self.path = path
         self.status_code = status_code
+
+
+class ResponseTooLargeError(UnexpectedResponseError):
+    """The response body was bigger than ``limit`` bytes (``OASClient(max_response_bytes=...)``); it was not read
+    past that. ``size`` is its length when the API announced it, else None."""
+
+    def __init__(self, message: str, *, method: str, path: str, status_code: int, size: int | None, limit: int) -> None:
+        super().__init__(message, method=method, path=path, status_code=status_code)
+        self.size = size
+        self.limit = limit
 
 
 class APIStatusError(OASError):
