@@ -4,3 +4,6 @@ __version__ = "0.1.0"
 
 DEFAULT_BASE_URL = "https://oas-beta.ottomate.me"
 """The OAS API's address, unless configured otherwise."""
+
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+"""The largest API response body read: a page of 100 organisations is about 30 KB."""

@@ -145,6 +145,7 @@ def make_client(settings: Settings, transport: httpx2.AsyncBaseTransport | None 
         budget=settings.call_budget,
         transport=transport,
         page_concurrency=settings.page_concurrency,
+        max_response_bytes=settings.max_response_bytes,
     )
 
 

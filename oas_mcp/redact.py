@@ -5,8 +5,13 @@ from __future__ import annotations
 import logging
 import re
 from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 MASK = "[redacted]"
+_SHORTEST = 4
+"""Shorter values are not masked: masking every "ab" would garble all text and hide nothing worth hiding."""
 _SHAPES = re.compile(
     r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*"  # a JWT
     r"|\b[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}\b"  # an API key as the guide shows them (8 + 1 + 32 characters)
@@ -24,7 +29,7 @@ class _Vault:
         self._pattern: re.Pattern[str] | None = None
 
     def remember(self, values: tuple[str | None, ...], transient: bool) -> None:
-        fresh = [v for v in values if v and len(v) >= 4 and v not in self._lasting and v not in self._transient]
+        fresh = [v for v in values if v and len(v) >= _SHORTEST and v not in self._lasting and v not in self._transient]
         if not fresh:
             return
         if transient:
@@ -37,13 +42,34 @@ class _Vault:
     def known(self) -> frozenset[str]:
         return frozenset({*self._lasting, *self._transient})
 
-    def scrub(self, text: str) -> str:
+    def scrub(self, text: str, shapes: bool) -> str:
         if self._pattern is not None:
             text = self._pattern.sub(MASK, text)
-        return _SHAPES.sub(MASK, text)
+        for values in _in_flight.get():
+            for value in values:
+                if len(value) >= _SHORTEST:
+                    text = text.replace(value, MASK)
+        return _SHAPES.sub(MASK, text) if shapes else text
 
 
 _vault = _Vault()
+_in_flight: ContextVar[tuple[Sequence[str], ...]] = ContextVar("oas_mcp_secrets_in_flight", default=())
+
+
+@contextmanager
+def masking(values: Sequence[str]) -> Iterator[None]:
+    """Mask ``values`` in whatever :func:`scrub` sees in this context (tasks started in it included) until the
+    block ends, whatever their shape and however many other secrets there are. ``values`` is read at each scrub,
+    so the caller may change it meanwhile (a session token renewed mid-call)."""
+    held = _in_flight.get()
+    if any(entry is values for entry in held):
+        yield
+        return
+    token = _in_flight.set((*held, values))
+    try:
+        yield
+    finally:
+        _in_flight.reset(token)
 
 
 def remember(*values: str | None, transient: bool = False) -> None:
@@ -56,9 +82,11 @@ def remembered() -> frozenset[str]:
     return _vault.known()
 
 
-def scrub(text: str) -> str:
-    """``text`` with every remembered secret, JWT and credential header value replaced by a mask."""
-    return _vault.scrub(text)
+def scrub(text: str, *, shapes: bool = True) -> str:
+    """``text`` with every remembered secret and those in flight (see :func:`masking`) replaced by a mask, and with
+    ``shapes``, JWTs, API-key-shaped text and credential header values too (not in data: a name may look like one).
+    """
+    return _vault.scrub(text, shapes)
 
 
 class RedactingFilter(logging.Filter):

@@ -21,7 +21,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from oas_mcp import DEFAULT_BASE_URL
+from oas_mcp import DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES
 
 MAX_LIST_LIMIT = 10_000
 MAX_PAGE_CONCURRENCY = 32
@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     page_concurrency: int = Field(
         8, ge=1, le=MAX_PAGE_CONCURRENCY, description="Most pages of a list fetched at once (1: one after another)."
     )
+    max_response_bytes: int = Field(
+        DEFAULT_MAX_RESPONSE_BYTES,
+        ge=1024,
+        le=1024**3,
+        description="Largest API response body read, in bytes; a bigger one is an error, and is not read.",
+    )
     # Serving MCP over HTTP (see oas_mcp.hosting).
     transport: Literal["stdio", "http"] = Field("stdio", description="stdio, or http (Streamable HTTP).")
     host: str = Field("127.0.0.1", min_length=1, description="HTTP bind address.")
@@ -115,6 +121,11 @@ class Settings(BaseSettings):
         parts = urlsplit(value.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http:// or https:// URL such as https://oas-beta.ottomate.me")
+        if "@" in parts.netloc:
+            raise ValueError(
+                "must not hold a user name or password (user:password@host); the API takes OAS_API_KEY, "
+                "and a proxy goes in HTTPS_PROXY (or HTTP_PROXY)"
+            )
         if parts.query or parts.fragment:
             raise ValueError("must not have a query or fragment")
         path = parts.path.rstrip("/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -47,6 +48,19 @@ def client_for(sandbox: Sandbox, **values: Any) -> OASClient:
 def server_for(sandbox: Sandbox, **values: Any) -> Server:
     settings = settings_for(**values)
     return build_server(settings, lambda: make_client(settings, sandbox.transport()))
+
+
+def login_answer(exp: object) -> str:
+    """A login answer for the demo user, its access token a JWT (signed with a key the sandbox does not know, which
+    the client does not check) that expires at ``exp``."""
+    import jwt
+
+    access = jwt.encode(
+        {"token_type": "access", "exp": exp}, "a key only this test knows, 32+ bytes", algorithm="HS256"
+    )
+    return json.dumps(
+        {"access": access, "refresh": access, "user": {"id": 1, "username": DEMO_USERNAME, "email": DEMO_EMAIL}}
+    )
 
 
 def text_of(result: CallToolResult) -> str:

@@ -23,13 +23,14 @@ from oas_mcp.commands.check import (
     PROBLEMS,
     RATE_LIMITED,
     TIMEOUT,
+    TOO_LARGE,
     UNREACHABLE,
     Problem,
     run_checks,
 )
 from oas_mcp.sandbox import DEMO_API_KEY, Fault, Sandbox
 
-from support import client_for, free_port, run, settings_for
+from support import client_for, free_port, login_answer, run, settings_for
 
 pytestmark = pytest.mark.anyio
 
@@ -149,6 +150,27 @@ async def test_a_web_page_instead_of_the_api_is_named(sandbox: Sandbox, fault: F
 
     assert checks[0].startswith(f"✗ {NOT_THE_API.symptom}: GET /helloworld answered {answered}")
     assert checks[0].endswith(f"Fix: {NOT_THE_API.fix}")
+
+
+async def test_a_token_whose_expiry_is_no_date_passes_the_login_check(sandbox: Sandbox) -> None:
+    sandbox.inject(Fault("POST /api/auth/login/", body=login_answer(1_777_000_000_000)))  # exp in milliseconds
+
+    checks = await lines(sandbox)
+
+    assert checks[2] == "✓ Signed in as demo (demo@sandbox.oas.invalid); the token does not say when it expires."
+    assert [line[0] for line in checks] == ["✓"] * 4
+
+
+async def test_a_response_too_large_names_the_route_the_size_and_the_setting(sandbox: Sandbox) -> None:
+    sandbox.inject(Fault("GET /api/organisations/", body=b"[" + b" " * 2046 + b"]"))
+
+    checks = await lines(sandbox, max_response_bytes=1024)
+
+    assert checks[3] == (
+        f"✗ {TOO_LARGE.symptom}: GET /api/organisations/ answered HTTP 200 with a body of 2,048 bytes, over the "
+        f"1,024-byte limit. Fix: {TOO_LARGE.fix}"
+    )
+    assert "OAS_MAX_RESPONSE_BYTES" in TOO_LARGE.fix
 
 
 def test_every_problem_has_a_distinct_symptom_and_a_fix() -> None:

@@ -7,7 +7,7 @@ import pytest
 from mcp.server.mcpserver.exceptions import ToolError
 
 from oas_mcp.client import OASClient, OrganisationList
-from oas_mcp.sandbox import DEMO2_API_KEY, DEMO2_ORGANISATIONS, DEMO_API_KEY, DEMO_ORGANISATIONS, Sandbox
+from oas_mcp.sandbox import DEMO2_API_KEY, DEMO2_ORGANISATIONS, DEMO_API_KEY, DEMO_ORGANISATIONS, Fault, Sandbox
 from oas_mcp.tools.credentials import MALFORMED_KEY, MISSING_KEY, Clients
 
 from support import client_for
@@ -83,3 +83,27 @@ async def test_a_call_without_a_usable_key_is_refused(
     assert str(caught.value) == message
     assert len(clients) == 0
     assert not sandbox.requests
+
+
+async def test_a_cookie_the_api_sets_for_one_user_never_reaches_the_api_for_another(sandbox: Sandbox) -> None:
+    as_django_would = {"set-cookie": "sessionid=alice-session; Path=/; HttpOnly"}
+    sandbox.inject(
+        Fault("GET /helloworld", body="Hello world @demo", content_type="text/plain", headers=as_django_would)
+    )
+    inner = sandbox.app
+    cookies: list[bytes] = []  # every Cookie header that reached the API
+
+    async def spy(scope, receive, send):  # type: ignore[no-untyped-def]
+        cookies.extend(value for name, value in scope["headers"] if name == b"cookie")
+        await inner(scope, receive, send)
+
+    sandbox.app = spy  # type: ignore[assignment]
+    async with client_for(sandbox) as shared:
+        clients = Clients(shared, per_request=True)
+        alice, bob = clients.for_request(key(DEMO_API_KEY)), clients.for_request(key(DEMO2_API_KEY))
+        await alice.hello()  # answered with the cookie
+        assert await bob.hello() == "Hello world @demo2"
+        await bob.list_organisations()
+        await alice.hello()
+
+    assert cookies == []

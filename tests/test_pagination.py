@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 import anyio
 import pytest
+from starlette.responses import JSONResponse
 
 from oas_mcp.client import NotFoundError, OrganisationList, ServerError
 from oas_mcp.sandbox import SANDBOX_URL, Fault, Sandbox, demo_store
@@ -267,3 +270,50 @@ async def test_progress_is_reported_after_every_page_in_order() -> None:
         await oas.list_organisations(progress=progress)
 
     assert seen == [(1, 3, 7), (2, 3, 14), (3, 3, 20)]
+
+
+def endless(count: int | None, size: int) -> tuple[Sandbox, list[int]]:
+    """A hostile API: each page holds ``size`` new organisations and links to one more page, by a link never seen
+    before (``?page=N+1&x=<new>``), whatever ``count`` says; and the page numbers it was asked for."""
+    sandbox, asked = Sandbox(), []
+
+    async def pages(scope, receive, send):  # type: ignore[no-untyped-def]
+        number = int(parse_qs(scope["query_string"].decode()).get("page", ["1"])[0])
+        asked.append(number)
+        link = f"{SANDBOX_URL}/api/organisations/?page={number + 1}&x={uuid.uuid4().hex}"
+        results = [{"id": n, "name": f"Org {n}"} for n in range((number - 1) * size + 1, number * size + 1)]
+        await JSONResponse({"count": count, "next": link, "results": results})(scope, receive, send)
+
+    sandbox.app = pages  # type: ignore[assignment]
+    return sandbox, asked
+
+
+async def test_next_links_that_go_on_forever_stop_soon_after_what_the_count_implies() -> None:
+    sandbox, asked = endless(count=3, size=1)
+
+    result = await listing(sandbox, limit=10_000)
+
+    assert asked == [1, 2, 3, 4, 5]  # the 3 pages the count needs, and 2 for organisations added meanwhile
+    assert [org.id for org in result.organisations] == [1, 2, 3, 4, 5]
+    assert result.note == "the API's next links went on past page 5, more than its count of 3 needs; stopped there"
+    assert not result.truncated
+
+
+async def test_without_a_count_at_most_a_thousand_pages_are_read() -> None:
+    sandbox, asked = endless(count=None, size=1)
+
+    result = await listing(sandbox, limit=10_000)
+
+    assert len(asked) == 1_000
+    assert len(result.organisations) == 1_000
+    assert result.note == "the API's next links went on past page 1000, the most read without a count; stopped there"
+
+
+async def test_without_a_count_the_largest_limit_is_still_reached_at_ten_a_page() -> None:
+    sandbox, asked = endless(count=None, size=10)
+
+    result = await listing(sandbox, limit=10_000)
+
+    assert len(result.organisations) == 10_000
+    assert (result.truncated, result.note) == (True, None)
+    assert len(asked) == 1_000

@@ -8,16 +8,19 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 import uvicorn
 from mcp import Client
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, StreamingResponse
 
+from oas_mcp.cli import make_client
 from oas_mcp.client import OASClient
 from oas_mcp.sandbox import DEMO_API_KEY, Fault, Sandbox
+from oas_mcp.tools import build_server
 
-from support import NO_CREDENTIALS, error_text, server_for, structured, text_of
+from support import NO_CREDENTIALS, error_text, login_answer, server_for, settings_for, structured, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -195,6 +198,20 @@ async def _collect(client: Client, results: list[Any]) -> None:
     results.append(await client.call_tool("list_organisations", {"limit": 1}))
 
 
+@pytest.mark.parametrize("exp", [1_777_000_000_000, 10**30, float("nan"), float("inf"), -5, "tomorrow"], ids=str)
+async def test_a_token_whose_expiry_is_no_date_still_works(exp: object) -> None:
+    sandbox = Sandbox()  # the key is enough for it: the token, signed with another key, counts for nothing
+    sandbox.inject(Fault("POST /api/auth/login/", body=login_answer(exp), times=None))
+    async with Client(server_for(sandbox)) as client:
+        signed_in = structured(await client.call_tool("login", {}))
+        hello = structured(await client.call_tool("hello", {}))
+        listed = structured(await client.call_tool("list_organisations", {}))
+
+    assert (signed_in["user"]["username"], signed_in["expires_at"]) == ("demo", None)
+    assert hello["username"] == "demo"
+    assert listed["count"] == 5
+
+
 async def test_a_refused_sign_in_is_not_repeated_in_a_storm() -> None:
     sandbox = Sandbox(auth="bearer")
     async with Client(server_for(sandbox, api_key="", password="wrong")) as client:
@@ -257,6 +274,45 @@ async def test_a_next_link_to_another_origin_never_gets_a_request() -> None:
     assert len(listing.organisations) == 5
     assert visits == []
     assert {url.split("/")[2] for _, url in sandbox.requests} == {origin.removeprefix("http://")}
+
+
+TOO_LARGE = (
+    "The OAS API sent a response too large to read: GET /api/organisations/ answered HTTP 200 with a body{of} over "
+    "the 1,048,576-byte limit. If the API really sends that much, raise OAS_MAX_RESPONSE_BYTES; "
+    "else check OAS_BASE_URL."
+)
+
+
+async def test_a_response_announced_too_large_is_not_read(sandbox: Sandbox) -> None:
+    sandbox.inject(Fault("GET /api/organisations/", body=b"[" + b" " * (2 * 1024 * 1024) + b"]"))
+    async with Client(server_for(sandbox, max_response_bytes=1024 * 1024)) as client:
+        text = error_text(await client.call_tool("list_organisations", {}))
+
+    assert text == TOO_LARGE.format(of=" of 2,097,154 bytes,")
+
+
+async def test_a_response_of_no_announced_length_is_read_only_up_to_the_limit() -> None:
+    chunks, sent = 1024, 0  # 64 MiB in all
+
+    async def endless_page(scope: Any, receive: Any, send: Any) -> None:
+        async def body() -> AsyncIterator[bytes]:
+            nonlocal sent
+            yield b'{"count": 1, "next": null, "results": [{"id": 1, "name": "'
+            for _ in range(chunks):
+                sent += 1
+                yield b"x" * 65536
+                await anyio.lowlevel.checkpoint()  # where a real server notices the client has hung up
+            yield b'"}]}'
+
+        await StreamingResponse(body(), media_type="application/json")(scope, receive, send)
+
+    async with serving(endless_page) as origin:
+        settings = settings_for(base_url=origin, max_response_bytes=1024 * 1024)
+        async with Client(build_server(settings, lambda: make_client(settings))) as client:
+            text = error_text(await client.call_tool("list_organisations", {}))
+
+    assert text == TOO_LARGE.format(of="")
+    assert sent < chunks // 2  # the client hung up: the API stopped sending long before the end
 
 
 async def test_no_credentials_at_all_is_never_retried(sandbox: Sandbox) -> None:

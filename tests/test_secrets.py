@@ -14,12 +14,15 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult
 
 from oas_mcp.cli import make_client
+from oas_mcp.client import AuthenticationError
 from oas_mcp.logs import configure
 from oas_mcp.redact import MASK, remembered, scrub
 from oas_mcp.sandbox import Fault, Sandbox
 from oas_mcp.settings import Settings
+from oas_mcp.tools.credentials import FROM_HEADER, Clients
+from oas_mcp.tools.errors import describe
 
-from support import server_for
+from support import client_for, server_for
 
 pytestmark = pytest.mark.anyio
 
@@ -125,3 +128,26 @@ def test_per_user_keys_stay_masked_without_the_mask_list_growing_with_each() -> 
     assert scrub(f"X {keys[0]} and {keys[-1]}") == f"X {MASK} and {MASK}"
     assert scrub("User0000.short") == "User0000.short"
     assert len(remembered()) < 100
+
+
+async def test_a_users_key_of_any_shape_is_masked_while_its_call_runs_however_many_users_came_since(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    key = "my-own-key_of-another-shape:7Qx9"  # not shaped like the guide's keys: only knowing it can mask it
+    echo = json.dumps({"detail": f"Invalid key {key}."})
+    sandbox = Sandbox()
+    sandbox.inject(Fault("GET /helloworld", status=503, body=echo), Fault("GET /helloworld", status=401, body=echo))
+    with debug_logging():
+        async with client_for(sandbox) as shared:
+            clients = Clients(shared, per_request=True)
+            mine = clients.for_request({"x-api-key": key})
+            for n in range(200):  # users who came since, each with a key
+                clients.for_request({"x-api-key": f"another-users-key-{n:04d}"})
+            with pytest.raises(AuthenticationError) as caught:
+                await mine.hello()  # a 503 (retried, logged), then a 401
+    shown = describe(caught.value, FROM_HEADER)
+    logged = capsys.readouterr().err
+
+    assert shown.startswith(f"The OAS API rejected the API key (HTTP 401: Invalid key {MASK}); check {FROM_HEADER}.")
+    assert f"HTTP 503: Invalid key {MASK}" in logged
+    assert key not in shown + logged

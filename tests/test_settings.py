@@ -10,6 +10,13 @@ import pytest
 
 from oas_mcp.settings import Settings, SettingsError
 
+from support import run
+
+USERINFO_REFUSED = (
+    "must not hold a user name or password (user:password@host); the API takes OAS_API_KEY, "
+    "and a proxy goes in HTTPS_PROXY (or HTTP_PROXY)"
+)
+
 
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "oas.toml"
@@ -130,6 +137,27 @@ def test_a_secret_in_a_bad_value_is_not_echoed(monkeypatch: pytest.MonkeyPatch) 
         Settings.load()
 
     assert "secret-inside" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://me:s3cret-pw@oas.example", "http://s3cret-pw@oas.example:8080/", "https://me:s3cret-pw@oas.example/api/"],
+)
+def test_a_base_url_with_credentials_is_refused_without_echoing_them(url: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.load(base_url=url)
+
+    assert str(caught.value) == f"invalid setting --base-url: {USERINFO_REFUSED}"
+    assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("command", [("check",), ("config", "claude-code")])
+def test_commands_refuse_a_base_url_with_a_password_without_showing_it(command: tuple[str, ...]) -> None:
+    result = run(*command, OAS_BASE_URL="https://someone:hunter2-secret@oas.example")
+
+    assert "hunter2" not in result.stdout + result.stderr
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"oas-mcp: invalid setting OAS_BASE_URL: {USERINFO_REFUSED}\n"
 
 
 EXAMPLE_TOKEN = "<a token made by the command above>"

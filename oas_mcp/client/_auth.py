@@ -41,9 +41,12 @@ class Credentials:
     ) -> Credentials:
         """Credentials whose secrets logs will mask: for the life of the process, or only while recent."""
         credentials = cls(_secret(api_key), username or None, email or None, _secret(password))
-        secrets = (credentials.api_key, credentials.password)
-        remember(*(secret.get_secret_value() for secret in secrets if secret), transient=transient)
+        remember(*credentials.secrets(), transient=transient)
         return credentials
+
+    def secrets(self) -> list[str]:
+        """The secret values: the API key and the password, those set."""
+        return [secret.get_secret_value() for secret in (self.api_key, self.password) if secret is not None]
 
     @property
     def can_login(self) -> bool:
@@ -103,8 +106,20 @@ def _jwt_expiry(token: str) -> float | None:
         claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
         return None
-    exp = claims.get("exp")
-    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+    return _readable_time(claims.get("exp"))
+
+
+def _readable_time(claim: object) -> float | None:
+    """A JWT time claim as a timestamp, or None when it cannot be one: not a number, NaN, not after 1970, or past
+    what a date can hold (an ``exp`` in milliseconds is in the year 58,000). Such a token counts as of unknown
+    expiry: it is renewed on a 401."""
+    if not isinstance(claim, int | float) or isinstance(claim, bool):
+        return None
+    try:
+        datetime.fromtimestamp(claim, UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+    return float(claim) if claim > 0 else None
 
 
 def headers_for(credentials: Credentials, token: Token | None) -> tuple[dict[str, str], tuple[Credential, ...]]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -16,7 +16,7 @@ import httpx2
 from pydantic import SecretStr, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
-from oas_mcp import DEFAULT_BASE_URL
+from oas_mcp import DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES
 from oas_mcp.client._auth import Credentials, Token, headers_for
 from oas_mcp.client._connection import Connection
 from oas_mcp.client._errors import (
@@ -47,6 +47,7 @@ from oas_mcp.client._responses import (
     unexpected_shape,
 )
 from oas_mcp.client._retry import RetryPolicy, budget
+from oas_mcp.redact import masking
 from oas_mcp.text import clean
 
 logger = logging.getLogger("oas_mcp.client")
@@ -95,9 +96,9 @@ class OASClient:
     Sends ``X-Api-Key`` when a key is set, and ``Authorization: Bearer`` once signed in. Signs in by itself
     when there is no key, or when a request gets 401 and login credentials are set (then retries it once),
     and again before the session token expires. Transient failures are retried (see :class:`RetryPolicy`);
-    each call (retries and waits included) fits in ``budget`` seconds, each request in ``timeout``.
-    Every failure is an :class:`~oas_mcp.client.OASError`. Use it as an async context manager, or call
-    :meth:`aclose`.
+    each call (retries and waits included) fits in ``budget`` seconds, each request in ``timeout``, and a response
+    body may hold at most ``max_response_bytes``. Cookies are never kept nor sent. Every failure is an
+    :class:`~oas_mcp.client.OASError`. Use it as an async context manager, or call :meth:`aclose`.
     """
 
     def __init__(
@@ -113,13 +114,15 @@ class OASClient:
         budget: float = 60.0,
         transport: httpx2.AsyncBaseTransport | None = None,
         page_concurrency: int = DEFAULT_PAGE_CONCURRENCY,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        self._connection = Connection(base_url, timeout, transport)
+        self._connection = Connection(base_url, timeout, transport, max_response_bytes)
         self._retry = RetryPolicy(max_retries=max_retries)
         self._budget = budget
         self._page_concurrency = page_concurrency
         self._owns_connection = True
         self._credentials = Credentials.of(api_key, username, email, password)
+        self._secrets = self._credentials.secrets()
         self._token: Token | None = None
         self._login_lock = anyio.Lock()
         self._login_failure: _LoginFailure | None = None
@@ -136,10 +139,12 @@ class OASClient:
         """A client for other credentials on the same connection pool, with its own session and state.
 
         Closing it leaves the pool open; the pool closes with the client that made it. Made per user, its
-        secrets are masked in logs while recent (API-key-shaped text always is), not for the life of the process.
+        secrets are masked in all text made while it serves a call, and in other logs while recent (API-key-shaped
+        text always is), not for the life of the process.
         """
         other = OASClient(self.base_url, page_concurrency=self._page_concurrency)
         other._credentials = Credentials.of(api_key, username, email, password, transient=True)
+        other._secrets = other._credentials.secrets()
         other._connection = self._connection
         other._retry = self._retry
         other._budget = self._budget
@@ -187,26 +192,26 @@ class OASClient:
         With an API key set, the key alone is sent (no session token, no sign-in on 401), so a wrong key fails
         even when signing in would work; without one, the session is checked (signing in first).
         """
-        with budget(self._budget):
+        with self._serving():
             response = await self._send("GET", HELLO, session=self._credentials.api_key is None)
-        content_type = response.headers.get("content-type", "")
-        if "html" in content_type or response.text.lstrip().startswith("<"):
-            raise UnexpectedResponseError(
-                f"GET {HELLO} answered HTTP {response.status_code} with {describe_body(response)}, not a greeting",
-                method="GET",
-                path=HELLO,
-                status_code=response.status_code,
-            )
-        body: object = read_json(response) if "json" in content_type else response.text
-        text = body if isinstance(body, str) else detail_of(body, "")
-        if not text:
-            raise unexpected_shape(response, "a greeting")
-        return clean(text)
+            content_type = response.headers.get("content-type", "")
+            if "html" in content_type or response.text.lstrip().startswith("<"):
+                raise UnexpectedResponseError(
+                    f"GET {HELLO} answered HTTP {response.status_code} with {describe_body(response)}, not a greeting",
+                    method="GET",
+                    path=HELLO,
+                    status_code=response.status_code,
+                )
+            body: object = read_json(response) if "json" in content_type else response.text
+            text = body if isinstance(body, str) else detail_of(body, "")
+            if not text:
+                raise unexpected_shape(response, "a greeting")
+            return clean(text)
 
     async def login(self) -> LoginResult:
         """``POST /api/auth/login/`` with the configured username, email and password."""
         stale = self._token
-        with budget(self._budget):
+        with self._serving():
             token = await self._retry.run(lambda: self._renew(stale), idempotent=True, what=f"POST {LOGIN}")
         return LoginResult(token.user, token.expires)
 
@@ -250,7 +255,7 @@ class OASClient:
                 await progress(pager.trail.pages, pager.trail.total, len(found))
             return None if limit is None else limit - len(found)
 
-        with budget(self._budget):
+        with self._serving():
             await pager.flatten(ORGANISATIONS, take)
         trail = pager.trail
         count = trail.count if trail.count is not None else len(trail.seen)
@@ -274,7 +279,7 @@ class OASClient:
         not there before is returned (``recovered_after`` says why), or OutcomeUnknownError is raised.
         """
         draft = NewOrganisation(name=name, base_currency=base_currency, currencies=currencies, image=image)
-        with budget(self._budget):
+        with self._serving():
             before = {organisation.id for organisation in await self._matching(draft)}
             try:
                 response = await self._send("POST", ORGANISATIONS, json=draft.body(), idempotent=False)
@@ -286,14 +291,14 @@ class OASClient:
 
     async def activate_organisation(self, organisation_id: int) -> str:
         """``POST /api/organisations/{id}/make_active/``; returns the API's confirmation message."""
-        with budget(self._budget):
+        with self._serving():
             response = await self._send("POST", f"{ORGANISATIONS}{int(organisation_id)}/make_active/")
-        self._active = organisation_id
-        try:
-            body = read_json(response)
-        except UnexpectedResponseError:  # the status says it worked; the message is optional
-            body = None
-        return detail_of(body, "") or f"Organisation {organisation_id} is now active."
+            self._active = organisation_id
+            try:
+                body = read_json(response)
+            except UnexpectedResponseError:  # the status says it worked; the message is optional
+                body = None
+            return detail_of(body, "") or f"Organisation {organisation_id} is now active."
 
     async def _matching(self, draft: NewOrganisation) -> list[Organisation]:
         listing = await self.list_organisations(name_contains=draft.name)
@@ -320,13 +325,20 @@ class OASClient:
             ) from lost
         return CreatedOrganisation.of(new[-1], recovered_after=str(lost))
 
+    @contextmanager
+    def _serving(self) -> Iterator[None]:
+        """One call: its time budget, and this client's secrets masked in every text (error, log line) made in it."""
+        with budget(self._budget), masking(self._secrets):
+            yield
+
     # -- pagination -------------------------------------------------------------------------------
 
     def _organisation_pager(self) -> Pager[Organisation]:
         """Pages of organisations on the configured origin only; repeated ids dropped."""
 
         async def fetch(path: str) -> httpx2.Response:
-            return await self._send("GET", path)
+            with masking(self._secrets):  # already so in a call; iter_organisations is not one
+                return await self._send("GET", path)
 
         return Pager(fetch, self._connection.base_path, _organisations, _id, self._page_concurrency)
 
@@ -409,6 +421,7 @@ class OASClient:
                 self._login_failure = _LoginFailure(error, time.monotonic() + min(60.0, 2.0 ** (count - 1)), count)
                 raise
             self._login_failure = None
+            self._secrets[:] = [*self._credentials.secrets(), self._token.access.get_secret_value()]
             return self._token
 
     async def _login(self) -> Token:

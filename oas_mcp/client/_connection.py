@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
+from http.cookiejar import Cookie, CookieJar
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -9,23 +11,36 @@ import anyio
 import httpx2
 
 from oas_mcp import __version__
-from oas_mcp.client._errors import APIConnectionError, APITimeoutError, BudgetExhaustedError
+from oas_mcp.client._errors import APIConnectionError, APITimeoutError, BudgetExhaustedError, ResponseTooLargeError
 from oas_mcp.client._retry import time_left
 from oas_mcp.text import clean
 
 ACCEPT = "application/json, text/plain;q=0.9, */*;q=0.1"
+_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+class _NoCookies(CookieJar):
+    """A jar that keeps no cookie, so none is ever sent. The API authenticates by header, and every user's client
+    shares the pool: a cookie set while serving one (Django's ``sessionid``) must never ride on another's request."""
+
+    def set_cookie(self, cookie: Cookie) -> None:
+        pass
 
 
 class Connection:
-    """Sends requests to one base URL; network failures become APIConnectionError / APITimeoutError.
+    """Sends requests to one base URL; network failures become APIConnectionError / APITimeoutError, and a body
+    over ``max_response_bytes`` a ResponseTooLargeError.
 
     The httpx2 client (and its connection pool) is made on first use, so start-up pays nothing for it.
     """
 
-    def __init__(self, base_url: str, timeout: float, transport: httpx2.AsyncBaseTransport | None) -> None:
+    def __init__(
+        self, base_url: str, timeout: float, transport: httpx2.AsyncBaseTransport | None, max_response_bytes: int
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.base_path = urlsplit(self.base_url).path
         self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
         self._transport = transport
         self._http: httpx2.AsyncClient | None = None
 
@@ -37,18 +52,19 @@ class Connection:
                 headers={"User-Agent": f"oas-mcp/{__version__}", "Accept": ACCEPT},
                 transport=self._transport,
                 follow_redirects=False,
+                cookies=_NoCookies(),
             )
         return self._http
 
     async def send(self, method: str, path: str, headers: dict[str, str], json: Any = None) -> httpx2.Response:
-        """Send one request (no retries) and read the whole response."""
+        """Send one request (no retries) and read the whole response, up to ``max_response_bytes``."""
         where = urlsplit(path).path
         budget = time_left(method, where)
         limit = self.timeout if budget is None else min(self.timeout, budget[0])
         try:
             # The deadline also covers transports that ignore httpx2's timeouts (in-process ASGI apps).
             with anyio.fail_after(limit):
-                return await self._client().request(method, path, headers=headers, json=json)
+                return await self._exchange(method, path, headers, json)
         except (TimeoutError, httpx2.TimeoutException) as exc:
             sent = not isinstance(exc, httpx2.ConnectTimeout | httpx2.PoolTimeout)
             if budget is not None and limit < self.timeout:
@@ -67,6 +83,40 @@ class Connection:
             sent = not isinstance(exc, httpx2.ConnectError | httpx2.UnsupportedProtocol | httpx2.ProxyError)
             message = f"{'lost the connection to' if sent else 'cannot reach'} {self.base_url} ({method} {where})"
             raise APIConnectionError(f"{message}: {reason}", method=method, path=where, request_sent=sent) from exc
+
+    async def _exchange(self, method: str, path: str, headers: dict[str, str], json: Any) -> httpx2.Response:
+        """The response, its body read, unless it is (or announces it is) bigger than the limit."""
+        client = self._client()
+        response = await client.send(client.build_request(method, path, headers=headers, json=json), stream=True)
+        try:
+            announced = response.headers.get("content-length", "")
+            size = int(announced) if announced.isdigit() else None
+            if size is not None and size > self.max_response_bytes:
+                raise self._too_large(response, size)
+            body = bytearray()
+            async with aclosing(response.aiter_bytes()) as chunks:
+                async for chunk in chunks:
+                    body += chunk
+                    if len(body) > self.max_response_bytes:
+                        raise self._too_large(response, size)
+        finally:
+            await response.aclose()
+        # The body is decoded now: the copy must not claim an encoding (or a length) it no longer has.
+        kept = [(name, value) for name, value in response.headers.multi_items() if name not in _BODY_HEADERS]
+        return httpx2.Response(response.status_code, headers=kept, content=bytes(body), request=response.request)
+
+    def _too_large(self, response: httpx2.Response, size: int | None) -> ResponseTooLargeError:
+        method, where = response.request.method, response.request.url.path
+        of = f" of {size:,} bytes," if size is not None else ""
+        return ResponseTooLargeError(
+            f"{method} {where} answered HTTP {response.status_code} with a body{of} over the "
+            f"{self.max_response_bytes:,}-byte limit",
+            method=method,
+            path=where,
+            status_code=response.status_code,
+            size=size,
+            limit=self.max_response_bytes,
+        )
 
     async def aclose(self) -> None:
         if self._http is not None:

@@ -7,6 +7,7 @@
     │   └── APITimeoutError          ... or did not answer in time
     │       └── BudgetExhaustedError ... within what was left of the call's time budget
     ├── UnexpectedResponseError      the API answered, but not with what the guide describes
+    │   └── ResponseTooLargeError    ... with a body bigger than the client reads
     └── APIStatusError               the API answered with an error status
         ├── BadRequestError          400, with per-field messages
         ├── AuthenticationError      401
@@ -16,12 +17,14 @@
         └── ServerError              5xx
 
 Messages carry no secret and no raw response body: only the request line, the status
-and the API's own short explanation (``detail``), already cleaned.
+and the API's own short explanation (``detail``), already cleaned; secrets are masked in them as they are made.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
+
+from oas_mcp.redact import scrub
 
 Credential = Literal["api_key", "token", "login"]
 """What a request carried: the API key, a bearer token from login, or login credentials (username, email, password)."""
@@ -35,6 +38,9 @@ class OASError(Exception):
 
     attempts: int = 1
     elapsed: float = 0.0
+
+    def __init__(self, message: str) -> None:
+        super().__init__(scrub(message))  # while the call runs, so the secrets its request carries are masked too
 
 
 class CredentialsError(OASError):
@@ -92,6 +98,16 @@ class UnexpectedResponseError(OASError):
         self.method = method
         self.path = path
         self.status_code = status_code
+
+
+class ResponseTooLargeError(UnexpectedResponseError):
+    """The response body was bigger than ``limit`` bytes (``OASClient(max_response_bytes=...)``); it was not read
+    past that. ``size`` is its length when the API announced it, else None."""
+
+    def __init__(self, message: str, *, method: str, path: str, status_code: int, size: int | None, limit: int) -> None:
+        super().__init__(message, method=method, path=path, status_code=status_code)
+        self.size = size
+        self.limit = limit
 
 
 class APIStatusError(OASError):

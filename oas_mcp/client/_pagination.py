@@ -4,6 +4,9 @@
 how many pages there are and that ``next`` is a page-number link (``?page=2``), it fetches the pages after it
 concurrently instead, verifying each against what the API says and falling back to following ``next`` as
 soon as anything disagrees.
+
+However the API links its pages, one list is never read past what its first page's count implies (see
+:func:`most_pages`), so ``next`` links that go on forever cost a bounded number of requests.
 """
 
 from __future__ import annotations
@@ -29,6 +32,19 @@ Fetch = Callable[[str], Awaitable[httpx2.Response]]
 """Sends ``GET path`` (relative to the configured base URL) and returns the response, or raises an OASError."""
 Take = Callable[[list[T]], Awaitable[int | None]]
 """Receives each page's new items in the API's order; returns how many more items are wanted (None: all)."""
+MAX_PAGES = 1_000
+"""The most pages read of a list whose first page gives no count: 10,000 organisations (the most one tool call
+lists) at 10 a page. Smaller pages with no count are read only this far."""
+
+
+def most_pages(count: int | None, size: int) -> int:
+    """The most pages one list may take: what ``count`` items at ``size`` a page need, and a tenth more (at
+    least 2 more) for items added while it is read; :data:`MAX_PAGES` when the first page says no count or is empty.
+    """
+    if count is None or size <= 0 < count:
+        return MAX_PAGES
+    pages = math.ceil(count / size) if count else 0
+    return pages + max(2, pages // 10)
 
 
 @dataclass(frozen=True)
@@ -193,11 +209,12 @@ class Pager(Generic[T]):
         self._concurrency = max(1, concurrency)
         self._visited: set[str] = set()
         self._size = 0
+        self._most = MAX_PAGES
 
     async def follow(self, first: str) -> AsyncGenerator[list[T]]:
         """Each page's new items, one page at a time: the next page is fetched only when asked for."""
         link: str | None = first
-        while link is not None:
+        while link is not None and not self._used_up():
             read = await self._get(link)
             link = read.next
             yield read.items
@@ -214,7 +231,7 @@ class Pager(Generic[T]):
         plan = PageNumbers.of(first, link, read.page.count, self._size) if link else None
         if plan is not None and self._concurrency > 1 and wanted != 0:
             link, wanted = await self._prefetch(plan, take, wanted)
-        while link is not None and wanted != 0:
+        while link is not None and wanted != 0 and not self._used_up():
             read = await self._get(link)
             link = read.next
             wanted = await take(read.items)
@@ -230,12 +247,12 @@ class Pager(Generic[T]):
         trail.pages += 1
         if trail.pages == 1:
             self._size = len(page.results)
+            self._most = most_pages(page.count, self._size)
         if trail.count is None:
             trail.count = page.count
         link = rebase(page.next, response.request.url, self._base_path) if page.next else None
         if link in self._visited:
-            trail.note = f"the API's next link repeated after page {trail.pages}; stopped there"
-            logger.warning("pagination loop: %s", trail.note)
+            self._stop(f"the API's next link repeated after page {trail.pages}; stopped there")
             link = None
         trail.has_next = link is not None
         if link is None:
@@ -249,6 +266,19 @@ class Pager(Generic[T]):
                 trail.seen.add(key)
                 items.append(item)
         return _Read(items, link, len(items) < len(page.results), page)
+
+    def _stop(self, note: str) -> None:
+        self.trail.note = note
+        logger.warning("pagination loop: %s", note)
+
+    def _used_up(self) -> bool:
+        """Whether the list has had all the pages it may (see :func:`most_pages`); if so, the trail says so."""
+        pages, count = self.trail.pages, self.trail.count
+        if pages < self._most:
+            return False
+        needs = f"more than its count of {count} needs" if count is not None else "the most read without a count"
+        self._stop(f"the API's next links went on past page {pages}, {needs}; stopped there")
+        return True
 
     async def _prefetch(self, plan: PageNumbers, take: Take[T], wanted: int | None) -> tuple[str | None, int | None]:
         """Pages 2.. of ``plan``, up to ``concurrency`` in flight, handed to ``take`` in order.

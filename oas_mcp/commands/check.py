@@ -59,6 +59,10 @@ FORBIDDEN = Problem(
     "The OAS API refused access",
     "Your account may not be approved or active yet; ask OAS support, quoting this line.",
 )
+TOO_LARGE = Problem(
+    "The OAS API sent a response too large to read",
+    "Check OAS_BASE_URL; if the API really sends responses that big, raise OAS_MAX_RESPONSE_BYTES.",
+)
 API_ERROR = Problem(
     "The OAS API answered with an error",
     "Run oas-mcp check --log-level DEBUG to see each request; report the error if it persists.",
@@ -75,6 +79,7 @@ PROBLEMS = (
     NO_LOGIN,
     LOGIN_REJECTED,
     FORBIDDEN,
+    TOO_LARGE,
     API_ERROR,
 )
 """Every failure ``check`` reports; the README's Troubleshooting section lists them with their fixes."""
@@ -241,6 +246,7 @@ def problem_of(error: OASError) -> Problem:
         NotFoundError,
         PermissionDeniedError,
         RateLimitError,
+        ResponseTooLargeError,
         ServerError,
         UnexpectedResponseError,
     )
@@ -250,6 +256,8 @@ def problem_of(error: OASError) -> Problem:
             return TIMEOUT
         case APIConnectionError():
             return UNREACHABLE
+        case ResponseTooLargeError():
+            return TOO_LARGE
         case UnexpectedResponseError() | NotFoundError():
             return NOT_THE_API
         case ServerError():

@@ -32,6 +32,7 @@ from oas_mcp.client import (
     OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitError,
+    ResponseTooLargeError,
     ServerError,
     UnexpectedResponseError,
 )
@@ -96,6 +97,11 @@ def _describe(error: OASError, api_key: str) -> str:
             return f"The OAS API did not answer in time: {error}; try again later, or raise OAS_TIMEOUT."
         case APIConnectionError():
             return f"{str(error)[:1].upper()}{str(error)[1:]}. Check OAS_BASE_URL and the network."
+        case ResponseTooLargeError():
+            return (
+                f"The OAS API sent a response too large to read: {error}. If the API really sends that much, "
+                "raise OAS_MAX_RESPONSE_BYTES; else check OAS_BASE_URL."
+            )
         case UnexpectedResponseError():
             return f"The OAS API sent an unexpected response: {error}. Check that OAS_BASE_URL is the API's address."
     return f"The OAS API call failed: {error}."

@@ -1,4 +1,5 @@
-"""What each tool returns: its output schema and structured content. API text is cleaned on the way in."""
+"""What each tool returns: its output schema and structured content. API text is cleaned on the way in: names
+keep what they say (only control characters and known secrets go), URLs are http(s) or null."""
 
 from __future__ import annotations
 
@@ -8,18 +9,34 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter
+from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter, ValidationError
 
 from oas_mcp import client
-from oas_mcp.text import clean
+from oas_mcp.text import clean, clean_data
 
 
 def _short(limit: int) -> BeforeValidator:
-    return BeforeValidator(lambda value: clean(value, limit) if isinstance(value, str) else value)
+    return BeforeValidator(lambda value: clean_data(value, limit) if isinstance(value, str) else value)
+
+
+@cache
+def _image_url() -> TypeAdapter[str]:
+    return TypeAdapter(client.ImageURL)
+
+
+def _web_url(value: object) -> object:
+    """A URL the API sent, kept only when it is one the client would send (http or https); else None, since a
+    ``javascript:`` or ``data:`` URL shown as a link runs or hides something."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return _image_url().validate_python(value)
+    except ValidationError:
+        return None
 
 
 Text = Annotated[str, _short(255)]
-URL = Annotated[str, _short(2048)]
+URL = Annotated[str | None, BeforeValidator(_web_url)]
 _GREETING = re.compile(r"@([\w.@+-]+)")
 
 
@@ -75,7 +92,7 @@ class Organisation(BaseModel):
     name: Text
     base_currency: Text | None
     currencies: list[Annotated[str, _short(8)]]
-    image: URL | None
+    image: URL
     owner: Owner | None
 
     @classmethod
