@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from oas_mcp.cli import add_settings_flags, connector, load_settings
 from oas_mcp.commands import quiet_logs
 from oas_mcp.settings import Settings
 from oas_mcp.text import clean
+from oas_mcp.wiring import add_settings_flags, connector, load_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable

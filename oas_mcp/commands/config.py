@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from oas_mcp.cli import add_settings_flags, load_settings
 from oas_mcp.settings import ENV_PREFIX, HTTP_SETTINGS, Settings
+from oas_mcp.wiring import add_settings_flags, load_settings
 
 CREDENTIALS = ("api_key", "username", "email", "password")
 SECRETS = ("api_key", "password")
