@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 
 from oas_mcp.commands import quiet_logs
-from oas_mcp.settings import Settings
+from oas_mcp.settings import Settings, env_name
 from oas_mcp.text import clean
 from oas_mcp.wiring import add_settings_flags, connector, load_settings
 
@@ -207,7 +207,7 @@ async def _login(settings: Settings, oas: OASClient) -> Result:
     try:
         signed_in = await oas.login()
     except CredentialsError as error:
-        return Result(FAIL, f"{', '.join(f'OAS_{name.upper()}' for name in error.missing)} not set", NO_LOGIN)
+        return Result(FAIL, f"{', '.join(map(env_name, error.missing))} not set", NO_LOGIN)
     except OASError as error:
         return _failed(error, f" ({origins})")
     session = oas.session

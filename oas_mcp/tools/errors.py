@@ -36,18 +36,15 @@ from oas_mcp.client import (
     ServerError,
     UnexpectedResponseError,
 )
+from oas_mcp.settings import env_name
 from oas_mcp.text import clean
 from oas_mcp.tools.schema import portable
 
 logger = logging.getLogger("oas_mcp.tools")
 
 LOGIN_SETTINGS = "OAS_USERNAME (or OAS_EMAIL) and OAS_PASSWORD"
-API_KEY_SETTING = "OAS_API_KEY"
+API_KEY_SETTING = env_name("api_key")
 MAX_MESSAGE = 480
-
-
-def setting(field: str) -> str:
-    return f"OAS_{field.upper()}"
 
 
 def describe(error: OASError, api_key: str = API_KEY_SETTING) -> str:
@@ -59,9 +56,9 @@ def describe(error: OASError, api_key: str = API_KEY_SETTING) -> str:
 def _describe(error: OASError, api_key: str) -> str:
     match error:
         case CredentialsError(missing=missing):
-            names = " or ".join(setting(name) for name in missing if name in ("username", "email"))
+            names = " or ".join(env_name(name) for name in missing if name in ("username", "email"))
             needed = [names] if names else []
-            needed += [setting(name) for name in missing if name not in ("username", "email")]
+            needed += [env_name(name) for name in missing if name not in ("username", "email")]
             return f"Signing in needs {' and '.join(needed)}; set them in the environment or the config file."
         case OutcomeUnknownError(name=name, checked=checked):
             what = clean(name, 60)
