@@ -8,8 +8,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 from oas_mcp import __version__
-from oas_mcp.settings import SettingsError
-from oas_mcp.wiring import LOG_LEVELS, add_settings_flags, connector, load_settings
+from oas_mcp.settings import LOG_LEVELS, SettingsError
+from oas_mcp.wiring import add_http_flags, add_settings_flags, connector, load_settings
 
 COMMANDS = ("serve", "sandbox", "check", "tools", "call", "config")
 
@@ -44,9 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="serve MCP (the default command)", description="Serve MCP.")
-    serve.add_argument("--transport", choices=("stdio", "http"), help="default: stdio")
     add_settings_flags(serve)
-    _add_http_flags(serve)
+    add_http_flags(serve).add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="serve a non-loopback address without a client token (only behind a proxy that authenticates)",
+    )
     serve.set_defaults(run=_serve)
 
     sandbox = commands.add_parser(
@@ -65,37 +68,6 @@ def _parser() -> argparse.ArgumentParser:
     call.register(commands)
     config.register(commands)
     return parser
-
-
-def _add_http_flags(parser: argparse.ArgumentParser) -> None:
-    http = parser.add_argument_group("HTTP transport (--transport http)")
-    http.add_argument("--host", help="bind address (default: 127.0.0.1)")
-    http.add_argument("--port", type=int, help="port (default: 8000)")
-    http.add_argument("--path", dest="http_path", metavar="PATH", help="path of the MCP endpoint (default: /mcp)")
-    http.add_argument(
-        "--stateless", action="store_true", default=None, help="no sessions, JSON responses: for several replicas"
-    )
-    http.add_argument(
-        "--allowed-host", dest="allowed_hosts", action="append", metavar="NAME", help="accepted Host (repeatable)"
-    )
-    http.add_argument(
-        "--allowed-origin",
-        dest="allowed_origins",
-        action="append",
-        metavar="ORIGIN",
-        help="accepted Origin (repeatable)",
-    )
-    http.add_argument(
-        "--per-request-credentials",
-        action="store_true",
-        default=None,
-        help="use each request's X-Api-Key header as the OAS API key for its calls",
-    )
-    http.add_argument(
-        "--insecure-no-auth",
-        action="store_true",
-        help="serve a non-loopback address without a client token (only behind a proxy that authenticates)",
-    )
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -7,28 +7,68 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
-from oas_mcp.settings import HTTP_SETTINGS, Settings
+from oas_mcp.settings import FLAGS, HTTP_SETTINGS, Settings, env_name, flag_name
 
 if TYPE_CHECKING:
     import httpx2
+    from pydantic.fields import FieldInfo
 
     from oas_mcp.client import OASClient
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+EVERY_COMMAND = tuple(name for name in FLAGS if name not in HTTP_SETTINGS)
+"""The settings whose flag every command that loads settings takes; the others' flags are ``serve``'s."""
 
 
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", help="TOML settings file (default: $OAS_CONFIG)")
+    """``--config``, ``--sandbox``, and the flags of the settings in :data:`EVERY_COMMAND`."""
+    parser.add_argument("--config", metavar="FILE", help=f"TOML settings file (default: ${env_name('config')})")
     parser.add_argument("--sandbox", action="store_true", help="use the built-in OAS API emulator; no account needed")
-    parser.add_argument("--read-only", action="store_true", default=None, help="register only the tools that read")
-    parser.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS)
+    for name in EVERY_COMMAND:
+        _add_flag(parser, name)
+
+
+def add_http_flags(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The flags of the HTTP-only settings, ``serve``'s alone, in a group of their own (returned, for more)."""
+    group = parser.add_argument_group("transport (the flags after --transport are for --transport http)")
+    for name in FLAGS:
+        if name in HTTP_SETTINGS:
+            _add_flag(group, name)
+    return group
+
+
+def _add_flag(parser: argparse._ActionsContainer, name: str) -> None:
+    """Setting ``name``'s flag, as its field describes it; when not given, its value is None (not an override)."""
+    field, flag = Settings.model_fields[name], FLAGS[name]
+    options: dict[str, Any] = {"dest": name, "help": _help(field)}
+    if field.annotation is bool:
+        options |= {"action": "store_true", "default": None}
+    else:
+        choices = get_args(field.annotation) if get_origin(field.annotation) is Literal else None
+        parse = flag.parse or (field.annotation if field.annotation in (int, float) else None)
+        options |= {"metavar": flag.metavar, "choices": choices, "type": parse}
+        if get_origin(field.annotation) is list:
+            options["action"] = "append"
+    parser.add_argument(flag_name(name), **options)
+
+
+def _help(field: FieldInfo) -> str:
+    """The flag's help: the setting's description, as argparse words help, with its default or that it repeats."""
+    text = (field.description or "").rstrip(".")
+    if text[1:2].islower():  # not an acronym such as HTTP
+        text = text[:1].lower() + text[1:]
+    default = field.default
+    if get_origin(field.annotation) is list:
+        return f"{text} (repeatable)"
+    if isinstance(default, str | int) and not isinstance(default, bool):
+        return f"{text} (default: {default})"
+    return text
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {"read_only": args.read_only, "log_level": args.log_level}
-    overrides |= {name: getattr(args, name, None) for name in HTTP_SETTINGS}  # the serve command's flags
+    """The settings the parsed arguments ask for; raises SettingsError."""
+    overrides: dict[str, Any] = {name: getattr(args, name, None) for name in FLAGS}  # None: the flag was not given
     flag_names: dict[str, str] = {}
     if args.sandbox:
         from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME, SANDBOX_URL
