@@ -54,15 +54,14 @@ def _add_flag(parser: argparse._ActionsContainer, name: str) -> None:
 
 
 def _help(field: FieldInfo) -> str:
-    """The flag's help: the setting's description, as argparse words help, with its default or that it repeats."""
+    """The flag's help: the setting's description in argparse's style, with its default or that it repeats."""
     text = (field.description or "").rstrip(".")
     if text[1:2].islower():  # not an acronym such as HTTP
         text = text[:1].lower() + text[1:]
-    default = field.default
     if get_origin(field.annotation) is list:
         return f"{text} (repeatable)"
-    if isinstance(default, str | int) and not isinstance(default, bool):
-        return f"{text} (default: {default})"
+    if isinstance(field.default, str | int) and not isinstance(field.default, bool):
+        return f"{text} (default: {field.default})"
     return text
 
 
