@@ -32,11 +32,11 @@ from benchkit import (
 from mcp import Client
 from mcp_types import CallToolResult
 
-from oas_mcp.cli import make_client
 from oas_mcp.logs import configure
 from oas_mcp.sandbox import DEMO_API_KEY
 from oas_mcp.settings import Settings
 from oas_mcp.tools import build_server
+from oas_mcp.wiring import make_client
 
 Call = Callable[[], Awaitable[Any]]
 

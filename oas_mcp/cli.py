@@ -6,18 +6,12 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
 
 from oas_mcp import __version__
-from oas_mcp.settings import HTTP_SETTINGS, Settings, SettingsError
-
-if TYPE_CHECKING:
-    import httpx2
-
-    from oas_mcp.client import OASClient
+from oas_mcp.settings import LOG_LEVELS, SettingsError
+from oas_mcp.wiring import add_http_flags, add_settings_flags, connector, load_settings
 
 COMMANDS = ("serve", "sandbox", "check", "tools", "call", "config")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,9 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="serve MCP (the default command)", description="Serve MCP.")
-    serve.add_argument("--transport", choices=("stdio", "http"), help="default: stdio")
     add_settings_flags(serve)
-    _add_http_flags(serve)
+    add_http_flags(serve).add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="serve a non-loopback address without a client token (only behind a proxy that authenticates)",
+    )
     serve.set_defaults(run=_serve)
 
     sandbox = commands.add_parser(
@@ -71,95 +68,6 @@ def _parser() -> argparse.ArgumentParser:
     call.register(commands)
     config.register(commands)
     return parser
-
-
-def add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", help="TOML settings file (default: $OAS_CONFIG)")
-    parser.add_argument("--sandbox", action="store_true", help="use the built-in OAS API emulator; no account needed")
-    parser.add_argument("--read-only", action="store_true", default=None, help="register only the tools that read")
-    parser.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS)
-
-
-def _add_http_flags(parser: argparse.ArgumentParser) -> None:
-    http = parser.add_argument_group("HTTP transport (--transport http)")
-    http.add_argument("--host", help="bind address (default: 127.0.0.1)")
-    http.add_argument("--port", type=int, help="port (default: 8000)")
-    http.add_argument("--path", dest="http_path", metavar="PATH", help="path of the MCP endpoint (default: /mcp)")
-    http.add_argument(
-        "--stateless", action="store_true", default=None, help="no sessions, JSON responses: for several replicas"
-    )
-    http.add_argument(
-        "--allowed-host", dest="allowed_hosts", action="append", metavar="NAME", help="accepted Host (repeatable)"
-    )
-    http.add_argument(
-        "--allowed-origin",
-        dest="allowed_origins",
-        action="append",
-        metavar="ORIGIN",
-        help="accepted Origin (repeatable)",
-    )
-    http.add_argument(
-        "--per-request-credentials",
-        action="store_true",
-        default=None,
-        help="use each request's X-Api-Key header as the OAS API key for its calls",
-    )
-    http.add_argument(
-        "--insecure-no-auth",
-        action="store_true",
-        help="serve a non-loopback address without a client token (only behind a proxy that authenticates)",
-    )
-
-
-def load_settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {"read_only": args.read_only, "log_level": args.log_level}
-    overrides |= {name: getattr(args, name, None) for name in HTTP_SETTINGS}  # the serve command's flags
-    flag_names: dict[str, str] = {}
-    if args.sandbox:
-        from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME, SANDBOX_URL
-
-        sandbox = {
-            "base_url": SANDBOX_URL,
-            "api_key": DEMO_API_KEY,
-            "username": DEMO_USERNAME,
-            "email": DEMO_EMAIL,
-            "password": DEMO_PASSWORD,
-        }
-        overrides |= sandbox
-        flag_names = dict.fromkeys(sandbox, "--sandbox")
-    return Settings.load(args.config, flag_names, **overrides)
-
-
-def make_client(settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> OASClient:
-    """The OAS client the settings describe; ``transport`` replaces the network (the sandbox uses it)."""
-    from oas_mcp.client import OASClient
-
-    return OASClient(
-        settings.base_url,
-        api_key=settings.api_key,
-        username=settings.username,
-        email=settings.email,
-        password=settings.password,
-        timeout=settings.timeout,
-        max_retries=settings.max_retries,
-        budget=settings.call_budget,
-        transport=transport,
-        page_concurrency=settings.page_concurrency,
-        max_response_bytes=settings.max_response_bytes,
-    )
-
-
-def connector(settings: Settings, sandbox: bool) -> Callable[[], OASClient]:
-    """How the server makes its OAS client: to the configured URL, or to a fresh in-process sandbox."""
-    if not sandbox:
-        return lambda: make_client(settings)
-
-    def connect() -> OASClient:
-        from oas_mcp.sandbox import Sandbox
-
-        return make_client(settings, Sandbox().transport())
-
-    return connect
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
@@ -27,6 +27,7 @@ MAX_LIST_LIMIT = 10_000
 MAX_PAGE_CONCURRENCY = 32
 ENV_PREFIX = "OAS_"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
 MIN_TOKEN_LENGTH = 16
 MIN_TOKEN_VARIETY = 8  # different characters, and different steps between neighbours, a client token needs
 MAKE_TOKEN = "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
@@ -34,25 +35,40 @@ _PORT = r"(?::(?:\d{1,5}|\*))?"
 _HOST = r"(?:\[[0-9a-f:.]+\]|[^\s/:@\[\]]+)"
 _HOST_PATTERN = re.compile(f"{_HOST}{_PORT}")
 _ORIGIN_PATTERN = re.compile(f"https?://{_HOST}{_PORT}")
-# How the server is served over HTTP: what `oas-mcp config` never puts in a stdio client's configuration.
-HTTP_SETTINGS = (
-    "transport",
-    "host",
-    "port",
-    "http_path",
-    "stateless",
-    "mcp_token",
-    "mcp_token_file",
-    "allowed_hosts",
-    "allowed_origins",
-    "per_request_credentials",
-    "max_sessions",
-    "session_idle_timeout",
-)
-# Flags whose name is not the setting's name with dashes.
-_FLAGS = {"allowed_hosts": "--allowed-host", "allowed_origins": "--allowed-origin", "http_path": "--path"}
 # A list from the environment may be comma-separated (``a.example,b.example``) or a JSON array.
 Names = Annotated[list[str], NoDecode]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A setting's command-line flag: ``--<name with dashes>`` unless ``name`` says otherwise. Its help is the
+    setting's description; ``parse`` reads the value given (argparse's ``type``), else the setting's type does."""
+
+    name: str | None = None
+    metavar: str | None = None
+    parse: Callable[[str], object] | None = None
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A setting that signs in to the OAS API; ``label`` is what ``oas-mcp config`` calls it when it asks for it."""
+
+    label: str
+
+
+@dataclass(frozen=True)
+class HTTPOnly:
+    """A setting of serving MCP over HTTP (or of choosing to): only ``serve`` has its flag, and ``oas-mcp config``
+    never puts it in a stdio client's configuration."""
+
+
+HTTP_ONLY = HTTPOnly()
+
+
+def env_name(name: str) -> str:
+    """The environment variable of setting ``name`` (or of ``config``, the settings file): ``OAS_<NAME>``."""
+    return f"{ENV_PREFIX}{name.upper()}"
 
 
 class SettingsError(Exception):
@@ -60,7 +76,13 @@ class SettingsError(Exception):
 
 
 class Settings(BaseSettings):
-    """Everything oas-mcp can be configured with; each field is also ``OAS_<NAME>`` and ``name`` in TOML."""
+    """Everything oas-mcp can be configured with; each field is also ``OAS_<NAME>`` and ``name`` in TOML.
+
+    A field says all there is to know about its setting: its type, default, limits and description, and in its
+    annotations whether it has a :class:`Flag`, is a :class:`Credential`, or is :data:`HTTP_ONLY` (a secret is a
+    ``SecretStr``). The tables the commands need (:data:`FLAGS`, :data:`CREDENTIALS`, :data:`HTTP_SETTINGS`) are
+    read from the fields.
+    """
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -71,17 +93,27 @@ class Settings(BaseSettings):
     )
 
     base_url: str = Field(DEFAULT_BASE_URL, description="Root URL of the OAS API.")
-    api_key: SecretStr | None = Field(None, description="API key from the welcome email, sent as X-Api-Key.")
-    username: str | None = Field(None, description="Username used by the login tool.")
-    email: str | None = Field(None, description="Email address used by the login tool.")
-    password: SecretStr | None = Field(None, description="Password used by the login tool.")
+    api_key: Annotated[SecretStr | None, Credential("API key")] = Field(
+        None, description="API key from the welcome email, sent as X-Api-Key."
+    )
+    username: Annotated[str | None, Credential("username")] = Field(
+        None, description="Username used by the login tool."
+    )
+    email: Annotated[str | None, Credential("email address")] = Field(
+        None, description="Email address used by the login tool."
+    )
+    password: Annotated[SecretStr | None, Credential("password")] = Field(
+        None, description="Password used by the login tool."
+    )
     timeout: float = Field(30.0, gt=0, le=600, description="Seconds to wait for each HTTP request.")
     max_retries: int = Field(2, ge=0, le=10, description="Retries of a failed request that is safe to resend.")
     call_budget: float = Field(
         60.0, gt=0, le=3600, description="Seconds one tool call may take in all, retries and waits included."
     )
-    read_only: bool = Field(False, description="Register only the tools that read (no create, no activate).")
-    log_level: LogLevel = Field("INFO", description="Log level; logs go to stderr.")
+    read_only: Annotated[bool, Flag()] = Field(
+        False, description="Register only the tools that read (no create, no activate)."
+    )
+    log_level: Annotated[LogLevel, Flag(parse=str.upper)] = Field("INFO", description="Log level; logs go to stderr.")
     list_limit: int = Field(
         100, ge=1, le=MAX_LIST_LIMIT, description="Default number of organisations list_organisations returns."
     )
@@ -95,22 +127,38 @@ class Settings(BaseSettings):
         description="Largest API response body read, in bytes; a bigger one is an error, and is not read.",
     )
     # Serving MCP over HTTP (see oas_mcp.hosting).
-    transport: Literal["stdio", "http"] = Field("stdio", description="stdio, or http (Streamable HTTP).")
-    host: str = Field("127.0.0.1", min_length=1, description="HTTP bind address.")
-    port: int = Field(8000, ge=0, le=65535, description="HTTP port; 0 picks a free one (logged on start).")
-    http_path: str = Field("/mcp", description="Path of the MCP endpoint.")
-    stateless: bool = Field(False, description="Stateless HTTP with JSON responses: any replica serves any request.")
-    mcp_token: SecretStr | None = Field(None, description="Bearer token MCP clients must present over HTTP.")
-    mcp_token_file: Path | None = Field(None, description="File holding the bearer token (instead of mcp_token).")
-    allowed_hosts: Names = Field([], description="Host header values accepted over HTTP, besides loopback ones.")
-    allowed_origins: Names = Field([], description="Origin header values accepted over HTTP, besides loopback ones.")
-    per_request_credentials: bool = Field(
+    transport: Annotated[Literal["stdio", "http"], HTTP_ONLY, Flag()] = Field(
+        "stdio", description="stdio, or http for Streamable HTTP."
+    )
+    host: Annotated[str, HTTP_ONLY, Flag()] = Field("127.0.0.1", min_length=1, description="HTTP bind address.")
+    port: Annotated[int, HTTP_ONLY, Flag()] = Field(
+        8000, ge=0, le=65535, description="HTTP port; 0 picks a free one, logged on start."
+    )
+    http_path: Annotated[str, HTTP_ONLY, Flag(name="--path", metavar="PATH")] = Field(
+        "/mcp", description="Path of the MCP endpoint."
+    )
+    stateless: Annotated[bool, HTTP_ONLY, Flag()] = Field(
+        False, description="Stateless HTTP with JSON responses: any replica serves any request."
+    )
+    mcp_token: Annotated[SecretStr | None, HTTP_ONLY] = Field(
+        None, description="Bearer token MCP clients must present over HTTP."
+    )
+    mcp_token_file: Annotated[Path | None, HTTP_ONLY] = Field(
+        None, description="File holding the bearer token (instead of mcp_token)."
+    )
+    allowed_hosts: Annotated[Names, HTTP_ONLY, Flag(name="--allowed-host", metavar="NAME")] = Field(
+        [], description="Values of the Host header accepted over HTTP, besides loopback ones."
+    )
+    allowed_origins: Annotated[Names, HTTP_ONLY, Flag(name="--allowed-origin", metavar="ORIGIN")] = Field(
+        [], description="Values of the Origin header accepted over HTTP, besides loopback ones."
+    )
+    per_request_credentials: Annotated[bool, HTTP_ONLY, Flag()] = Field(
         False, description="Use each HTTP request's X-Api-Key header for its upstream calls."
     )
-    max_sessions: int = Field(
+    max_sessions: Annotated[int, HTTP_ONLY] = Field(
         1000, ge=1, le=100_000, description="Most MCP sessions open at once over HTTP; past it, new ones get 503."
     )
-    session_idle_timeout: float = Field(
+    session_idle_timeout: Annotated[float, HTTP_ONLY] = Field(
         600.0, ge=1, le=86_400, description="Seconds an MCP session over HTTP may go without a request before it ends."
     )
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -223,7 +271,7 @@ class Settings(BaseSettings):
         The file is ``config_file``, else ``$OAS_CONFIG``, else none. ``flag_names`` says which flag set an
         override (``--sandbox``), when it is not ``--<name>``. Raises SettingsError.
         """
-        path = config_file or os.environ.get(f"{ENV_PREFIX}CONFIG") or None
+        path = config_file or os.environ.get(env_name("config")) or None
         file_values = _read_toml(Path(path)) if path else {}
         flags = {key: value for key, value in overrides.items() if value is not None}
         origins = _Origins(flags, flag_names or {}, file_values, path)
@@ -238,6 +286,32 @@ class Settings(BaseSettings):
             raise SettingsError(_describe(exc, origins)) from None
         settings._origins = {name: found for name in cls.model_fields if (found := origins.of(name))}
         return settings
+
+
+def _marked(kind: type[T]) -> dict[str, T]:
+    """Each setting whose field is annotated with a ``kind``, and that annotation, in the order of the fields."""
+    fields = Settings.model_fields.items()
+    return {name: mark for name, field in fields for mark in field.metadata if isinstance(mark, kind)}
+
+
+FLAGS = _marked(Flag)
+"""The settings that have a flag, and how it looks."""
+CREDENTIALS = _marked(Credential)
+"""The settings that sign in to the OAS API: the API key, and what login sends."""
+HTTP_SETTINGS = tuple(_marked(HTTPOnly))
+"""How the server is served over HTTP: what ``oas-mcp config`` never puts in a stdio client's configuration."""
+
+
+def flag_name(name: str) -> str:
+    """The flag that sets setting ``name``: the one its field names, else ``--<name with dashes>``."""
+    flag = FLAGS.get(name)
+    return flag.name if flag is not None and flag.name else f"--{name.replace('_', '-')}"
+
+
+def is_secret(name: str) -> bool:
+    """Whether setting ``name`` holds a secret (a ``SecretStr``: never shown, never written out)."""
+    annotation = Settings.model_fields[name].annotation
+    return annotation is SecretStr or SecretStr in get_args(annotation)
 
 
 def token_weakness(token: str) -> str | None:
@@ -282,11 +356,11 @@ class _Origins:
     path: object
 
     def of(self, name: str) -> str | None:
-        env_name = f"{ENV_PREFIX}{name.upper()}"
+        variable = env_name(name)
         if name in self.flags:
-            return self.flag_names.get(name) or _FLAGS.get(name, f"--{name.replace('_', '-')}")
-        if any(variable.upper() == env_name for variable in os.environ):
-            return env_name
+            return self.flag_names.get(name) or flag_name(name)
+        if any(set_variable.upper() == variable for set_variable in os.environ):
+            return variable
         if name in self.file_values:
             return f"{name} in {self.path}"
         return None
@@ -296,6 +370,6 @@ def _describe(exc: ValidationError, origins: _Origins) -> str:
     """One line naming the first bad setting, where it came from, and what is wrong (never its value)."""
     error = exc.errors()[0]
     name = str(error["loc"][0]) if error["loc"] else "settings"
-    origin = origins.of(name) or f"{ENV_PREFIX}{name.upper()}"
+    origin = origins.of(name) or env_name(name)
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"invalid setting {origin}: {message}"

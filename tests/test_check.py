@@ -11,7 +11,8 @@ import pytest
 
 import oas_mcp.sandbox
 from oas_mcp.cli import main
-from oas_mcp.commands.check import (
+from oas_mcp.commands.check import run_checks
+from oas_mcp.problems import (
     API_ERROR,
     API_FAILING,
     FORBIDDEN,
@@ -26,7 +27,6 @@ from oas_mcp.commands.check import (
     TOO_LARGE,
     UNREACHABLE,
     Problem,
-    run_checks,
 )
 from oas_mcp.sandbox import DEMO_API_KEY, Fault, Sandbox
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import oas_mcp.client
-from oas_mcp.commands.check import PROBLEMS
+from oas_mcp.problems import PROBLEMS
 from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME, SANDBOX_URL, Sandbox
 
 from support import run

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from oas_mcp.settings import Settings, SettingsError
+from oas_mcp.cli import _parser, main
+from oas_mcp.settings import FLAGS, Settings, SettingsError, flag_name
+from oas_mcp.wiring import load_settings
 
 from support import run
 
@@ -277,3 +279,35 @@ def test_a_placeholder_left_in_a_client_config_is_refused(monkeypatch: pytest.Mo
 
     with pytest.raises(SettingsError, match=f"invalid setting {variable}: is still a placeholder"):
         Settings.load()
+
+
+FLAG_EXAMPLES = {
+    "read_only": ([], True),
+    "log_level": (["debug"], "DEBUG"),
+    "transport": (["http"], "http"),
+    "host": (["0.0.0.0"], "0.0.0.0"),
+    "port": (["0"], 0),
+    "http_path": (["/oas/mcp/"], "/oas/mcp"),
+    "stateless": ([], True),
+    "allowed_hosts": (["Mcp.Example.com", "--allowed-host", "other.example"], ["mcp.example.com", "other.example"]),
+    "allowed_origins": (["https://app.example.com"], ["https://app.example.com"]),
+    "per_request_credentials": ([], True),
+}
+
+
+def test_the_examples_cover_every_flag() -> None:
+    assert set(FLAG_EXAMPLES) == set(FLAGS)
+
+
+@pytest.mark.parametrize("name", FLAG_EXAMPLES)
+def test_each_flag_serve_lists_sets_its_setting_and_is_named_as_its_origin(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    values, expected = FLAG_EXAMPLES[name]
+
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    settings = load_settings(_parser().parse_args(["serve", flag_name(name), *values]))
+
+    assert flag_name(name) in capsys.readouterr().out.split()
+    assert (getattr(settings, name), settings.origin(name)) == (expected, flag_name(name))

@@ -8,8 +8,8 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any
 
-from oas_mcp.cli import add_settings_flags, connector, load_settings
 from oas_mcp.commands import quiet_logs
+from oas_mcp.wiring import add_settings_flags, connector, load_settings
 
 if TYPE_CHECKING:
     from mcp_types import Tool

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from oas_mcp.cli import add_settings_flags, connector, load_settings
 from oas_mcp.commands import quiet_logs
-from oas_mcp.settings import Settings
+from oas_mcp.problems import NO_KEY, NOT_THE_API, Problem, failure_of
+from oas_mcp.settings import Settings, env_name
 from oas_mcp.text import clean
+from oas_mcp.wiring import add_settings_flags, connector, load_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -21,68 +22,6 @@ if TYPE_CHECKING:
 
 PASS, FAIL, SKIP = "✓", "✗", "-"
 SHOWN_KEY_CHARACTERS = 4
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A failure ``check`` can report: how its line starts, and what to do about it."""
-
-    symptom: str
-    fix: str
-
-
-UNREACHABLE = Problem(
-    "The OAS API is unreachable",
-    "Check OAS_BASE_URL (the default is https://oas-beta.ottomate.me) and your network, proxy or VPN.",
-)
-TIMEOUT = Problem("The OAS API did not answer in time", "Try again later, or raise OAS_TIMEOUT (seconds).")
-NOT_THE_API = Problem(
-    "Something answered, but not the OAS API",
-    "Set OAS_BASE_URL to the API's root URL, such as https://oas-beta.ottomate.me, not a web or docs page.",
-)
-API_FAILING = Problem("The OAS API is failing", "The API is having trouble; try again in a few minutes.")
-RATE_LIMITED = Problem("The OAS API is rate limiting requests", "Wait a minute, then run oas-mcp check again.")
-NO_KEY = Problem("No API key is set", "Set OAS_API_KEY to the 41-character key from your welcome email.")
-KEY_REJECTED = Problem(
-    "The OAS API rejected the API key",
-    "Copy the whole key from your welcome email into OAS_API_KEY; it is tied to your account's email address.",
-)
-NO_LOGIN = Problem(
-    "Login credentials are not set",
-    "Set OAS_USERNAME, OAS_EMAIL and OAS_PASSWORD to those of your OAS account; the login tool needs them.",
-)
-LOGIN_REJECTED = Problem(
-    "The OAS API refused the sign-in",
-    "Check OAS_USERNAME, OAS_EMAIL and OAS_PASSWORD: they must be exactly those of your OAS account.",
-)
-FORBIDDEN = Problem(
-    "The OAS API refused access",
-    "Your account may not be approved or active yet; ask OAS support, quoting this line.",
-)
-TOO_LARGE = Problem(
-    "The OAS API sent a response too large to read",
-    "Check OAS_BASE_URL; if the API really sends responses that big, raise OAS_MAX_RESPONSE_BYTES.",
-)
-API_ERROR = Problem(
-    "The OAS API answered with an error",
-    "Run oas-mcp check --log-level DEBUG to see each request; report the error if it persists.",
-)
-
-PROBLEMS = (
-    UNREACHABLE,
-    TIMEOUT,
-    NOT_THE_API,
-    API_FAILING,
-    RATE_LIMITED,
-    NO_KEY,
-    KEY_REJECTED,
-    NO_LOGIN,
-    LOGIN_REJECTED,
-    FORBIDDEN,
-    TOO_LARGE,
-    API_ERROR,
-)
-"""Every failure ``check`` reports; the README's Troubleshooting section lists them with their fixes."""
 
 
 @dataclass(frozen=True)
@@ -207,7 +146,7 @@ async def _login(settings: Settings, oas: OASClient) -> Result:
     try:
         signed_in = await oas.login()
     except CredentialsError as error:
-        return Result(FAIL, f"{', '.join(f'OAS_{name.upper()}' for name in error.missing)} not set", NO_LOGIN)
+        return Result(FAIL, f"{', '.join(map(env_name, error.missing))} not set", failure_of(error).problem)
     except OASError as error:
         return _failed(error, f" ({origins})")
     session = oas.session
@@ -235,42 +174,7 @@ async def _organisations(oas: OASClient) -> Result:
 
 def _failed(error: OASError, where: str) -> Result:
     """The failed line for an API client error: the problem, what happened, and which settings were used."""
-    return Result(FAIL, f"{str(error).rstrip('.')}{where}", problem_of(error))
-
-
-def problem_of(error: OASError) -> Problem:
-    from oas_mcp.client import (
-        APIConnectionError,
-        APITimeoutError,
-        AuthenticationError,
-        NotFoundError,
-        PermissionDeniedError,
-        RateLimitError,
-        ResponseTooLargeError,
-        ServerError,
-        UnexpectedResponseError,
-    )
-
-    match error:
-        case APITimeoutError():
-            return TIMEOUT
-        case APIConnectionError():
-            return UNREACHABLE
-        case ResponseTooLargeError():
-            return TOO_LARGE
-        case UnexpectedResponseError() | NotFoundError():
-            return NOT_THE_API
-        case ServerError():
-            return API_FAILING
-        case RateLimitError():
-            return RATE_LIMITED
-        case AuthenticationError(credentials=sent) if "login" in sent:
-            return LOGIN_REJECTED
-        case AuthenticationError():
-            return KEY_REJECTED
-        case PermissionDeniedError():
-            return FORBIDDEN
-    return API_ERROR
+    return Result(FAIL, f"{str(error).rstrip('.')}{where}", failure_of(error).problem)
 
 
 def _duration(seconds: float) -> str:

@@ -15,12 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from oas_mcp.cli import add_settings_flags, load_settings
-from oas_mcp.settings import ENV_PREFIX, HTTP_SETTINGS, Settings
-
-CREDENTIALS = ("api_key", "username", "email", "password")
-SECRETS = ("api_key", "password")
-LABELS = {"api_key": "API key", "username": "username", "email": "email address", "password": "password"}
+from oas_mcp.settings import CREDENTIALS, HTTP_SETTINGS, Settings, env_name, flag_name, is_secret
+from oas_mcp.wiring import EVERY_COMMAND, add_settings_flags, load_settings
 
 
 @dataclass(frozen=True)
@@ -65,19 +61,17 @@ CURSOR = (
 )
 
 
-def _env(name: str) -> str:
-    return f"{ENV_PREFIX}{name.upper()}"
-
-
 def _input_id(name: str) -> str:
     return f"oas-{name.replace('_', '-')}"
 
 
 CLIENTS: dict[str, ClientFormat] = {
-    "claude-desktop": ClientFormat("mcpServers", False, lambda name: f"<your OAS {LABELS[name]}>", CLAUDE_DESKTOP),
-    "claude-code": ClientFormat("mcpServers", True, lambda name: f"${{{_env(name)}:-}}", CLAUDE_CODE),
+    "claude-desktop": ClientFormat(
+        "mcpServers", False, lambda name: f"<your OAS {CREDENTIALS[name].label}>", CLAUDE_DESKTOP
+    ),
+    "claude-code": ClientFormat("mcpServers", True, lambda name: f"${{{env_name(name)}:-}}", CLAUDE_CODE),
     "vscode": ClientFormat("servers", True, lambda name: f"${{input:{_input_id(name)}}}", VSCODE, inputs=True),
-    "cursor": ClientFormat("mcpServers", False, lambda name: f"${{env:{_env(name)}}}", CURSOR),
+    "cursor": ClientFormat("mcpServers", False, lambda name: f"${{env:{env_name(name)}}}", CURSOR),
 }
 
 
@@ -110,15 +104,15 @@ def launch_command(args: argparse.Namespace) -> list[str]:
     scripts = Path(sys.executable).parent
     installed = shutil.which("oas-mcp", path=str(scripts))
     command = [os.path.abspath(installed)] if installed else [os.path.abspath(sys.executable), "-m", "oas_mcp"]
-    config_file = args.config or os.environ.get(f"{ENV_PREFIX}CONFIG")
+    config_file = args.config or os.environ.get(env_name("config"))
     if args.sandbox:
         command.append("--sandbox")
     if config_file:
         command += ["--config", os.path.abspath(config_file)]
-    if args.read_only:
-        command.append("--read-only")
-    if args.log_level:
-        command += ["--log-level", args.log_level]
+    for name in EVERY_COMMAND:
+        value = getattr(args, name)
+        if value:
+            command += [flag_name(name)] if value is True else [flag_name(name), str(value)]
     return command
 
 
@@ -131,9 +125,9 @@ def _environment(args: argparse.Namespace, settings: Settings, client: ClientFor
         if name in HTTP_SETTINGS:  # the client starts the server on stdio
             continue
         origin = settings.origin(name)
-        if origin == _env(name) or (name in CREDENTIALS and origin == "default" and not args.sandbox):
+        if origin == env_name(name) or (name in CREDENTIALS and origin == "default" and not args.sandbox):
             value = getattr(settings, name)
-            env[_env(name)] = client.reference(name) if value is None or name in SECRETS else _text(value)
+            env[env_name(name)] = client.reference(name) if value is None or is_secret(name) else _text(value)
     return env
 
 
@@ -154,10 +148,10 @@ def client_config(client: ClientFormat, name: str, command: list[str], env: dict
             {
                 "type": "promptString",
                 "id": _input_id(setting),
-                "description": f"OAS {LABELS[setting]}",
-                "password": setting in SECRETS,
+                "description": f"OAS {CREDENTIALS[setting].label}",
+                "password": is_secret(setting),
             }
             for setting in CREDENTIALS
-            if env.get(_env(setting)) == client.reference(setting)
+            if env.get(env_name(setting)) == client.reference(setting)
         ]
     return document
