@@ -47,7 +47,7 @@ from oas_mcp.client._responses import (
     unexpected_shape,
 )
 from oas_mcp.client._retry import RetryPolicy, budget
-from oas_mcp.redact import masking
+from oas_mcp.redact import masking, remember
 from oas_mcp.text import clean
 
 logger = logging.getLogger("oas_mcp.client")
@@ -116,39 +116,61 @@ class OASClient:
         page_concurrency: int = DEFAULT_PAGE_CONCURRENCY,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        self._connection = Connection(base_url, timeout, transport, max_response_bytes)
-        self._retry = RetryPolicy(max_retries=max_retries)
+        self._start(
+            Connection(base_url, timeout, transport, max_response_bytes),
+            RetryPolicy(max_retries=max_retries),
+            Credentials.of(api_key, username, email, password),
+            budget=budget,
+            page_concurrency=page_concurrency,
+            per_user=False,
+        )
+
+    def _start(
+        self,
+        connection: Connection,
+        retry: RetryPolicy,
+        credentials: Credentials,
+        *,
+        budget: float,
+        page_concurrency: int,
+        per_user: bool,
+    ) -> None:
+        """Every client is made here: on ``connection``, retrying as ``retry`` says, with ``credentials``.
+
+        A client made ``per_user`` (by :meth:`with_credentials`) leaves the connection open when it closes, and
+        its secrets are masked in logs only while recent; any other closes it, and its secrets are masked for
+        the life of the process.
+        """
+        self._connection = connection
+        self._retry = retry
         self._budget = budget
         self._page_concurrency = page_concurrency
-        self._owns_connection = True
-        self._credentials = Credentials.of(api_key, username, email, password)
-        self._secrets = self._credentials.secrets()
+        self._owns_connection = not per_user
+        self._credentials = credentials
+        self._secrets = credentials.secrets()
+        remember(*self._secrets, transient=per_user)
         self._token: Token | None = None
         self._login_lock = anyio.Lock()
         self._login_failure: _LoginFailure | None = None
         self._active: int | None = None
 
-    def with_credentials(
-        self,
-        *,
-        api_key: str | SecretStr | None = None,
-        username: str | None = None,
-        email: str | None = None,
-        password: str | SecretStr | None = None,
-    ) -> OASClient:
-        """A client for other credentials on the same connection pool, with its own session and state.
+    def with_credentials(self, credentials: Credentials) -> OASClient:
+        """A client for ``credentials`` (``Credentials()``: none) on the same connection pool, with its own
+        session and state.
 
         Closing it leaves the pool open; the pool closes with the client that made it. Made per user, its
         secrets are masked in all text made while it serves a call, and in other logs while recent (API-key-shaped
         text always is), not for the life of the process.
         """
-        other = OASClient(self.base_url, page_concurrency=self._page_concurrency)
-        other._credentials = Credentials.of(api_key, username, email, password, transient=True)
-        other._secrets = other._credentials.secrets()
-        other._connection = self._connection
-        other._retry = self._retry
-        other._budget = self._budget
-        other._owns_connection = False
+        other = OASClient.__new__(OASClient)  # not __init__: it would make a connection and a retry policy
+        other._start(
+            self._connection,
+            self._retry,
+            credentials,
+            budget=self._budget,
+            page_concurrency=self._page_concurrency,
+            per_user=True,
+        )
         return other
 
     def __repr__(self) -> str:
