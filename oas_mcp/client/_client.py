@@ -46,7 +46,7 @@ from oas_mcp.client._responses import (
     status_error,
     unexpected_shape,
 )
-from oas_mcp.client._retry import RetryPolicy, budget
+from oas_mcp.client._retry import Deadline, RetryPolicy, budget, enclosing_deadline
 from oas_mcp.redact import masking, remember
 from oas_mcp.text import clean
 
@@ -214,8 +214,8 @@ class OASClient:
         With an API key set, the key alone is sent (no session token, no sign-in on 401), so a wrong key fails
         even when signing in would work; without one, the session is checked (signing in first).
         """
-        with self._serving():
-            response = await self._send("GET", HELLO, session=self._credentials.api_key is None)
+        with self._serving() as deadline:
+            response = await self._send("GET", HELLO, deadline, session=self._credentials.api_key is None)
             content_type = response.headers.get("content-type", "")
             if "html" in content_type or response.text.lstrip().startswith("<"):
                 raise UnexpectedResponseError(
@@ -233,13 +233,18 @@ class OASClient:
     async def login(self) -> LoginResult:
         """``POST /api/auth/login/`` with the configured username, email and password."""
         stale = self._token
-        with self._serving():
-            token = await self._retry.run(lambda: self._renew(stale), idempotent=True, what=f"POST {LOGIN}")
+        with self._serving() as deadline:
+            token = await self._retry.run(
+                lambda: self._renew(stale, deadline), idempotent=True, what=f"POST {LOGIN}", deadline=deadline
+            )
         return LoginResult(token.user, token.expires)
 
     async def iter_organisations(self) -> AsyncIterator[Organisation]:
-        """Every organisation, each once, fetching one page at a time as you iterate."""
-        pager = self._organisation_pager()
+        """Every organisation, each once, fetching one page at a time as you iterate.
+
+        Not a call: it has no time budget of its own, only that of a :func:`budget` it is iterated in, if any.
+        """
+        pager = self._organisation_pager(enclosing_deadline())
         async with aclosing(pager.follow(ORGANISATIONS)) as pages:
             async for batch in pages:
                 for organisation in batch:
@@ -264,7 +269,6 @@ class OASClient:
         wanted = _matcher(name_contains, currency)
         found: list[Organisation] = []
         truncated = False
-        pager = self._organisation_pager()
 
         async def take(batch: list[Organisation]) -> int | None:
             nonlocal truncated
@@ -277,7 +281,8 @@ class OASClient:
                 await progress(pager.trail.pages, pager.trail.total, len(found))
             return None if limit is None else limit - len(found)
 
-        with self._serving():
+        with self._serving() as deadline:
+            pager = self._organisation_pager(deadline)
             await pager.flatten(ORGANISATIONS, take)
         trail = pager.trail
         count = trail.count if trail.count is not None else len(trail.seen)
@@ -301,10 +306,10 @@ class OASClient:
         not there before is returned (``recovered_after`` says why), or OutcomeUnknownError is raised.
         """
         draft = NewOrganisation(name=name, base_currency=base_currency, currencies=currencies, image=image)
-        with self._serving():
+        with self._serving() as deadline:
             before = {organisation.id for organisation in await self._matching(draft)}
             try:
-                response = await self._send("POST", ORGANISATIONS, json=draft.body(), idempotent=False)
+                response = await self._send("POST", ORGANISATIONS, deadline, json=draft.body(), idempotent=False)
                 return CreatedOrganisation.of(_organisations([read_json(response)], response)[0])
             except (APIConnectionError, ServerError, UnexpectedResponseError) as lost:
                 if isinstance(lost, APIConnectionError) and not lost.request_sent:
@@ -313,8 +318,8 @@ class OASClient:
 
     async def activate_organisation(self, organisation_id: int) -> str:
         """``POST /api/organisations/{id}/make_active/``; returns the API's confirmation message."""
-        with self._serving():
-            response = await self._send("POST", f"{ORGANISATIONS}{int(organisation_id)}/make_active/")
+        with self._serving() as deadline:
+            response = await self._send("POST", f"{ORGANISATIONS}{int(organisation_id)}/make_active/", deadline)
             self._active = organisation_id
             try:
                 body = read_json(response)
@@ -348,46 +353,58 @@ class OASClient:
         return CreatedOrganisation.of(new[-1], recovered_after=str(lost))
 
     @contextmanager
-    def _serving(self) -> Iterator[None]:
-        """One call: its time budget, and this client's secrets masked in every text (error, log line) made in it."""
-        with budget(self._budget), masking(self._secrets):
-            yield
+    def _serving(self) -> Iterator[Deadline]:
+        """One call: this client's secrets masked in every text (error, log line) made in it, and its deadline
+        (that of an enclosing budget, if any), for everything the call does."""
+        with budget(self._budget) as deadline, masking(self._secrets):
+            yield deadline
 
     # -- pagination -------------------------------------------------------------------------------
 
-    def _organisation_pager(self) -> Pager[Organisation]:
-        """Pages of organisations on the configured origin only; repeated ids dropped."""
+    def _organisation_pager(self, deadline: Deadline | None) -> Pager[Organisation]:
+        """Pages of organisations on the configured origin only, each read before ``deadline``; repeated ids
+        dropped."""
 
         async def fetch(path: str) -> httpx2.Response:
             with masking(self._secrets):  # already so in a call; iter_organisations is not one
-                return await self._send("GET", path)
+                return await self._send("GET", path, deadline)
 
         return Pager(fetch, self._connection.base_path, _organisations, _id, self._page_concurrency)
 
     # -- sending ----------------------------------------------------------------------------------
 
     async def _send(
-        self, method: str, path: str, *, json: Any = None, idempotent: bool = True, session: bool = True
+        self,
+        method: str,
+        path: str,
+        deadline: Deadline | None,
+        *,
+        json: Any = None,
+        idempotent: bool = True,
+        session: bool = True,
     ) -> httpx2.Response:
-        """One API call, retried as :class:`RetryPolicy` allows; raises on error statuses. Without ``session``,
-        only the API key is sent: no session token, and no signing in."""
+        """One API call, retried as :class:`RetryPolicy` allows, all before ``deadline``; raises on error
+        statuses. Without ``session``, only the API key is sent: no session token, and no signing in."""
         return await self._retry.run(
-            lambda: self._send_once(method, path, json, session),
+            lambda: self._send_once(method, path, json, session, deadline),
             idempotent=idempotent,
             what=f"{method} {urlsplit(path).path}",
+            deadline=deadline,
         )
 
-    async def _send_once(self, method: str, path: str, json: Any, session: bool) -> httpx2.Response:
+    async def _send_once(
+        self, method: str, path: str, json: Any, session: bool, deadline: Deadline | None
+    ) -> httpx2.Response:
         """Authenticate, send, sign in again once on 401 when possible, raise on error statuses."""
-        token = await self._current_token() if session else None
+        token = await self._current_token(deadline) if session else None
         sign_in = session and self._credentials.can_login
         fresh = token is None and self._credentials.api_key is None and sign_in
         if fresh:
-            token = await self._renew(stale=None)
-        response, carried = await self._attempt(method, path, token, json)
+            token = await self._renew(None, deadline)
+        response, carried = await self._attempt(method, path, token, json, deadline)
         if response.status_code == 401 and sign_in and not fresh:
-            token = await self._renew(stale=token)
-            response, carried = await self._attempt(method, path, token, json)
+            token = await self._renew(token, deadline)
+            response, carried = await self._attempt(method, path, token, json, deadline)
         if response.is_error:
             raise status_error(response, carried)
         if response.is_redirect:
@@ -395,10 +412,10 @@ class OASClient:
         return response
 
     async def _attempt(
-        self, method: str, path: str, token: Token | None, json: Any
+        self, method: str, path: str, token: Token | None, json: Any, deadline: Deadline | None
     ) -> tuple[httpx2.Response, tuple[Credential, ...]]:
         headers, carried = headers_for(self._credentials, token)
-        return await self._connection.send(method, path, headers, json), carried
+        return await self._connection.send(method, path, headers, json, deadline), carried
 
     def _redirected(self, response: httpx2.Response) -> UnexpectedResponseError:
         method, path = request_line(response)
@@ -414,18 +431,18 @@ class OASClient:
 
     # -- signing in -------------------------------------------------------------------------------
 
-    async def _current_token(self) -> Token | None:
+    async def _current_token(self, deadline: Deadline | None) -> Token | None:
         """The session token, renewed first when most of its lifetime is over (failing that, the old one)."""
         token = self._token
         if token is None or not token.renewal_due() or not self._credentials.can_login:
             return token
         try:
-            return await self._renew(stale=token)
+            return await self._renew(token, deadline)
         except OASError as error:
             logger.warning("could not renew the session before it expires (%s); using it while it lasts", error)
             return token
 
-    async def _renew(self, stale: Token | None) -> Token:
+    async def _renew(self, stale: Token | None, deadline: Deadline | None) -> Token:
         """Sign in, once for all callers that saw the same ``stale`` token (single flight).
 
         A refused sign-in is not repeated for a while (1 s, doubling up to a minute): callers get the same error.
@@ -437,7 +454,7 @@ class OASClient:
             if failure is not None and time.monotonic() < failure.retry_at:
                 raise failure.error
             try:
-                self._token = await self._login()
+                self._token = await self._login(deadline)
             except (AuthenticationError, PermissionDeniedError) as error:
                 count = failure.count + 1 if failure else 1
                 self._login_failure = _LoginFailure(error, time.monotonic() + min(60.0, 2.0 ** (count - 1)), count)
@@ -446,10 +463,10 @@ class OASClient:
             self._secrets[:] = [*self._credentials.secrets(), self._token.access.get_secret_value()]
             return self._token
 
-    async def _login(self) -> Token:
+    async def _login(self, deadline: Deadline | None) -> Token:
         body = self._credentials.login_body()
         headers, _ = headers_for(self._credentials, None)
-        response = await self._connection.send("POST", LOGIN, headers, body)
+        response = await self._connection.send("POST", LOGIN, headers, body, deadline)
         if response.status_code in (400, 401, 403):
             detail = status_error(response, ("login",)).detail
             kind = PermissionDeniedError if response.status_code == 403 else AuthenticationError
