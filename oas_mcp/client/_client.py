@@ -244,10 +244,10 @@ class OASClient:
 
         Not a call: it has no time budget of its own, only that of a :func:`budget` it is iterated in, if any.
         """
-        pager = self._organisation_pager(enclosing_deadline())
-        async with aclosing(pager.follow(ORGANISATIONS)) as pages:
+        pager = self._organisation_pager(enclosing_deadline(), concurrency=1)
+        async with aclosing(pager.pages(ORGANISATIONS)) as pages:
             async for batch in pages:
-                for organisation in batch:
+                for organisation in batch.items:
                     yield organisation
 
     async def list_organisations(
@@ -266,35 +266,36 @@ class OASClient:
         the pages in all (None when unknown) and the organisations kept so far.
         """
         started = time.perf_counter()
-        wanted = _matcher(name_contains, currency)
+        keep = _matcher(name_contains, currency)
         found: list[Organisation] = []
-        truncated = False
+        spare = False  # whether the last page read had matches past the limit
 
-        async def take(batch: list[Organisation]) -> int | None:
-            nonlocal truncated
-            matches = [organisation for organisation in batch if wanted(organisation)]
-            room = len(matches) if limit is None else limit - len(found)
-            found.extend(matches[:room])
-            if limit is not None and len(found) >= limit:
-                truncated = len(matches) > room or pager.trail.has_next
-            if progress is not None:
-                await progress(pager.trail.pages, pager.trail.total, len(found))
+        def wanted() -> int | None:
             return None if limit is None else limit - len(found)
 
         with self._serving() as deadline:
-            pager = self._organisation_pager(deadline)
-            await pager.flatten(ORGANISATIONS, take)
-        trail = pager.trail
-        count = trail.count if trail.count is not None else len(trail.seen)
+            pager = self._organisation_pager(deadline, self._page_concurrency)
+            async with aclosing(pager.pages(ORGANISATIONS, wanted)) as pages:
+                async for batch in pages:
+                    matches = [organisation for organisation in batch.items if keep(organisation)]
+                    room = wanted()
+                    found.extend(matches[:room])
+                    spare = room is not None and len(matches) > room
+                    if progress is not None:
+                        await progress(batch.pages, batch.total, len(found))
+                    if wanted() == 0:
+                        break
+        summary = pager.summary()
         logger.info(
             "listed %d organisations (of %d) from %d pages (%d prefetched) in %.0f ms",
             len(found),
-            count,
-            trail.pages,
-            trail.prefetched,
+            summary.count,
+            summary.pages,
+            summary.prefetched,
             (time.perf_counter() - started) * 1000,
         )
-        return OrganisationList(count, found, truncated, trail.pages, trail.note)
+        truncated = limit is not None and len(found) >= limit and (spare or summary.more)
+        return OrganisationList(summary.count, found, truncated, summary.pages, summary.note)
 
     async def create_organisation(
         self, name: str, base_currency: str, currencies: list[str], image: str | None = None
@@ -361,15 +362,15 @@ class OASClient:
 
     # -- pagination -------------------------------------------------------------------------------
 
-    def _organisation_pager(self, deadline: Deadline | None) -> Pager[Organisation]:
-        """Pages of organisations on the configured origin only, each read before ``deadline``; repeated ids
-        dropped."""
+    def _organisation_pager(self, deadline: Deadline | None, concurrency: int) -> Pager[Organisation]:
+        """Pages of organisations on the configured origin only, each read before ``deadline``, up to
+        ``concurrency`` at once; repeated ids dropped."""
 
         async def fetch(path: str) -> httpx2.Response:
             with masking(self._secrets):  # already so in a call; iter_organisations is not one
                 return await self._send("GET", path, deadline)
 
-        return Pager(fetch, self._connection.base_path, _organisations, _id, self._page_concurrency)
+        return Pager(fetch, self._connection.base_path, _organisations, _id, concurrency)
 
     # -- sending ----------------------------------------------------------------------------------
 
