@@ -97,8 +97,15 @@ class OASClient:
     when there is no key, or when a request gets 401 and login credentials are set (then retries it once),
     and again before the session token expires. Transient failures are retried (see :class:`RetryPolicy`);
     each call (retries and waits included) fits in ``budget`` seconds, each request in ``timeout``, and a response
-    body may hold at most ``max_response_bytes``. Cookies are never kept nor sent. Every failure is an
-    :class:`~oas_mcp.client.OASError`. Use it as an async context manager, or call :meth:`aclose`.
+    body may hold at most ``max_response_bytes``. Cookies are never kept nor sent. Use it as an async context
+    manager, or call :meth:`aclose`.
+
+    Every failure to get an answer is an :class:`~oas_mcp.client.OASError`. Any call may raise, once retries
+    are spent: :class:`APIConnectionError` (no answer; :class:`APITimeoutError`: not in time,
+    :class:`BudgetExhaustedError`: not within the call's budget), :class:`APIStatusError` (an error status:
+    :class:`AuthenticationError` when the credentials are refused, :class:`PermissionDeniedError`,
+    :class:`RateLimitError`, :class:`ServerError`, ...) and :class:`UnexpectedResponseError` (an answer unlike
+    the guide's; :class:`ResponseTooLargeError`: too big). Each method's ``Raises`` says what is its own.
     """
 
     def __init__(
@@ -213,6 +220,11 @@ class OASClient:
 
         With an API key set, the key alone is sent (no session token, no sign-in on 401), so a wrong key fails
         even when signing in would work; without one, the session is checked (signing in first).
+
+        Raises:
+            AuthenticationError: the API key was refused; without one, signing in was, or there are no credentials.
+            UnexpectedResponseError: the answer is not a greeting (an HTML page, an empty body).
+            OASError: any other failure of a call (see the class).
         """
         with self._serving() as deadline:
             response = await self._send("GET", HELLO, deadline, session=self._credentials.api_key is None)
@@ -231,7 +243,15 @@ class OASClient:
             return clean(text)
 
     async def login(self) -> LoginResult:
-        """``POST /api/auth/login/`` with the configured username, email and password."""
+        """``POST /api/auth/login/`` with the configured username, email and password.
+
+        Raises:
+            CredentialsError: the username (or email) or the password is not set; nothing is sent.
+            AuthenticationError: the API refused them (HTTP 400 or 401; PermissionDeniedError on 403). For a
+                while (1 s, doubling up to a minute) the same error is raised again without asking the API.
+            UnexpectedResponseError: the answer holds no access token, or no user.
+            OASError: any other failure of a call (see the class).
+        """
         stale = self._token
         with self._serving() as deadline:
             token = await self._retry.run(
@@ -243,6 +263,10 @@ class OASClient:
         """Every organisation, each once, fetching one page at a time as you iterate.
 
         Not a call: it has no time budget of its own, only that of a :func:`budget` it is iterated in, if any.
+
+        Raises:
+            UnexpectedResponseError: a page is not a page of organisations with integer ids.
+            OASError: any other failure of a call (see the class), where the page that failed would come.
         """
         pager = self._organisation_pager(enclosing_deadline(), concurrency=1)
         async with aclosing(pager.pages(ORGANISATIONS)) as pages:
@@ -264,6 +288,10 @@ class OASClient:
         Once the first page shows how many pages there are, up to ``page_concurrency`` pages are fetched at
         once, never more than ``limit`` can use. ``progress`` is awaited after each page with the pages read,
         the pages in all (None when unknown) and the organisations kept so far.
+
+        Raises:
+            UnexpectedResponseError: a page is not a page of organisations with integer ids.
+            OASError: any other failure of a call (see the class). What ``progress`` raises ends the listing too.
         """
         started = time.perf_counter()
         keep = _matcher(name_contains, currency)
@@ -305,6 +333,12 @@ class OASClient:
         The request is resent only when it certainly never reached the API. When its reply is lost (connection
         dropped, timeout, gateway error, unreadable body), a listing decides: the matching organisation that was
         not there before is returned (``recovered_after`` says why), or OutcomeUnknownError is raised.
+
+        Raises:
+            pydantic.ValidationError: the arguments do not make a valid organisation; nothing is sent.
+            BadRequestError: the API refused it; ``field_errors`` says why, field by field.
+            OutcomeUnknownError: its reply was lost, and a listing afterwards shows no new match, or fails too.
+            OASError: any other failure of a call (see the class); the organisation was not created.
         """
         draft = NewOrganisation(name=name, base_currency=base_currency, currencies=currencies, image=image)
         with self._serving() as deadline:
@@ -318,7 +352,12 @@ class OASClient:
                 return await self._reconcile(draft, before, lost)
 
     async def activate_organisation(self, organisation_id: int) -> str:
-        """``POST /api/organisations/{id}/make_active/``; returns the API's confirmation message."""
+        """``POST /api/organisations/{id}/make_active/``; returns the API's confirmation message.
+
+        Raises:
+            NotFoundError: no organisation has that id (for these credentials).
+            OASError: any other failure of a call (see the class).
+        """
         with self._serving() as deadline:
             response = await self._send("POST", f"{ORGANISATIONS}{int(organisation_id)}/make_active/", deadline)
             self._active = organisation_id
