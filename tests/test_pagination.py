@@ -317,3 +317,16 @@ async def test_without_a_count_the_largest_limit_is_still_reached_at_ten_a_page(
     assert len(result.organisations) == 10_000
     assert (result.truncated, result.note) == (True, None)
     assert len(asked) == 1_000
+
+
+async def test_a_progress_report_that_fails_midway_fails_the_listing_with_its_own_error() -> None:
+    class Gone(Exception):
+        """The MCP client went away while the list was being read."""
+
+    async def progress(pages: int, total: int | None, kept: int) -> None:
+        if pages == 2:  # pages 3 and on are in flight
+            raise Gone
+
+    async with client_for(big(50, page_size=7)) as oas:
+        with pytest.raises(Gone):
+            await oas.list_organisations(progress=progress)

@@ -13,7 +13,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult
 
-from oas_mcp.client import AuthenticationError
+from oas_mcp.client import AuthenticationError, Credentials
 from oas_mcp.logs import configure
 from oas_mcp.redact import MASK, remembered, scrub
 from oas_mcp.sandbox import Fault, Sandbox
@@ -123,7 +123,7 @@ def test_per_user_keys_stay_masked_without_the_mask_list_growing_with_each() -> 
     shared = make_client(Settings.load(**CREDENTIALS))
     keys = [f"User{n:04d}.{'k' * 28}{n:04d}" for n in range(300)]
     for key in keys:
-        shared.with_credentials(api_key=key)
+        shared.with_credentials(Credentials.of(api_key=key))
 
     assert scrub(f"X {keys[0]} and {keys[-1]}") == f"X {MASK} and {MASK}"
     assert scrub("User0000.short") == "User0000.short"

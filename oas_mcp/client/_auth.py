@@ -36,13 +36,11 @@ class Credentials:
         username: str | None = None,
         email: str | None = None,
         password: str | SecretStr | None = None,
-        *,
-        transient: bool = False,
     ) -> Credentials:
-        """Credentials whose secrets logs will mask: for the life of the process, or only while recent."""
-        credentials = cls(_secret(api_key), username or None, email or None, _secret(password))
-        remember(*credentials.secrets(), transient=transient)
-        return credentials
+        """Credentials from configured values: blank ones count as not set, secrets are wrapped.
+
+        A client made with them has their secrets masked (see :meth:`OASClient.with_credentials`)."""
+        return cls(_secret(api_key), username or None, email or None, _secret(password))
 
     def secrets(self) -> list[str]:
         """The secret values: the API key and the password, those set."""

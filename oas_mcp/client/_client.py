@@ -46,8 +46,8 @@ from oas_mcp.client._responses import (
     status_error,
     unexpected_shape,
 )
-from oas_mcp.client._retry import RetryPolicy, budget
-from oas_mcp.redact import masking
+from oas_mcp.client._retry import Deadline, RetryPolicy, budget, enclosing_deadline
+from oas_mcp.redact import masking, remember
 from oas_mcp.text import clean
 
 logger = logging.getLogger("oas_mcp.client")
@@ -97,8 +97,15 @@ class OASClient:
     when there is no key, or when a request gets 401 and login credentials are set (then retries it once),
     and again before the session token expires. Transient failures are retried (see :class:`RetryPolicy`);
     each call (retries and waits included) fits in ``budget`` seconds, each request in ``timeout``, and a response
-    body may hold at most ``max_response_bytes``. Cookies are never kept nor sent. Every failure is an
-    :class:`~oas_mcp.client.OASError`. Use it as an async context manager, or call :meth:`aclose`.
+    body may hold at most ``max_response_bytes``. Cookies are never kept nor sent. Use it as an async context
+    manager, or call :meth:`aclose`.
+
+    Every failure to get an answer is an :class:`~oas_mcp.client.OASError`. Any call may raise, once retries
+    are spent: :class:`APIConnectionError` (no answer; :class:`APITimeoutError`: not in time,
+    :class:`BudgetExhaustedError`: not within the call's budget), :class:`APIStatusError` (an error status:
+    :class:`AuthenticationError` when the credentials are refused, :class:`PermissionDeniedError`,
+    :class:`RateLimitError`, :class:`ServerError`, ...) and :class:`UnexpectedResponseError` (an answer unlike
+    the guide's; :class:`ResponseTooLargeError`: too big). Each method's ``Raises`` says what is its own.
     """
 
     def __init__(
@@ -116,39 +123,61 @@ class OASClient:
         page_concurrency: int = DEFAULT_PAGE_CONCURRENCY,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        self._connection = Connection(base_url, timeout, transport, max_response_bytes)
-        self._retry = RetryPolicy(max_retries=max_retries)
+        self._start(
+            Connection(base_url, timeout, transport, max_response_bytes),
+            RetryPolicy(max_retries=max_retries),
+            Credentials.of(api_key, username, email, password),
+            budget=budget,
+            page_concurrency=page_concurrency,
+            per_user=False,
+        )
+
+    def _start(
+        self,
+        connection: Connection,
+        retry: RetryPolicy,
+        credentials: Credentials,
+        *,
+        budget: float,
+        page_concurrency: int,
+        per_user: bool,
+    ) -> None:
+        """Every client is made here: on ``connection``, retrying as ``retry`` says, with ``credentials``.
+
+        A client made ``per_user`` (by :meth:`with_credentials`) leaves the connection open when it closes, and
+        its secrets are masked in logs only while recent; any other closes it, and its secrets are masked for
+        the life of the process.
+        """
+        self._connection = connection
+        self._retry = retry
         self._budget = budget
         self._page_concurrency = page_concurrency
-        self._owns_connection = True
-        self._credentials = Credentials.of(api_key, username, email, password)
-        self._secrets = self._credentials.secrets()
+        self._owns_connection = not per_user
+        self._credentials = credentials
+        self._secrets = credentials.secrets()
+        remember(*self._secrets, transient=per_user)
         self._token: Token | None = None
         self._login_lock = anyio.Lock()
         self._login_failure: _LoginFailure | None = None
         self._active: int | None = None
 
-    def with_credentials(
-        self,
-        *,
-        api_key: str | SecretStr | None = None,
-        username: str | None = None,
-        email: str | None = None,
-        password: str | SecretStr | None = None,
-    ) -> OASClient:
-        """A client for other credentials on the same connection pool, with its own session and state.
+    def with_credentials(self, credentials: Credentials) -> OASClient:
+        """A client for ``credentials`` (``Credentials()``: none) on the same connection pool, with its own
+        session and state.
 
         Closing it leaves the pool open; the pool closes with the client that made it. Made per user, its
         secrets are masked in all text made while it serves a call, and in other logs while recent (API-key-shaped
         text always is), not for the life of the process.
         """
-        other = OASClient(self.base_url, page_concurrency=self._page_concurrency)
-        other._credentials = Credentials.of(api_key, username, email, password, transient=True)
-        other._secrets = other._credentials.secrets()
-        other._connection = self._connection
-        other._retry = self._retry
-        other._budget = self._budget
-        other._owns_connection = False
+        other = OASClient.__new__(OASClient)  # not __init__: it would make a connection and a retry policy
+        other._start(
+            self._connection,
+            self._retry,
+            credentials,
+            budget=self._budget,
+            page_concurrency=self._page_concurrency,
+            per_user=True,
+        )
         return other
 
     def __repr__(self) -> str:
@@ -191,9 +220,14 @@ class OASClient:
 
         With an API key set, the key alone is sent (no session token, no sign-in on 401), so a wrong key fails
         even when signing in would work; without one, the session is checked (signing in first).
+
+        Raises:
+            AuthenticationError: the API key was refused; without one, signing in was, or there are no credentials.
+            UnexpectedResponseError: the answer is not a greeting (an HTML page, an empty body).
+            OASError: any other failure of a call (see the class).
         """
-        with self._serving():
-            response = await self._send("GET", HELLO, session=self._credentials.api_key is None)
+        with self._serving() as deadline:
+            response = await self._send("GET", HELLO, deadline, session=self._credentials.api_key is None)
             content_type = response.headers.get("content-type", "")
             if "html" in content_type or response.text.lstrip().startswith("<"):
                 raise UnexpectedResponseError(
@@ -209,18 +243,35 @@ class OASClient:
             return clean(text)
 
     async def login(self) -> LoginResult:
-        """``POST /api/auth/login/`` with the configured username, email and password."""
+        """``POST /api/auth/login/`` with the configured username, email and password.
+
+        Raises:
+            CredentialsError: the username (or email) or the password is not set; nothing is sent.
+            AuthenticationError: the API refused them (HTTP 400 or 401; PermissionDeniedError on 403). For a
+                while (1 s, doubling up to a minute) the same error is raised again without asking the API.
+            UnexpectedResponseError: the answer holds no access token, or no user.
+            OASError: any other failure of a call (see the class).
+        """
         stale = self._token
-        with self._serving():
-            token = await self._retry.run(lambda: self._renew(stale), idempotent=True, what=f"POST {LOGIN}")
+        with self._serving() as deadline:
+            token = await self._retry.run(
+                lambda: self._renew(stale, deadline), idempotent=True, what=f"POST {LOGIN}", deadline=deadline
+            )
         return LoginResult(token.user, token.expires)
 
     async def iter_organisations(self) -> AsyncIterator[Organisation]:
-        """Every organisation, each once, fetching one page at a time as you iterate."""
-        pager = self._organisation_pager()
-        async with aclosing(pager.follow(ORGANISATIONS)) as pages:
+        """Every organisation, each once, fetching one page at a time as you iterate.
+
+        Not a call: it has no time budget of its own, only that of a :func:`budget` it is iterated in, if any.
+
+        Raises:
+            UnexpectedResponseError: a page is not a page of organisations with integer ids.
+            OASError: any other failure of a call (see the class), where the page that failed would come.
+        """
+        pager = self._organisation_pager(enclosing_deadline(), concurrency=1)
+        async with aclosing(pager.pages(ORGANISATIONS)) as pages:
             async for batch in pages:
-                for organisation in batch:
+                for organisation in batch.items:
                     yield organisation
 
     async def list_organisations(
@@ -237,37 +288,42 @@ class OASClient:
         Once the first page shows how many pages there are, up to ``page_concurrency`` pages are fetched at
         once, never more than ``limit`` can use. ``progress`` is awaited after each page with the pages read,
         the pages in all (None when unknown) and the organisations kept so far.
+
+        Raises:
+            UnexpectedResponseError: a page is not a page of organisations with integer ids.
+            OASError: any other failure of a call (see the class). What ``progress`` raises ends the listing too.
         """
         started = time.perf_counter()
-        wanted = _matcher(name_contains, currency)
+        keep = _matcher(name_contains, currency)
         found: list[Organisation] = []
-        truncated = False
-        pager = self._organisation_pager()
+        spare = False  # whether the last page read had matches past the limit
 
-        async def take(batch: list[Organisation]) -> int | None:
-            nonlocal truncated
-            matches = [organisation for organisation in batch if wanted(organisation)]
-            room = len(matches) if limit is None else limit - len(found)
-            found.extend(matches[:room])
-            if limit is not None and len(found) >= limit:
-                truncated = len(matches) > room or pager.trail.has_next
-            if progress is not None:
-                await progress(pager.trail.pages, pager.trail.total, len(found))
+        def wanted() -> int | None:
             return None if limit is None else limit - len(found)
 
-        with self._serving():
-            await pager.flatten(ORGANISATIONS, take)
-        trail = pager.trail
-        count = trail.count if trail.count is not None else len(trail.seen)
+        with self._serving() as deadline:
+            pager = self._organisation_pager(deadline, self._page_concurrency)
+            async with aclosing(pager.pages(ORGANISATIONS, wanted)) as pages:
+                async for batch in pages:
+                    matches = [organisation for organisation in batch.items if keep(organisation)]
+                    room = wanted()
+                    found.extend(matches[:room])
+                    spare = room is not None and len(matches) > room
+                    if progress is not None:
+                        await progress(batch.pages, batch.total, len(found))
+                    if wanted() == 0:
+                        break
+        summary = pager.summary()
         logger.info(
             "listed %d organisations (of %d) from %d pages (%d prefetched) in %.0f ms",
             len(found),
-            count,
-            trail.pages,
-            trail.prefetched,
+            summary.count,
+            summary.pages,
+            summary.prefetched,
             (time.perf_counter() - started) * 1000,
         )
-        return OrganisationList(count, found, truncated, trail.pages, trail.note)
+        truncated = limit is not None and len(found) >= limit and (spare or summary.more)
+        return OrganisationList(summary.count, found, truncated, summary.pages, summary.note)
 
     async def create_organisation(
         self, name: str, base_currency: str, currencies: list[str], image: str | None = None
@@ -277,12 +333,18 @@ class OASClient:
         The request is resent only when it certainly never reached the API. When its reply is lost (connection
         dropped, timeout, gateway error, unreadable body), a listing decides: the matching organisation that was
         not there before is returned (``recovered_after`` says why), or OutcomeUnknownError is raised.
+
+        Raises:
+            pydantic.ValidationError: the arguments do not make a valid organisation; nothing is sent.
+            BadRequestError: the API refused it; ``field_errors`` says why, field by field.
+            OutcomeUnknownError: its reply was lost, and a listing afterwards shows no new match, or fails too.
+            OASError: any other failure of a call (see the class); the organisation was not created.
         """
         draft = NewOrganisation(name=name, base_currency=base_currency, currencies=currencies, image=image)
-        with self._serving():
+        with self._serving() as deadline:
             before = {organisation.id for organisation in await self._matching(draft)}
             try:
-                response = await self._send("POST", ORGANISATIONS, json=draft.body(), idempotent=False)
+                response = await self._send("POST", ORGANISATIONS, deadline, json=draft.body(), idempotent=False)
                 return CreatedOrganisation.of(_organisations([read_json(response)], response)[0])
             except (APIConnectionError, ServerError, UnexpectedResponseError) as lost:
                 if isinstance(lost, APIConnectionError) and not lost.request_sent:
@@ -290,9 +352,14 @@ class OASClient:
                 return await self._reconcile(draft, before, lost)
 
     async def activate_organisation(self, organisation_id: int) -> str:
-        """``POST /api/organisations/{id}/make_active/``; returns the API's confirmation message."""
-        with self._serving():
-            response = await self._send("POST", f"{ORGANISATIONS}{int(organisation_id)}/make_active/")
+        """``POST /api/organisations/{id}/make_active/``; returns the API's confirmation message.
+
+        Raises:
+            NotFoundError: no organisation has that id (for these credentials).
+            OASError: any other failure of a call (see the class).
+        """
+        with self._serving() as deadline:
+            response = await self._send("POST", f"{ORGANISATIONS}{int(organisation_id)}/make_active/", deadline)
             self._active = organisation_id
             try:
                 body = read_json(response)
@@ -326,46 +393,58 @@ class OASClient:
         return CreatedOrganisation.of(new[-1], recovered_after=str(lost))
 
     @contextmanager
-    def _serving(self) -> Iterator[None]:
-        """One call: its time budget, and this client's secrets masked in every text (error, log line) made in it."""
-        with budget(self._budget), masking(self._secrets):
-            yield
+    def _serving(self) -> Iterator[Deadline]:
+        """One call: this client's secrets masked in every text (error, log line) made in it, and its deadline
+        (that of an enclosing budget, if any), for everything the call does."""
+        with budget(self._budget) as deadline, masking(self._secrets):
+            yield deadline
 
     # -- pagination -------------------------------------------------------------------------------
 
-    def _organisation_pager(self) -> Pager[Organisation]:
-        """Pages of organisations on the configured origin only; repeated ids dropped."""
+    def _organisation_pager(self, deadline: Deadline | None, concurrency: int) -> Pager[Organisation]:
+        """Pages of organisations on the configured origin only, each read before ``deadline``, up to
+        ``concurrency`` at once; repeated ids dropped."""
 
         async def fetch(path: str) -> httpx2.Response:
             with masking(self._secrets):  # already so in a call; iter_organisations is not one
-                return await self._send("GET", path)
+                return await self._send("GET", path, deadline)
 
-        return Pager(fetch, self._connection.base_path, _organisations, _id, self._page_concurrency)
+        return Pager(fetch, self._connection.base_path, _organisations, _id, concurrency)
 
     # -- sending ----------------------------------------------------------------------------------
 
     async def _send(
-        self, method: str, path: str, *, json: Any = None, idempotent: bool = True, session: bool = True
+        self,
+        method: str,
+        path: str,
+        deadline: Deadline | None,
+        *,
+        json: Any = None,
+        idempotent: bool = True,
+        session: bool = True,
     ) -> httpx2.Response:
-        """One API call, retried as :class:`RetryPolicy` allows; raises on error statuses. Without ``session``,
-        only the API key is sent: no session token, and no signing in."""
+        """One API call, retried as :class:`RetryPolicy` allows, all before ``deadline``; raises on error
+        statuses. Without ``session``, only the API key is sent: no session token, and no signing in."""
         return await self._retry.run(
-            lambda: self._send_once(method, path, json, session),
+            lambda: self._send_once(method, path, json, session, deadline),
             idempotent=idempotent,
             what=f"{method} {urlsplit(path).path}",
+            deadline=deadline,
         )
 
-    async def _send_once(self, method: str, path: str, json: Any, session: bool) -> httpx2.Response:
+    async def _send_once(
+        self, method: str, path: str, json: Any, session: bool, deadline: Deadline | None
+    ) -> httpx2.Response:
         """Authenticate, send, sign in again once on 401 when possible, raise on error statuses."""
-        token = await self._current_token() if session else None
+        token = await self._current_token(deadline) if session else None
         sign_in = session and self._credentials.can_login
         fresh = token is None and self._credentials.api_key is None and sign_in
         if fresh:
-            token = await self._renew(stale=None)
-        response, carried = await self._attempt(method, path, token, json)
+            token = await self._renew(None, deadline)
+        response, carried = await self._attempt(method, path, token, json, deadline)
         if response.status_code == 401 and sign_in and not fresh:
-            token = await self._renew(stale=token)
-            response, carried = await self._attempt(method, path, token, json)
+            token = await self._renew(token, deadline)
+            response, carried = await self._attempt(method, path, token, json, deadline)
         if response.is_error:
             raise status_error(response, carried)
         if response.is_redirect:
@@ -373,10 +452,10 @@ class OASClient:
         return response
 
     async def _attempt(
-        self, method: str, path: str, token: Token | None, json: Any
+        self, method: str, path: str, token: Token | None, json: Any, deadline: Deadline | None
     ) -> tuple[httpx2.Response, tuple[Credential, ...]]:
         headers, carried = headers_for(self._credentials, token)
-        return await self._connection.send(method, path, headers, json), carried
+        return await self._connection.send(method, path, headers, json, deadline), carried
 
     def _redirected(self, response: httpx2.Response) -> UnexpectedResponseError:
         method, path = request_line(response)
@@ -392,18 +471,18 @@ class OASClient:
 
     # -- signing in -------------------------------------------------------------------------------
 
-    async def _current_token(self) -> Token | None:
+    async def _current_token(self, deadline: Deadline | None) -> Token | None:
         """The session token, renewed first when most of its lifetime is over (failing that, the old one)."""
         token = self._token
         if token is None or not token.renewal_due() or not self._credentials.can_login:
             return token
         try:
-            return await self._renew(stale=token)
+            return await self._renew(token, deadline)
         except OASError as error:
             logger.warning("could not renew the session before it expires (%s); using it while it lasts", error)
             return token
 
-    async def _renew(self, stale: Token | None) -> Token:
+    async def _renew(self, stale: Token | None, deadline: Deadline | None) -> Token:
         """Sign in, once for all callers that saw the same ``stale`` token (single flight).
 
         A refused sign-in is not repeated for a while (1 s, doubling up to a minute): callers get the same error.
@@ -415,7 +494,7 @@ class OASClient:
             if failure is not None and time.monotonic() < failure.retry_at:
                 raise failure.error
             try:
-                self._token = await self._login()
+                self._token = await self._login(deadline)
             except (AuthenticationError, PermissionDeniedError) as error:
                 count = failure.count + 1 if failure else 1
                 self._login_failure = _LoginFailure(error, time.monotonic() + min(60.0, 2.0 ** (count - 1)), count)
@@ -424,10 +503,10 @@ class OASClient:
             self._secrets[:] = [*self._credentials.secrets(), self._token.access.get_secret_value()]
             return self._token
 
-    async def _login(self) -> Token:
+    async def _login(self, deadline: Deadline | None) -> Token:
         body = self._credentials.login_body()
         headers, _ = headers_for(self._credentials, None)
-        response = await self._connection.send("POST", LOGIN, headers, body)
+        response = await self._connection.send("POST", LOGIN, headers, body, deadline)
         if response.status_code in (400, 401, 403):
             detail = status_error(response, ("login",)).detail
             kind = PermissionDeniedError if response.status_code == 403 else AuthenticationError

@@ -11,8 +11,8 @@ import anyio
 import httpx2
 
 from oas_mcp import __version__
-from oas_mcp.client._errors import APIConnectionError, APITimeoutError, BudgetExhaustedError, ResponseTooLargeError
-from oas_mcp.client._retry import time_left
+from oas_mcp.client._errors import APIConnectionError, APITimeoutError, ResponseTooLargeError
+from oas_mcp.client._retry import Deadline
 from oas_mcp.text import clean
 
 ACCEPT = "application/json, text/plain;q=0.9, */*;q=0.1"
@@ -56,25 +56,21 @@ class Connection:
             )
         return self._http
 
-    async def send(self, method: str, path: str, headers: dict[str, str], json: Any = None) -> httpx2.Response:
-        """Send one request (no retries) and read the whole response, up to ``max_response_bytes``."""
+    async def send(
+        self, method: str, path: str, headers: dict[str, str], json: Any, deadline: Deadline | None
+    ) -> httpx2.Response:
+        """Send one request (no retries) and read the whole response, up to ``max_response_bytes``, within
+        ``timeout`` or what is left before ``deadline`` (None: no deadline), whichever is shorter."""
         where = urlsplit(path).path
-        budget = time_left(method, where)
-        limit = self.timeout if budget is None else min(self.timeout, budget[0])
+        limit = self.timeout if deadline is None else min(self.timeout, deadline.left(method, where))
         try:
             # The deadline also covers transports that ignore httpx2's timeouts (in-process ASGI apps).
             with anyio.fail_after(limit):
                 return await self._exchange(method, path, headers, json)
         except (TimeoutError, httpx2.TimeoutException) as exc:
             sent = not isinstance(exc, httpx2.ConnectTimeout | httpx2.PoolTimeout)
-            if budget is not None and limit < self.timeout:
-                raise BudgetExhaustedError(
-                    f"the call's {budget[1]:g} s budget ran out during {method} {where}",
-                    method=method,
-                    path=where,
-                    request_sent=sent,
-                    budget=budget[1],
-                ) from exc
+            if deadline is not None and limit < self.timeout:
+                raise deadline.ran_out(method, where, sent) from exc
             raise APITimeoutError(
                 f"{method} {where} got no answer within {limit:g} s", method=method, path=where, request_sent=sent
             ) from exc

@@ -18,6 +18,7 @@
 
 Messages carry no secret and no raw response body: only the request line, the status
 and the API's own short explanation (``detail``), already cleaned; secrets are masked in them as they are made.
+The errors about one request all carry its ``method`` and ``path``; those the API answered, its ``status_code``.
 """
 
 from __future__ import annotations
@@ -51,16 +52,32 @@ class CredentialsError(OASError):
         self.missing = missing
 
 
-class APIConnectionError(OASError):
+class _RequestError(OASError):
+    """An error about one request, named by ``method`` and ``path``. Each subclass adds its own fields and hands
+    the rest (``**context``) up: one shape for every request error."""
+
+    def __init__(self, message: str, *, method: str, path: str) -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+
+
+class _AnsweredError(_RequestError):
+    """The API answered that request, with ``status_code``."""
+
+    def __init__(self, message: str, *, status_code: int, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.status_code = status_code
+
+
+class APIConnectionError(_RequestError):
     """The API could not be reached (DNS, refused, TLS), or the connection was lost.
 
     ``request_sent`` is False only when the request certainly never reached the API.
     """
 
-    def __init__(self, message: str, *, method: str, path: str, request_sent: bool) -> None:
-        super().__init__(message)
-        self.method = method
-        self.path = path
+    def __init__(self, message: str, *, request_sent: bool, **context: Any) -> None:
+        super().__init__(message, **context)
         self.request_sent = request_sent
 
 
@@ -85,48 +102,32 @@ class OutcomeUnknownError(OASError):
 class BudgetExhaustedError(APITimeoutError):
     """The call's time budget ran out (see ``OASClient(budget=...)``); ``budget`` is its length in seconds."""
 
-    def __init__(self, message: str, *, method: str, path: str, request_sent: bool, budget: float) -> None:
-        super().__init__(message, method=method, path=path, request_sent=request_sent)
+    def __init__(self, message: str, *, budget: float, **context: Any) -> None:
+        super().__init__(message, **context)
         self.budget = budget
 
 
-class UnexpectedResponseError(OASError):
+class UnexpectedResponseError(_AnsweredError):
     """The API answered with something the client cannot read (HTML, empty or truncated JSON, wrong shape)."""
-
-    def __init__(self, message: str, *, method: str, path: str, status_code: int) -> None:
-        super().__init__(message)
-        self.method = method
-        self.path = path
-        self.status_code = status_code
 
 
 class ResponseTooLargeError(UnexpectedResponseError):
     """The response body was bigger than ``limit`` bytes (``OASClient(max_response_bytes=...)``); it was not read
     past that. ``size`` is its length when the API announced it, else None."""
 
-    def __init__(self, message: str, *, method: str, path: str, status_code: int, size: int | None, limit: int) -> None:
-        super().__init__(message, method=method, path=path, status_code=status_code)
+    def __init__(self, message: str, *, size: int | None, limit: int, **context: Any) -> None:
+        super().__init__(message, **context)
         self.size = size
         self.limit = limit
 
 
-class APIStatusError(OASError):
-    """The API answered with an error status."""
+class APIStatusError(_AnsweredError):
+    """The API answered with an error status; ``detail`` is its own short explanation, if it gave one."""
 
     def __init__(
-        self,
-        message: str,
-        *,
-        method: str,
-        path: str,
-        status_code: int,
-        detail: str | None,
-        credentials: tuple[Credential, ...],
+        self, message: str, *, detail: str | None, credentials: tuple[Credential, ...], **context: Any
     ) -> None:
-        super().__init__(message)
-        self.method = method
-        self.path = path
-        self.status_code = status_code
+        super().__init__(message, **context)
         self.detail = detail
         self.credentials = credentials
 

@@ -1,9 +1,10 @@
 """Page-number pagination as the guide describes it: ``{"count", "next", "previous", "results"}``.
 
-:class:`Pager` flattens a paginated list. It follows ``next`` links one by one, and once the first page shows
-how many pages there are and that ``next`` is a page-number link (``?page=2``), it fetches the pages after it
-concurrently instead, verifying each against what the API says and falling back to following ``next`` as
-soon as anything disagrees.
+:class:`Pager` reads a paginated list, yielding it page by page. It follows ``next`` links one by one, and once
+the first page shows how many pages there are and that ``next`` is a page-number link (``?page=2``), it fetches
+the pages after it concurrently instead, verifying each against what the API says and falling back to following
+``next`` as soon as anything disagrees. Its reader says how many more items it wants, so no page is fetched that
+the reader cannot use.
 
 However the API links its pages, one list is never read past what its first page's count implies (see
 :func:`most_pages`), so ``next`` links that go on forever cost a bounded number of requests.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import urljoin, urlsplit
@@ -30,8 +32,8 @@ logger = logging.getLogger("oas_mcp.client")
 T = TypeVar("T")
 Fetch = Callable[[str], Awaitable[httpx2.Response]]
 """Sends ``GET path`` (relative to the configured base URL) and returns the response, or raises an OASError."""
-Take = Callable[[list[T]], Awaitable[int | None]]
-"""Receives each page's new items in the API's order; returns how many more items are wanted (None: all)."""
+Wanted = Callable[[], int | None]
+"""How many more items the reader of a list wants (None: all), asked each time it asks for the next page."""
 MAX_PAGES = 1_000
 """The most pages read of a list whose first page gives no count: 10,000 organisations (the most one tool call
 lists) at 10 a page. Smaller pages with no count are read only this far."""
@@ -125,9 +127,30 @@ class PageNumbers:
         return page.count == self.count and len(page.results) == length and link == following
 
 
+@dataclass(frozen=True)
+class Batch(Generic[T]):
+    """One page's new items, with the pages read so far and how many there are in all (None: not known)."""
+
+    items: list[T]
+    pages: int
+    total: int | None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """How reading a list went: the API's count (the items seen, when it gave none), the pages read and how
+    many of them were prefetched, why it stopped early (None: it did not), and whether a next page exists."""
+
+    count: int
+    pages: int
+    prefetched: int
+    note: str | None
+    more: bool
+
+
 @dataclass
-class Trail:
-    """What flattening has seen: the API's count (from the first page), pages read and how many there are,
+class _Trail:
+    """What reading has seen: the API's count (from the first page), pages read and how many there are,
     whether a next page exists, why it stopped early, the keys of the items kept."""
 
     count: int | None = None
@@ -186,11 +209,16 @@ class _Window:
             self._landed.set()
 
 
+def _everything() -> None:
+    return None
+
+
 class Pager(Generic[T]):
-    """Flattens a paginated list on the configured origin, each item once (by ``key``), in the API's order.
+    """Reads one paginated list on the configured origin, page by page, each item once (by ``key``), in the
+    API's order; :meth:`summary` says how it went.
 
     ``fetch`` sends a GET; ``parse`` turns a page's raw results into items (raising on bad shapes);
-    ``concurrency`` bounds how many pages are requested at once (1: one after another).
+    ``concurrency`` bounds how many pages are requested at once (1: one after another, each only when asked for).
     """
 
     def __init__(
@@ -201,7 +229,7 @@ class Pager(Generic[T]):
         key: Callable[[T], Hashable],
         concurrency: int = 1,
     ) -> None:
-        self.trail = Trail()
+        self._trail = _Trail()
         self._fetch = fetch
         self._base_path = base_path
         self._parse = parse
@@ -211,30 +239,36 @@ class Pager(Generic[T]):
         self._size = 0
         self._most = MAX_PAGES
 
-    async def follow(self, first: str) -> AsyncGenerator[list[T]]:
-        """Each page's new items, one page at a time: the next page is fetched only when asked for."""
-        link: str | None = first
-        while link is not None and not self._used_up():
-            read = await self._get(link)
-            link = read.next
-            yield read.items
+    async def pages(self, first: str, wanted: Wanted = _everything) -> AsyncGenerator[Batch[T]]:
+        """Each page's new items in order, until the list ends or ``wanted()``, asked before each next page, is 0.
 
-    async def flatten(self, first: str, take: Take[T]) -> None:
-        """Hand every page's new items to ``take`` in order until it wants no more or the list ends.
-
-        Pages after the first are prefetched concurrently when :class:`PageNumbers` can plan them; never
-        more than ``take`` can still use (each page holds at most as many items as the first).
+        Pages after the first are prefetched concurrently when :class:`PageNumbers` can plan them; never more
+        than ``wanted()`` can still use (each page holds at most as many items as the first). Iterate it and
+        close it (``aclosing``) in one task: while prefetching, it is suspended inside a task group.
         """
         read = await self._get(first)
-        wanted = await take(read.items)
+        yield self._batch(read)
         link = read.next
         plan = PageNumbers.of(first, link, read.page.count, self._size) if link else None
-        if plan is not None and self._concurrency > 1 and wanted != 0:
-            link, wanted = await self._prefetch(plan, take, wanted)
-        while link is not None and wanted != 0 and not self._used_up():
+        if plan is not None and self._concurrency > 1 and wanted() != 0:
+            link = plan.link(2)
+            async with aclosing(self._read_ahead(plan, wanted)) as reads:
+                async for read in reads:
+                    link = read.next
+                    yield self._batch(read)
+        while link is not None and wanted() != 0 and not self._used_up():
             read = await self._get(link)
             link = read.next
-            wanted = await take(read.items)
+            yield self._batch(read)
+
+    def summary(self) -> Summary:
+        """How reading went so far: read it once the reader is done with :meth:`pages`."""
+        trail = self._trail
+        count = trail.count if trail.count is not None else len(trail.seen)
+        return Summary(count, trail.pages, trail.prefetched, trail.note, trail.has_next)
+
+    def _batch(self, read: _Read) -> Batch[T]:
+        return Batch(read.items, self._trail.pages, self._trail.total)
 
     async def _get(self, link: str) -> _Read:
         self._visited.add(link)
@@ -243,7 +277,7 @@ class Pager(Generic[T]):
 
     def _accept(self, page: Page, response: httpx2.Response) -> _Read:
         """Count a page in, resolve its next link, keep only the items not seen before."""
-        trail = self.trail
+        trail = self._trail
         trail.pages += 1
         if trail.pages == 1:
             self._size = len(page.results)
@@ -268,53 +302,52 @@ class Pager(Generic[T]):
         return _Read(items, link, len(items) < len(page.results), page)
 
     def _stop(self, note: str) -> None:
-        self.trail.note = note
+        self._trail.note = note
         logger.warning("pagination loop: %s", note)
 
     def _used_up(self) -> bool:
-        """Whether the list has had all the pages it may (see :func:`most_pages`); if so, the trail says so."""
-        pages, count = self.trail.pages, self.trail.count
+        """Whether the list has had all the pages it may (see :func:`most_pages`); if so, the summary says so."""
+        pages, count = self._trail.pages, self._trail.count
         if pages < self._most:
             return False
         needs = f"more than its count of {count} needs" if count is not None else "the most read without a count"
         self._stop(f"the API's next links went on past page {pages}, {needs}; stopped there")
         return True
 
-    async def _prefetch(self, plan: PageNumbers, take: Take[T], wanted: int | None) -> tuple[str | None, int | None]:
-        """Pages 2.. of ``plan``, up to ``concurrency`` in flight, handed to ``take`` in order.
+    async def _read_ahead(self, plan: PageNumbers, wanted: Wanted) -> AsyncGenerator[_Read]:
+        """Pages 2.. of ``plan``, up to ``concurrency`` in flight, each accepted in order.
 
-        Returns where to go on one by one (None when done) and what ``take`` still wants. A page that
-        disagrees with the plan (count changed, short page, another next link, an item seen before) is
-        taken as the API sent it, like following ``next`` would, then following ``next`` takes over; a
-        404 (the list shrank) sends the same request again one by one.
+        It ends where following ``next`` one by one must take over: after a page that disagrees with the plan
+        (count changed, short page, another next link, an item seen before), taken as the API sent it like
+        following ``next`` would; once ``wanted()`` is 0; or before a page that got 404 (the list shrank), for
+        the same request to be sent again one by one.
         """
+        failure: Exception | None = None
         async with anyio.create_task_group() as group:
+            window = _Window(self._fetch, plan, self._concurrency, group)
+            left = wanted()
             try:
-                outcome: tuple[str | None, int | None] | Exception = await self._read_ahead(plan, take, wanted, group)
+                for number in range(2, plan.total + 1):
+                    needed = plan.total if left is None else number - 1 + math.ceil(left / plan.size)
+                    outcome = await window.page(number, needed)
+                    if isinstance(outcome, NotFoundError):
+                        break
+                    if isinstance(outcome, Exception):
+                        raise outcome
+                    read = self._prefetched(plan.link(number), *outcome)
+                    yield read
+                    left = wanted()
+                    if read.repeated or not plan.agrees(number, read.page, read.next) or left == 0:
+                        break
             except Exception as exc:  # raised below as it is: out of the task group, it would be an ExceptionGroup
-                outcome = exc
+                failure = exc
+            except GeneratorExit:  # the reader stopped early: end below, where it does not become a group either
+                pass
             group.cancel_scope.cancel()  # pages still in flight are not needed
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
+        if failure is not None:
+            raise failure
 
-    async def _read_ahead(
-        self, plan: PageNumbers, take: Take[T], wanted: int | None, group: anyio.abc.TaskGroup
-    ) -> tuple[str | None, int | None]:
-        window = _Window(self._fetch, plan, self._concurrency, group)
-        for number in range(2, plan.total + 1):
-            needed = plan.total if wanted is None else number - 1 + math.ceil(wanted / plan.size)
-            outcome = await window.page(number, needed)
-            link = plan.link(number)
-            if isinstance(outcome, NotFoundError):
-                return link, wanted
-            if isinstance(outcome, Exception):
-                raise outcome
-            page, response = outcome
-            self._visited.add(link)
-            self.trail.prefetched += 1
-            read = self._accept(page, response)
-            wanted = await take(read.items)
-            if read.repeated or not plan.agrees(number, page, read.next) or wanted == 0:
-                return read.next, wanted
-        return None, wanted
+    def _prefetched(self, link: str, page: Page, response: httpx2.Response) -> _Read:
+        self._visited.add(link)
+        self._trail.prefetched += 1
+        return self._accept(page, response)

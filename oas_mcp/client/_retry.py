@@ -29,42 +29,69 @@ RETRYABLE_STATUS = frozenset({502, 503, 504})
 
 
 @dataclass(frozen=True)
-class _Deadline:
+class Deadline:
+    """When a call's time budget runs out (``at``, on the monotonic clock), and its length in ``seconds``.
+
+    It is handed to what the call does (each request, each wait between retries) as an argument.
+    """
+
     at: float
     seconds: float
 
+    def left(self, method: str, path: str) -> float:
+        """Seconds left for ``method path``; raises BudgetExhaustedError (nothing sent) once there are none."""
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise BudgetExhaustedError(
+                f"the call's {self.seconds:g} s budget ran out before {method} {path}",
+                method=method,
+                path=path,
+                request_sent=False,
+                budget=self.seconds,
+            )
+        return left
 
-_deadline: ContextVar[_Deadline | None] = ContextVar("oas_mcp_deadline", default=None)
+    def fits(self, wait: float) -> bool:
+        """Whether waiting ``wait`` seconds from now still leaves time before the deadline."""
+        return time.monotonic() + wait < self.at
+
+    def ran_out(self, method: str, path: str, request_sent: bool) -> BudgetExhaustedError:
+        """The error for ``method path`` cut short because the budget ran out while it was under way."""
+        return BudgetExhaustedError(
+            f"the call's {self.seconds:g} s budget ran out during {method} {path}",
+            method=method,
+            path=path,
+            request_sent=request_sent,
+            budget=self.seconds,
+        )
+
+
+_enclosing: ContextVar[Deadline | None] = ContextVar("oas_mcp_budget", default=None)
+"""The budget a block runs in: read by :func:`budget` and :func:`enclosing_deadline` only, which hand it on."""
 
 
 @contextmanager
-def budget(seconds: float) -> Iterator[None]:
-    """Give everything inside (requests, retries, waits) ``seconds`` in all; an enclosing budget wins."""
-    if _deadline.get() is not None:
-        yield
+def budget(seconds: float) -> Iterator[Deadline]:
+    """Give everything inside (requests, retries, waits) ``seconds`` in all; an enclosing budget wins.
+
+    Yields the deadline to pass to what the block does; calls made inside, by code that cannot be handed it,
+    find it with their own ``budget`` (or :func:`enclosing_deadline`).
+    """
+    deadline = _enclosing.get()
+    if deadline is not None:
+        yield deadline
         return
-    token = _deadline.set(_Deadline(time.monotonic() + seconds, seconds))
+    deadline = Deadline(time.monotonic() + seconds, seconds)
+    token = _enclosing.set(deadline)
     try:
-        yield
+        yield deadline
     finally:
-        _deadline.reset(token)
+        _enclosing.reset(token)
 
 
-def time_left(method: str, path: str) -> tuple[float, float] | None:
-    """Seconds left in the current budget and its length (None: no budget); raises once it has run out."""
-    deadline = _deadline.get()
-    if deadline is None:
-        return None
-    left = deadline.at - time.monotonic()
-    if left <= 0:
-        raise BudgetExhaustedError(
-            f"the call's {deadline.seconds:g} s budget ran out before {method} {path}",
-            method=method,
-            path=path,
-            request_sent=False,
-            budget=deadline.seconds,
-        )
-    return left, deadline.seconds
+def enclosing_deadline() -> Deadline | None:
+    """The deadline of the :func:`budget` the caller runs in, if any."""
+    return _enclosing.get()
 
 
 @dataclass(frozen=True)
@@ -92,8 +119,11 @@ class RetryPolicy:
             return error.retry_after
         return random.uniform(0, min(self.max_delay, self.base_delay * 2**retry))
 
-    async def run(self, attempt: Callable[[], Awaitable[T]], *, idempotent: bool, what: str) -> T:
-        """``attempt()`` until it succeeds, the error is not retryable, retries run out, or the budget would."""
+    async def run(
+        self, attempt: Callable[[], Awaitable[T]], *, idempotent: bool, what: str, deadline: Deadline | None
+    ) -> T:
+        """``attempt()`` until it succeeds, the error is not retryable, retries run out, or a wait would not end
+        before ``deadline`` (None: no deadline). Raises the last attempt's OASError."""
         started = time.monotonic()
         retry = 0
         while True:
@@ -105,8 +135,7 @@ class RetryPolicy:
                 if retry == self.max_retries or not self.retryable(error, idempotent):
                     raise
                 wait = self.delay(retry, error)
-                deadline = _deadline.get()
-                if deadline is not None and time.monotonic() + wait >= deadline.at:
+                if deadline is not None and not deadline.fits(wait):
                     raise
                 retry += 1
                 logger.info("%s failed (%s); retry %d of %d in %.2f s", what, error, retry, self.max_retries, wait)

@@ -110,11 +110,11 @@ async def run_checks(settings: Settings, oas: OASClient) -> list[Result]:
 
 
 async def _reachable(settings: Settings, oas: OASClient) -> Result:
-    from oas_mcp.client import AuthenticationError, OASError, PermissionDeniedError
+    from oas_mcp.client import AuthenticationError, Credentials, OASError, PermissionDeniedError
 
     where = f" (base URL from {settings.origin('base_url')})"
     try:
-        async with oas.with_credentials() as anonymous:
+        async with oas.with_credentials(Credentials()) as anonymous:
             answer = await anonymous.hello()
     except (AuthenticationError, PermissionDeniedError):
         answer = None  # it asks for credentials, as the OAS API does: it is there
@@ -126,13 +126,13 @@ async def _reachable(settings: Settings, oas: OASClient) -> Result:
 
 
 async def _api_key(settings: Settings, oas: OASClient) -> Result:
-    from oas_mcp.client import OASError
+    from oas_mcp.client import Credentials, OASError
 
     if settings.api_key is None:
         return Result(FAIL, "OAS_API_KEY is empty", NO_KEY)
     key = f"key {masked(settings.api_key.get_secret_value())} from {settings.origin('api_key')}"
     try:
-        async with oas.with_credentials(api_key=settings.api_key) as keyed:
+        async with oas.with_credentials(Credentials.of(api_key=settings.api_key)) as keyed:
             greeting = await keyed.hello()
     except OASError as error:
         return _failed(error, f" ({key})")

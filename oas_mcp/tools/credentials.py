@@ -61,7 +61,9 @@ class Clients:
         if client is not None:
             self._cache.move_to_end(digest)
             return client
-        client = self._cache[digest] = self.shared.with_credentials(api_key=key)
+        from oas_mcp.client import Credentials
+
+        client = self._cache[digest] = self.shared.with_credentials(Credentials.of(api_key=key))
         if len(self._cache) > self.capacity:
             self._cache.popitem(last=False)  # it shares the pool: nothing to close
         return client
