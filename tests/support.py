@@ -23,7 +23,7 @@ from oas_mcp.client import OASClient
 from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME, SANDBOX_URL, Sandbox
 from oas_mcp.settings import Settings
 from oas_mcp.tools import build_server
-from oas_mcp.tools.errors import Server
+from oas_mcp.tools.server import Server
 
 PYTHON = sys.executable
 BASE_ENV = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}

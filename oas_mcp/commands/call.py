@@ -14,7 +14,7 @@ from oas_mcp.commands import quiet_logs
 if TYPE_CHECKING:
     from mcp_types import Tool
 
-    from oas_mcp.tools.errors import Server
+    from oas_mcp.tools.server import Server
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 EXAMPLE = """examples:
