@@ -213,7 +213,7 @@ class OASClient:
         stale = self._token
         with self._serving():
             token = await self._retry.run(lambda: self._renew(stale), idempotent=True, what=f"POST {LOGIN}")
-        return LoginResult(token.user, token.expires)
+        return LoginResult(token.user, token.expires_at)
 
     async def iter_organisations(self) -> AsyncIterator[Organisation]:
         """Every organisation, each once, fetching one page at a time as you iterate."""
@@ -451,5 +451,7 @@ class OASClient:
             raise unexpected_shape(response, "a login answer with a user") from None
         refresh = data.get("refresh")
         token = Token.from_login(access.strip(), refresh if isinstance(refresh, str) else None, user)
-        logger.info("signed in as %s; session expires %s", clean(user.username or "?", 60), token.expires or "unknown")
+        logger.info(
+            "signed in as %s; session expires %s", clean(user.username or "?", 60), token.expires_at or "unknown"
+        )
         return token

@@ -82,7 +82,7 @@ def add_resources(server: MCPServer[Any], settings: Settings) -> None:
                 email=credentials.email is not None,
                 password=credentials.password is not None,
             ),
-            signed_in=SignedIn.of(client.LoginResult(token.user, token.expires)) if token else None,
+            signed_in=SignedIn.of(client.LoginResult(token.user, token.expires_at)) if token else None,
             active_organisation_id=oas.active_organisation,
         ).model_dump_json(indent=2)
 
