@@ -31,7 +31,6 @@ from oas_mcp.client._errors import (
 )
 from oas_mcp.client._models import (
     CreatedOrganisation,
-    LoginResult,
     NewOrganisation,
     Organisation,
     OrganisationList,
@@ -208,12 +207,12 @@ class OASClient:
                 raise unexpected_shape(response, "a greeting")
             return clean(text)
 
-    async def login(self) -> LoginResult:
-        """``POST /api/auth/login/`` with the configured username, email and password."""
+    async def login(self) -> Token:
+        """``POST /api/auth/login/`` with the configured username, email and password; returns the new session
+        (as :attr:`session` then does)."""
         stale = self._token
         with self._serving():
-            token = await self._retry.run(lambda: self._renew(stale), idempotent=True, what=f"POST {LOGIN}")
-        return LoginResult(token.user, token.expires_at)
+            return await self._retry.run(lambda: self._renew(stale), idempotent=True, what=f"POST {LOGIN}")
 
     async def iter_organisations(self) -> AsyncIterator[Organisation]:
         """Every organisation, each once, fetching one page at a time as you iterate."""

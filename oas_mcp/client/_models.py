@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -106,14 +105,6 @@ class User(_Tolerant):
     is_superuser: bool | None = None
     is_active: bool | None = None
     last_login: str | None = None
-
-
-@dataclass(frozen=True)
-class LoginResult:
-    """A successful sign-in: who, and until when the access token is valid (None when the token does not say)."""
-
-    user: User
-    expires_at: datetime | None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from pydantic import BaseModel, Field
 
-from oas_mcp import __version__, client
+from oas_mcp import __version__
 from oas_mcp.settings import Settings
 from oas_mcp.text import clean
 from oas_mcp.tools.results import Organisation, Organisations, SignedIn
@@ -82,7 +82,7 @@ def add_resources(server: MCPServer[Any], settings: Settings) -> None:
                 email=credentials.email is not None,
                 password=credentials.password is not None,
             ),
-            signed_in=SignedIn.of(client.LoginResult(token.user, token.expires_at)) if token else None,
+            signed_in=SignedIn.of(token) if token else None,
             active_organisation_id=oas.active_organisation,
         ).model_dump_json(indent=2)
 

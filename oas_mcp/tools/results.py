@@ -72,12 +72,12 @@ class SignedIn(BaseModel):
     expires_in_seconds: int | None
 
     @classmethod
-    def of(cls, result: client.LoginResult) -> SignedIn:
-        expires_in = None if result.expires_at is None else int((result.expires_at - datetime.now(UTC)).total_seconds())
+    def of(cls, session: client.Token) -> SignedIn:
+        expires = session.expires_at
         return cls(
-            user=Profile.model_validate(result.user.model_dump()),
-            expires_at=result.expires_at,
-            expires_in_seconds=expires_in,
+            user=Profile.model_validate(session.user, from_attributes=True),
+            expires_at=expires,
+            expires_in_seconds=None if expires is None else int((expires - datetime.now(UTC)).total_seconds()),
         )
 
 
