@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -50,6 +50,7 @@ from oas_mcp.redact import masking
 from oas_mcp.text import clean
 
 logger = logging.getLogger("oas_mcp.client")
+T = TypeVar("T")
 
 HELLO = "/helloworld"
 LOGIN = "/api/auth/login/"
@@ -75,12 +76,18 @@ class _LoginFailure:
     count: int
 
 
+_CREATED = TypeAdapter(CreatedOrganisation)
 _ORGANISATIONS = TypeAdapter(list[Organisation])
 
 
 def _organisations(results: list[Any], response: httpx2.Response) -> list[Organisation]:
+    return _read(_ORGANISATIONS, results, response)
+
+
+def _read(shape: TypeAdapter[T], data: object, response: httpx2.Response) -> T:
+    """``data`` read as ``shape``; UnexpectedResponseError when it is not organisations as the guide describes them."""
     try:
-        return _ORGANISATIONS.validate_python(results)
+        return shape.validate_python(data)
     except PydanticValidationError:
         raise unexpected_shape(response, "an organisation with an integer id") from None
 
@@ -282,7 +289,7 @@ class OASClient:
             before = {organisation.id for organisation in await self._matching(draft)}
             try:
                 response = await self._send("POST", ORGANISATIONS, json=draft.body(), idempotent=False)
-                return CreatedOrganisation.of(_organisations([read_json(response)], response)[0])
+                return _read(_CREATED, read_json(response), response)
             except (APIConnectionError, ServerError, UnexpectedResponseError) as lost:
                 if isinstance(lost, APIConnectionError) and not lost.request_sent:
                     raise
@@ -322,7 +329,7 @@ class OASClient:
                 cause=lost,
                 checked=True,
             ) from lost
-        return CreatedOrganisation.of(new[-1], recovered_after=str(lost))
+        return CreatedOrganisation.recovered(new[-1], str(lost))
 
     @contextmanager
     def _serving(self) -> Iterator[None]:

@@ -4,7 +4,6 @@ keep what they say (only control characters and known secrets go), URLs are http
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
 from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Literal
@@ -113,10 +112,11 @@ class CreatedOrganisation(Organisation):
     )
 
     @classmethod
-    def of_created(cls, organisation: client.CreatedOrganisation) -> CreatedOrganisation:
-        lost = organisation.recovered_after
-        note = f"Created once; confirmed by a listing after the reply was lost ({clean(lost, 160)})." if lost else None
-        return cls.model_validate({**asdict(organisation), "note": note})
+    def of_created(cls, created: client.CreatedOrganisation) -> CreatedOrganisation:
+        result = cls.model_validate(created, from_attributes=True)
+        if lost := created.recovered_after:
+            result.note = f"Created once; confirmed by a listing after the reply was lost ({clean(lost, 160)})."
+        return result
 
 
 class Organisations(BaseModel):
