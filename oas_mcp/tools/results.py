@@ -1,5 +1,6 @@
-"""What each tool returns: its output schema and structured content. API text is cleaned on the way in: names
-keep what they say (only control characters and known secrets go), URLs are http(s) or null."""
+"""What each tool returns: its output schema and structured content. API data is cleaned on the way in: names
+keep what they say (only control characters and known secrets go), URLs are http(s) or null. The API's messages
+(the greeting, a confirmation) come cleaned by the client already, and are taken as they are."""
 
 from __future__ import annotations
 
@@ -40,8 +41,8 @@ _GREETING = re.compile(r"@([\w.@+-]+)")
 
 
 class Greeting(BaseModel):
-    message: Annotated[Text, Field(description="The API's greeting, e.g. 'Hello world @username'.")]
-    username: Annotated[Text | None, Field(description="The credential's owner, read from the greeting.")] = None
+    message: Annotated[str, Field(description="The API's greeting, e.g. 'Hello world @username'.")]
+    username: Annotated[str | None, Field(description="The credential's owner, read from the greeting.")] = None
     checked: Annotated[
         Literal["api_key", "session"],
         Field(description="What the API accepted: the API key alone, or (with no key set) the signed-in session."),
@@ -141,4 +142,4 @@ class Organisations(BaseModel):
 
 class Activated(BaseModel):
     organisation_id: int
-    message: Annotated[Text, Field(description="The API's confirmation.")]
+    message: Annotated[str, Field(description="The API's confirmation.")]
