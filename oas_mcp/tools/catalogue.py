@@ -10,7 +10,7 @@ from pydantic import BeforeValidator, Field
 
 from oas_mcp.client import CurrencyCode, ImageURL, NotFoundError, OrganisationName
 from oas_mcp.settings import MAX_LIST_LIMIT, Settings
-from oas_mcp.tools.results import Activated, CreatedOrganisation, Greeting, Organisations, SignedIn
+from oas_mcp.tools.results import Activated, CreatedOrganisationResult, Greeting, Organisations, SignedIn
 from oas_mcp.tools.state import State, client_of
 
 if TYPE_CHECKING:
@@ -113,13 +113,13 @@ def add_write_tools(server: MCPServer[Any]) -> None:
             Field(min_length=1, max_length=200, description="ISO 4217 codes it uses, e.g. USD and EUR."),
         ],
         image: Annotated[ImageURL | None, Field(description="http(s) URL of a logo.")] = None,
-    ) -> CreatedOrganisation:
+    ) -> CreatedOrganisationResult:
         """Create an organisation and return it with its new id. Each call creates one: call it only when
         the user asked to, and never again to retry a failure. Codes are case-insensitive; base_currency is
         added to currencies when missing.
         """
         created = await client_of(ctx).create_organisation(name, base_currency, currencies, image)
-        return CreatedOrganisation.of_created(created)
+        return CreatedOrganisationResult.of_created(created)
 
     @server.tool(annotations=hints("Activate an organisation", read_only=False, idempotent=True))
     async def activate_organisation(

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from oas_mcp import __version__
 from oas_mcp.settings import Settings
 from oas_mcp.text import clean
-from oas_mcp.tools.results import Organisation, Organisations, SignedIn
+from oas_mcp.tools.results import OrganisationResult, Organisations, SignedIn
 from oas_mcp.tools.state import client_of
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def add_resources(server: MCPServer[Any], settings: Settings) -> None:
         wanted = _organisation_id(organisation_id)
         async for found in _client().iter_organisations():
             if found.id == wanted:
-                return Organisation.of(found).model_dump_json(indent=2)
+                return OrganisationResult.of(found).model_dump_json(indent=2)
         raise ResourceNotFoundError(
             f"Organisation {wanted} not found; read oas://organisations (or call list_organisations) for valid ids."
         )

@@ -1,6 +1,9 @@
 """What each tool returns: its output schema and structured content. API data is cleaned on the way in: names
 keep what they say (only control characters and known secrets go), URLs are http(s) or null. The API's messages
-(the greeting, a confirmation) come cleaned by the client already, and are taken as they are."""
+(the greeting, a confirmation) come cleaned by the client already, and are taken as they are.
+
+A result showing a client model is named after it with ``Result`` (``OrganisationResult`` shows a
+``client.Organisation``), and its schema keeps the API's name as its title."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from oas_mcp import client
 from oas_mcp.text import clean, clean_data
@@ -81,39 +84,45 @@ class SignedIn(BaseModel):
         )
 
 
-class Owner(BaseModel):
+class OwnerResult(BaseModel):
+    model_config = ConfigDict(title="Owner")
+
     id: int | None = None
     username: Text | None = None
     email: Text | None = None
 
 
-class Organisation(BaseModel):
+class OrganisationResult(BaseModel):
+    model_config = ConfigDict(title="Organisation")
+
     id: int
     name: Text
     base_currency: Text | None
     currencies: list[Annotated[str, _short(8)]]
     image: URL
-    owner: Owner | None
+    owner: OwnerResult | None
 
     @classmethod
-    def of(cls, organisation: client.Organisation) -> Organisation:
+    def of(cls, organisation: client.Organisation) -> OrganisationResult:
         return cls.model_validate(organisation, from_attributes=True)
 
 
 @cache
-def _organisations() -> TypeAdapter[list[Organisation]]:
+def _organisations() -> TypeAdapter[list[OrganisationResult]]:
     """Reads the client's organisations straight into results, text cleaned on the way: one pass, no copy between.
     Built on first use: start-up does not need it."""
-    return TypeAdapter(list[Organisation])
+    return TypeAdapter(list[OrganisationResult])
 
 
-class CreatedOrganisation(Organisation):
+class CreatedOrganisationResult(OrganisationResult):
+    model_config = ConfigDict(title="CreatedOrganisation")
+
     note: Annotated[str | None, Field(description="Set when the API's reply was lost and a listing confirmed it.")] = (
         None
     )
 
     @classmethod
-    def of_created(cls, created: client.CreatedOrganisation) -> CreatedOrganisation:
+    def of_created(cls, created: client.CreatedOrganisation) -> CreatedOrganisationResult:
         result = cls.model_validate(created, from_attributes=True)
         if lost := created.recovered_after:
             result.note = f"Created once; confirmed by a listing after the reply was lost ({clean(lost, 160)})."
@@ -126,7 +135,7 @@ class Organisations(BaseModel):
     truncated: Annotated[
         bool, Field(description="True when `limit` stopped the listing and more may match: raise limit or filter.")
     ]
-    organisations: list[Organisation]
+    organisations: list[OrganisationResult]
     note: Annotated[str | None, Field(description="Why the listing stopped early, when the API caused it.")] = None
 
     @classmethod
