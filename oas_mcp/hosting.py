@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from oas_mcp.client import OASClient
     from oas_mcp.sandbox import Sandbox
-    from oas_mcp.tools.errors import Server
+    from oas_mcp.tools.server import Server
 
 logger = logging.getLogger("oas_mcp.hosting")
 

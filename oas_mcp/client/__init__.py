@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from oas_mcp.client._client import OASClient, Progress
     from oas_mcp.client._models import (
         CreatedOrganisation,
-        LoginResult,
         NewOrganisation,
         Organisation,
         OrganisationList,
@@ -51,7 +50,6 @@ _ON_FIRST_USE = {
     "OASClient": "_client",
     "Progress": "_client",
     "CreatedOrganisation": "_models",
-    "LoginResult": "_models",
     "NewOrganisation": "_models",
     "Organisation": "_models",
     "OrganisationList": "_models",
@@ -83,7 +81,6 @@ __all__ = [
     "CredentialsError",
     "CurrencyCode",
     "ImageURL",
-    "LoginResult",
     "NewOrganisation",
     "NotFoundError",
     "OASClient",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -70,33 +69,30 @@ class Credentials:
 
 @dataclass(frozen=True, repr=False)
 class Token:
-    """An access token from login, when it was obtained, and when it expires (from its JWT ``exp``, if any)."""
+    """A sign-in: its access token, who signed in, when, and when the token expires (from its JWT ``exp``: None when
+    it does not say). Times are aware, in UTC."""
 
     access: SecretStr
     user: User
-    obtained_at: float
-    expires_at: float | None
+    obtained_at: datetime
+    expires_at: datetime | None
 
     @classmethod
     def from_login(cls, access: str, refresh: str | None, user: User) -> Token:
         remember(access, refresh, transient=True)
-        return cls(SecretStr(access), user, time.time(), _jwt_expiry(access))
+        return cls(SecretStr(access), user, datetime.now(UTC), _jwt_expiry(access))
 
     def renewal_due(self, share: float = 0.8) -> bool:
         """Whether ``share`` of the token's lifetime is over (never, when it does not say when it expires)."""
         if self.expires_at is None:
             return False
-        return time.time() >= self.obtained_at + share * (self.expires_at - self.obtained_at)
-
-    @property
-    def expires(self) -> datetime | None:
-        return None if self.expires_at is None else datetime.fromtimestamp(self.expires_at, UTC)
+        return datetime.now(UTC) >= self.obtained_at + share * (self.expires_at - self.obtained_at)
 
     def __repr__(self) -> str:
-        return f"Token(user={self.user.username!r}, expires={self.expires})"
+        return f"Token(user={self.user.username!r}, expires={self.expires_at})"
 
 
-def _jwt_expiry(token: str) -> float | None:
+def _jwt_expiry(token: str) -> datetime | None:
     """The ``exp`` claim, read without verifying (we are not the audience); None for opaque tokens."""
     import jwt  # pyjwt comes with mcp; imported on first login only
 
@@ -107,17 +103,16 @@ def _jwt_expiry(token: str) -> float | None:
     return _readable_time(claims.get("exp"))
 
 
-def _readable_time(claim: object) -> float | None:
-    """A JWT time claim as a timestamp, or None when it cannot be one: not a number, NaN, not after 1970, or past
-    what a date can hold (an ``exp`` in milliseconds is in the year 58,000). Such a token counts as of unknown
-    expiry: it is renewed on a 401."""
-    if not isinstance(claim, int | float) or isinstance(claim, bool):
+def _readable_time(claim: object) -> datetime | None:
+    """A JWT time claim as a time, or None when it cannot be one: not a number, NaN, not after 1970, or past what a
+    date can hold (an ``exp`` in milliseconds is in the year 58,000). Such a token counts as of unknown expiry: it
+    is renewed on a 401."""
+    if not isinstance(claim, int | float) or isinstance(claim, bool) or not claim > 0:
         return None
     try:
-        datetime.fromtimestamp(claim, UTC)
+        return datetime.fromtimestamp(claim, UTC)
     except (OverflowError, ValueError, OSError):
         return None
-    return float(claim) if claim > 0 else None
 
 
 def headers_for(credentials: Credentials, token: Token | None) -> tuple[dict[str, str], tuple[Credential, ...]]:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -31,7 +31,6 @@ from oas_mcp.client._errors import (
 )
 from oas_mcp.client._models import (
     CreatedOrganisation,
-    LoginResult,
     NewOrganisation,
     Organisation,
     OrganisationList,
@@ -51,6 +50,7 @@ from oas_mcp.redact import masking, remember
 from oas_mcp.text import clean
 
 logger = logging.getLogger("oas_mcp.client")
+T = TypeVar("T")
 
 HELLO = "/helloworld"
 LOGIN = "/api/auth/login/"
@@ -76,12 +76,18 @@ class _LoginFailure:
     count: int
 
 
+_CREATED = TypeAdapter(CreatedOrganisation)
 _ORGANISATIONS = TypeAdapter(list[Organisation])
 
 
 def _organisations(results: list[Any], response: httpx2.Response) -> list[Organisation]:
+    return _read(_ORGANISATIONS, results, response)
+
+
+def _read(shape: TypeAdapter[T], data: object, response: httpx2.Response) -> T:
+    """``data`` read as ``shape``; UnexpectedResponseError when it is not organisations as the guide describes them."""
     try:
-        return _ORGANISATIONS.validate_python(results)
+        return shape.validate_python(data)
     except PydanticValidationError:
         raise unexpected_shape(response, "an organisation with an integer id") from None
 
@@ -242,8 +248,9 @@ class OASClient:
                 raise unexpected_shape(response, "a greeting")
             return clean(text)
 
-    async def login(self) -> LoginResult:
-        """``POST /api/auth/login/`` with the configured username, email and password.
+    async def login(self) -> Token:
+        """``POST /api/auth/login/`` with the configured username, email and password; returns the new session
+        (as :attr:`session` then does).
 
         Raises:
             CredentialsError: the username (or email) or the password is not set; nothing is sent.
@@ -254,10 +261,9 @@ class OASClient:
         """
         stale = self._token
         with self._serving() as deadline:
-            token = await self._retry.run(
+            return await self._retry.run(
                 lambda: self._renew(stale, deadline), idempotent=True, what=f"POST {LOGIN}", deadline=deadline
             )
-        return LoginResult(token.user, token.expires)
 
     async def iter_organisations(self) -> AsyncIterator[Organisation]:
         """Every organisation, each once, fetching one page at a time as you iterate.
@@ -345,7 +351,7 @@ class OASClient:
             before = {organisation.id for organisation in await self._matching(draft)}
             try:
                 response = await self._send("POST", ORGANISATIONS, deadline, json=draft.body(), idempotent=False)
-                return CreatedOrganisation.of(_organisations([read_json(response)], response)[0])
+                return _read(_CREATED, read_json(response), response)
             except (APIConnectionError, ServerError, UnexpectedResponseError) as lost:
                 if isinstance(lost, APIConnectionError) and not lost.request_sent:
                     raise
@@ -390,7 +396,7 @@ class OASClient:
                 cause=lost,
                 checked=True,
             ) from lost
-        return CreatedOrganisation.of(new[-1], recovered_after=str(lost))
+        return CreatedOrganisation.recovered(new[-1], str(lost))
 
     @contextmanager
     def _serving(self) -> Iterator[Deadline]:
@@ -530,5 +536,7 @@ class OASClient:
             raise unexpected_shape(response, "a login answer with a user") from None
         refresh = data.get("refresh")
         token = Token.from_login(access.strip(), refresh if isinstance(refresh, str) else None, user)
-        logger.info("signed in as %s; session expires %s", clean(user.username or "?", 60), token.expires or "unknown")
+        logger.info(
+            "signed in as %s; session expires %s", clean(user.username or "?", 60), token.expires_at or "unknown"
+        )
         return token

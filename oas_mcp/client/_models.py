@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -86,14 +85,16 @@ class Organisation:
 
 @pydantic_dataclass(frozen=True, slots=True, config=ConfigDict(extra="ignore"))
 class CreatedOrganisation(Organisation):
-    """A new organisation. ``recovered_after`` says why its reply was lost when a listing confirmed it instead."""
+    """A new organisation, read from the API's reply. When that reply was lost and a listing confirmed the
+    organisation instead, ``recovered_after`` says how the reply was lost (the guide's reply has no such field)."""
 
     recovered_after: str | None = None
 
     @classmethod
-    def of(cls, organisation: Organisation, recovered_after: str | None = None) -> CreatedOrganisation:
+    def recovered(cls, organisation: Organisation, lost: str) -> CreatedOrganisation:
+        """``organisation``, as a listing found it after the reply to creating it was lost (``lost`` says how)."""
         fields = {name: getattr(organisation, name) for name in Organisation.__dataclass_fields__}
-        return cls(**fields, recovered_after=recovered_after)
+        return cls(**fields, recovered_after=lost)
 
 
 class User(_Tolerant):
@@ -106,14 +107,6 @@ class User(_Tolerant):
     is_superuser: bool | None = None
     is_active: bool | None = None
     last_login: str | None = None
-
-
-@dataclass(frozen=True)
-class LoginResult:
-    """A successful sign-in: who, and until when the access token is valid (None when the token does not say)."""
-
-    user: User
-    expires_at: datetime | None
 
 
 @dataclass(frozen=True)

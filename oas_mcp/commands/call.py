@@ -14,7 +14,7 @@ from oas_mcp.wiring import add_settings_flags, connector, load_settings
 if TYPE_CHECKING:
     from mcp_types import Tool
 
-    from oas_mcp.tools.errors import Server
+    from oas_mcp.tools.server import Server
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 EXAMPLE = """examples:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -155,8 +154,8 @@ async def _login(settings: Settings, oas: OASClient) -> Result:
     )
     if session is None or session.expires_at is None:
         return Result(PASS, f"Signed in as {who or 'an unnamed user'}; the token does not say when it expires.")
-    lifetime = _duration(session.expires_at - session.obtained_at)
-    until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(session.expires_at))
+    lifetime = _duration((session.expires_at - session.obtained_at).total_seconds())
+    until = session.expires_at.strftime("%Y-%m-%d %H:%M UTC")
     return Result(PASS, f"Signed in as {who}; the session token lasts {lifetime}, until {until}.")
 
 

@@ -1,5 +1,12 @@
-"""The MCP side of oas-mcp: tools, their results and their error texts. It knows nothing of HTTP."""
+"""The MCP side of oas-mcp: the server, its tools, resources and prompt, their results and their error texts.
 
-from oas_mcp.tools.server import INSTRUCTIONS, State, build_server
+It makes no HTTP request and serves none: the OAS client (:mod:`oas_mcp.client`) and the host
+(:mod:`oas_mcp.hosting`) do. Of the transport it reads only what MCP hands a call, the request's headers (None
+on stdio), and of those only ``X-Api-Key``, the caller's own OAS API key when per-request credentials are on
+(see :mod:`oas_mcp.tools.credentials`).
+"""
+
+from oas_mcp.tools.server import INSTRUCTIONS, build_server
+from oas_mcp.tools.state import State
 
 __all__ = ["INSTRUCTIONS", "State", "build_server"]

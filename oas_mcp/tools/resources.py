@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Annotated, Any
 
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from pydantic import BaseModel, Field
 
-from oas_mcp import __version__, client
+from oas_mcp import __version__
 from oas_mcp.settings import Settings
 from oas_mcp.text import clean
-from oas_mcp.tools.errors import Server, reading
-from oas_mcp.tools.results import Organisation, Organisations, SignedIn
+from oas_mcp.tools.results import OrganisationResult, Organisations, SignedIn
+from oas_mcp.tools.state import client_of
 
 if TYPE_CHECKING:
     from oas_mcp.client import OASClient
-    from oas_mcp.tools.server import State
 
 JSON = "application/json"
 MAX_ID_DIGITS = 19  # 2**63 - 1, the largest id a 64-bit database column holds, has 19
+
+reading: ContextVar[Context[Any, Any] | None] = ContextVar("oas_mcp_reading", default=None)
+"""The request a resource is being read for, set by :meth:`Server.read_resource`: static resources get no Context
+parameter, so they look here."""
 
 
 class Configured(BaseModel):
@@ -50,14 +56,13 @@ def _client() -> OASClient:
     context = reading.get()
     if context is None:
         raise ResourceError("oas-mcp can read its resources only for a connected MCP client.")
-    state: State = context.request_context.lifespan_context
     try:
-        return state.clients.for_request(context.headers)
+        return client_of(context)
     except ToolError as exc:  # per-request credentials, and the request brought no usable key
         raise ResourceError(str(exc)) from None
 
 
-def add_resources(server: Server, settings: Settings) -> None:
+def add_resources(server: MCPServer[Any], settings: Settings) -> None:
     """``oas://session``, ``oas://organisations`` and ``oas://organisations/{organisation_id}``."""
 
     @server.resource("oas://session", name="session", title="OAS session", mime_type=JSON)
@@ -77,7 +82,7 @@ def add_resources(server: Server, settings: Settings) -> None:
                 email=credentials.email is not None,
                 password=credentials.password is not None,
             ),
-            signed_in=SignedIn.of(client.LoginResult(token.user, token.expires)) if token else None,
+            signed_in=SignedIn.of(token) if token else None,
             active_organisation_id=oas.active_organisation,
         ).model_dump_json(indent=2)
 
@@ -95,7 +100,7 @@ def add_resources(server: Server, settings: Settings) -> None:
         wanted = _organisation_id(organisation_id)
         async for found in _client().iter_organisations():
             if found.id == wanted:
-                return Organisation.of(found).model_dump_json(indent=2)
+                return OrganisationResult.of(found).model_dump_json(indent=2)
         raise ResourceNotFoundError(
             f"Organisation {wanted} not found; read oas://organisations (or call list_organisations) for valid ids."
         )
@@ -113,7 +118,7 @@ def _organisation_id(raw: str) -> int:
     )
 
 
-def add_prompts(server: Server) -> None:
+def add_prompts(server: MCPServer[Any]) -> None:
     """``onboard_organisation``: the create-and-activate conversation, step by step."""
 
     @server.prompt(title="Onboard an organisation")

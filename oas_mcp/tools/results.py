@@ -1,15 +1,18 @@
-"""What each tool returns: its output schema and structured content. API text is cleaned on the way in: names
-keep what they say (only control characters and known secrets go), URLs are http(s) or null."""
+"""What each tool returns: its output schema and structured content. API data is cleaned on the way in: names
+keep what they say (only control characters and known secrets go), URLs are http(s) or null. The API's messages
+(the greeting, a confirmation) come cleaned by the client already, and are taken as they are.
+
+A result showing a client model is named after it with ``Result`` (``OrganisationResult`` shows a
+``client.Organisation``), and its schema keeps the API's name as its title."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
 from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from oas_mcp import client
 from oas_mcp.text import clean, clean_data
@@ -41,8 +44,8 @@ _GREETING = re.compile(r"@([\w.@+-]+)")
 
 
 class Greeting(BaseModel):
-    message: Annotated[Text, Field(description="The API's greeting, e.g. 'Hello world @username'.")]
-    username: Annotated[Text | None, Field(description="The credential's owner, read from the greeting.")] = None
+    message: Annotated[str, Field(description="The API's greeting, e.g. 'Hello world @username'.")]
+    username: Annotated[str | None, Field(description="The credential's owner, read from the greeting.")] = None
     checked: Annotated[
         Literal["api_key", "session"],
         Field(description="What the API accepted: the API key alone, or (with no key set) the signed-in session."),
@@ -72,51 +75,58 @@ class SignedIn(BaseModel):
     expires_in_seconds: int | None
 
     @classmethod
-    def of(cls, result: client.LoginResult) -> SignedIn:
-        expires_in = None if result.expires_at is None else int((result.expires_at - datetime.now(UTC)).total_seconds())
+    def of(cls, session: client.Token) -> SignedIn:
+        expires = session.expires_at
         return cls(
-            user=Profile.model_validate(result.user.model_dump()),
-            expires_at=result.expires_at,
-            expires_in_seconds=expires_in,
+            user=Profile.model_validate(session.user, from_attributes=True),
+            expires_at=expires,
+            expires_in_seconds=None if expires is None else int((expires - datetime.now(UTC)).total_seconds()),
         )
 
 
-class Owner(BaseModel):
+class OwnerResult(BaseModel):
+    model_config = ConfigDict(title="Owner")
+
     id: int | None = None
     username: Text | None = None
     email: Text | None = None
 
 
-class Organisation(BaseModel):
+class OrganisationResult(BaseModel):
+    model_config = ConfigDict(title="Organisation")
+
     id: int
     name: Text
     base_currency: Text | None
     currencies: list[Annotated[str, _short(8)]]
     image: URL
-    owner: Owner | None
+    owner: OwnerResult | None
 
     @classmethod
-    def of(cls, organisation: client.Organisation) -> Organisation:
+    def of(cls, organisation: client.Organisation) -> OrganisationResult:
         return cls.model_validate(organisation, from_attributes=True)
 
 
 @cache
-def _organisations() -> TypeAdapter[list[Organisation]]:
+def _organisations() -> TypeAdapter[list[OrganisationResult]]:
     """Reads the client's organisations straight into results, text cleaned on the way: one pass, no copy between.
     Built on first use: start-up does not need it."""
-    return TypeAdapter(list[Organisation])
+    return TypeAdapter(list[OrganisationResult])
 
 
-class CreatedOrganisation(Organisation):
+class CreatedOrganisationResult(OrganisationResult):
+    model_config = ConfigDict(title="CreatedOrganisation")
+
     note: Annotated[str | None, Field(description="Set when the API's reply was lost and a listing confirmed it.")] = (
         None
     )
 
     @classmethod
-    def of_created(cls, organisation: client.CreatedOrganisation) -> CreatedOrganisation:
-        lost = organisation.recovered_after
-        note = f"Created once; confirmed by a listing after the reply was lost ({clean(lost, 160)})." if lost else None
-        return cls.model_validate({**asdict(organisation), "note": note})
+    def of_created(cls, created: client.CreatedOrganisation) -> CreatedOrganisationResult:
+        result = cls.model_validate(created, from_attributes=True)
+        if lost := created.recovered_after:
+            result.note = f"Created once; confirmed by a listing after the reply was lost ({clean(lost, 160)})."
+        return result
 
 
 class Organisations(BaseModel):
@@ -125,7 +135,7 @@ class Organisations(BaseModel):
     truncated: Annotated[
         bool, Field(description="True when `limit` stopped the listing and more may match: raise limit or filter.")
     ]
-    organisations: list[Organisation]
+    organisations: list[OrganisationResult]
     note: Annotated[str | None, Field(description="Why the listing stopped early, when the API caused it.")] = None
 
     @classmethod
@@ -141,4 +151,4 @@ class Organisations(BaseModel):
 
 class Activated(BaseModel):
     organisation_id: int
-    message: Annotated[Text, Field(description="The API's confirmation.")]
+    message: Annotated[str, Field(description="The API's confirmation.")]

@@ -1,6 +1,6 @@
 """Tool schemas as clients read them best: every ``$ref`` inlined, and "or null" as a type list.
 
-Pydantic writes ``{"anyOf": [{"type": "string"}, {"type": "null"}]}`` and ``{"$ref": "#/$defs/Owner"}``; the same
+Pydantic writes ``{"anyOf": [{"type": "string"}, {"type": "null"}]}`` and ``{"$ref": "#/$defs/OwnerResult"}``; the same
 schema written ``{"type": ["string", "null"]}`` with the definition in place means the same, is read by clients
 that do not follow references, and is about twice as fast to check a result against.
 """

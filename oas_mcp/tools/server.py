@@ -1,24 +1,38 @@
-"""The oas-mcp MCP server: the tools it offers, in the order a conversation uses them."""
+"""The oas-mcp MCP server: what it offers (:func:`build_server`), and how it answers (:class:`Server`): schemas in
+their most portable form, and every failure as one actionable line."""
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from __future__ import annotations
 
+import inspect
+import logging
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any
+
+from mcp.server import MCPServer
+from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import ToolAnnotations
-from pydantic import BeforeValidator, Field
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedResourceError, UnexpectedToolError
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, CallToolResult, GetPromptResult, Icon, InputRequiredResult, ToolAnnotations
+from mcp_types import Tool as MCPTool
+from pydantic import AnyUrl, ValidationError
 
 from oas_mcp import __version__
-from oas_mcp.client import CurrencyCode, ImageURL, NotFoundError, OrganisationName
-from oas_mcp.settings import MAX_LIST_LIMIT, Settings
-from oas_mcp.tools.credentials import FROM_HEADER, Clients
-from oas_mcp.tools.errors import Server
-from oas_mcp.tools.resources import add_prompts, add_resources
-from oas_mcp.tools.results import Activated, CreatedOrganisation, Greeting, Organisations, SignedIn
+from oas_mcp.client import OASError
+from oas_mcp.settings import Settings
+from oas_mcp.text import clean
+from oas_mcp.tools.catalogue import add_read_tools, add_write_tools
+from oas_mcp.tools.credentials import FROM_HEADER
+from oas_mcp.tools.errors import API_KEY_SETTING, MAX_MESSAGE, describe, invalid_arguments, unknown_arguments
+from oas_mcp.tools.resources import add_prompts, add_resources, reading
+from oas_mcp.tools.schema import portable
+from oas_mcp.tools.state import lifespan
 
 if TYPE_CHECKING:
-    from oas_mcp.client import OASClient, Progress
+    from oas_mcp.client import OASClient
+
+logger = logging.getLogger("oas_mcp.tools")
 
 INSTRUCTIONS = """\
 Tools for the OAS API: organisations of the signed-in OAS account.
@@ -31,165 +45,117 @@ Tools for the OAS API: organisations of the signed-in OAS account.
 """
 
 
-def _whole(value: object) -> object:
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-WHOLE = BeforeValidator(_whole)
-"""With ``Field(strict=True)``, an integer argument as JSON Schema's integer type has it: 3, or 3.0 (JSON does not
-tell them apart), never true or "3". Last in the ``Annotated``, or the schema loses its minimum and maximum."""
-
-
-def hints(title: str, *, read_only: bool, idempotent: bool) -> ToolAnnotations:
-    """Every tool talks to the OAS API (open world) and none deletes anything."""
-    return ToolAnnotations(
-        title=title,
-        read_only_hint=read_only,
-        destructive_hint=False,
-        idempotent_hint=idempotent,
-        open_world_hint=True,
-    )
-
-
-def progress_to(ctx: Context[Any, Any]) -> "Progress":
-    """Reports flattening as MCP progress, when the caller asked for it: pages read of pages in all."""
-
-    async def report(pages: int, total: int | None, kept: int) -> None:
-        of = f" of {total}" if total is not None else ""
-        await ctx.report_progress(pages, total, f"Read page {pages}{of}; {kept} organisations so far.")
-
-    return report
-
-
-class State:
-    """What the tools share: the OAS client, made by ``connect`` when a tool first needs it (so start-up
-    loads neither the client nor, with ``--sandbox``, the sandbox), and with per-request credentials one
-    client per user's key on its connection pool (see :class:`Clients`)."""
-
-    def __init__(self, connect: Callable[[], "OASClient"], *, per_request: bool) -> None:
-        self._connect = connect
-        self._per_request = per_request
-        self._clients: Clients | None = None
-
-    @property
-    def clients(self) -> Clients:
-        if self._clients is None:
-            self._clients = Clients(self._connect(), per_request=self._per_request)
-        return self._clients
-
-    async def aclose(self) -> None:
-        if self._clients is not None:
-            await self._clients.shared.aclose()
-
-
-def build_server(settings: Settings, connect: Callable[[], "OASClient"], **options: Any) -> Server:
+def build_server(settings: Settings, connect: Callable[[], OASClient], **options: Any) -> Server:
     """The MCP server; ``connect`` makes the OAS client the server's tools share (and, with per-request
     credentials, whose connection pool each user's client uses). ``options`` go to MCPServer (the HTTP
     host passes its token verifier and auth settings).
     """
     per_request = settings.per_request_credentials
-
-    @asynccontextmanager
-    async def lifespan(_: object) -> AsyncIterator[State]:
-        state = State(connect, per_request=per_request)
-        try:
-            yield state
-        finally:
-            await state.aclose()
-
-    server = Server("oas-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, **options)
+    running = lifespan(connect, per_request=per_request)
+    server = Server("oas-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=running, **options)
     server.call_budget = settings.call_budget
     if per_request:
         server.api_key_source = FROM_HEADER
-
-    def oas(ctx: Context[State, Any]) -> "OASClient":
-        state: State = ctx.request_context.lifespan_context
-        return state.clients.for_request(ctx.headers)
-
-    @server.tool(annotations=hints("Check the connection", read_only=True, idempotent=True))
-    async def hello(ctx: Context[State, Any]) -> Greeting:
-        """Check that the OAS API is reachable and accepts the credentials; returns its greeting.
-
-        With an API key, checks the key alone (signing in would hide a wrong key); without one, the sign-in.
-        `checked` says which.
-        """
-        client = oas(ctx)
-        return Greeting.of(await client.hello(), "session" if client.credentials.api_key is None else "api_key")
-
-    if not per_request:  # each user brings an API key only: there is no password to sign in with
-
-        @server.tool(annotations=hints("Sign in", read_only=True, idempotent=True))
-        async def login(ctx: Context[State, Any]) -> SignedIn:
-            """Sign in with the configured username, email and password; returns the user and when the session expires.
-
-            Takes no arguments: credentials come from the server's settings, never from the conversation.
-            Other tools sign in by themselves when needed.
-            """
-            return SignedIn.of(await oas(ctx).login())
-
-    @server.tool(annotations=hints("List organisations", read_only=True, idempotent=True))
-    async def list_organisations(
-        ctx: Context[State, Any],
-        limit: Annotated[
-            int, Field(strict=True, ge=1, le=MAX_LIST_LIMIT, description="Most organisations to return."), WHOLE
-        ] = settings.list_limit,
-        name_contains: Annotated[
-            str | None, Field(max_length=255, description="Keep names containing this text (any case).")
-        ] = None,
-        currency: Annotated[
-            CurrencyCode | None,
-            Field(description="Keep organisations using this ISO 4217 code, e.g. EUR."),
-        ] = None,
-    ) -> Organisations:
-        """List the user's organisations across all pages, up to `limit`, optionally filtered.
-
-        `count` is the API's total; `truncated` is true when more may match (raise limit or filter).
-        Use the ids with activate_organisation.
-        """
-        listing = await oas(ctx).list_organisations(
-            limit=limit, name_contains=name_contains, currency=currency, progress=progress_to(ctx)
-        )
-        return Organisations.of(listing)
-
+    add_read_tools(server, settings)  # hello, login, list_organisations
     add_resources(server, settings)  # oas://session, oas://organisations, oas://organisations/{organisation_id}
-
-    if settings.read_only:
-        return server
-
-    @server.tool(annotations=hints("Create an organisation", read_only=False, idempotent=False))
-    async def create_organisation(
-        ctx: Context[State, Any],
-        name: Annotated[OrganisationName, Field(min_length=1, max_length=255, description="Display name.")],
-        base_currency: Annotated[
-            CurrencyCode,
-            Field(description="ISO 4217 code for sales reports, e.g. USD."),
-        ],
-        currencies: Annotated[
-            list[CurrencyCode],
-            Field(min_length=1, max_length=200, description="ISO 4217 codes it uses, e.g. USD and EUR."),
-        ],
-        image: Annotated[ImageURL | None, Field(description="http(s) URL of a logo.")] = None,
-    ) -> CreatedOrganisation:
-        """Create an organisation and return it with its new id. Each call creates one: call it only when
-        the user asked to, and never again to retry a failure. Codes are case-insensitive; base_currency is
-        added to currencies when missing.
-        """
-        created = await oas(ctx).create_organisation(name, base_currency, currencies, image)
-        return CreatedOrganisation.of_created(created)
-
-    @server.tool(annotations=hints("Activate an organisation", read_only=False, idempotent=True))
-    async def activate_organisation(
-        ctx: Context[State, Any],
-        organisation_id: Annotated[int, Field(strict=True, gt=0, description="An id from list_organisations."), WHOLE],
-    ) -> Activated:
-        """Make an organisation the user's active one (the one used for sales reports). Safe to repeat."""
-        try:
-            message = await oas(ctx).activate_organisation(organisation_id)
-        except NotFoundError:
-            raise ToolError(
-                f"Organisation {organisation_id} not found; call list_organisations for valid ids."
-            ) from None
-        return Activated(organisation_id=organisation_id, message=message)
-
-    add_prompts(server)  # onboard_organisation: it needs the tools that write
+    if not settings.read_only:
+        add_write_tools(server)  # create_organisation, activate_organisation
+        add_prompts(server)  # onboard_organisation: it needs the tools that write
     return server
+
+
+class Server(MCPServer[Any]):
+    """MCPServer whose tool and resource failures all read as one actionable line (see :func:`describe`)."""
+
+    async def list_tools(self) -> list[MCPTool]:
+        """As MCPServer's, with the schemas in their most portable form (see :func:`portable`), and no arguments
+        but those listed (:meth:`call_tool` refuses others)."""
+        return [
+            tool.model_copy(
+                update={
+                    "input_schema": {**portable(tool.input_schema), "additionalProperties": False},
+                    "output_schema": portable(tool.output_schema) if tool.output_schema else None,
+                }
+            )
+            for tool in await super().list_tools()
+        ]
+
+    def add_tool(  # noqa: PLR0917 - the SDK's own signature
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        annotations: ToolAnnotations | None = None,
+        icons: list[Icon] | None = None,
+        meta: dict[str, Any] | None = None,
+        structured_output: bool | None = None,
+    ) -> None:
+        """As MCPServer's, with the docstring's indentation removed from the description a model reads."""
+        description = description or inspect.cleandoc(fn.__doc__ or "")
+        super().add_tool(fn, name, title, description, annotations, icons, meta, structured_output)
+
+    async def read_resource(
+        self, uri: AnyUrl | str, context: Context[Any, Any] | None = None
+    ) -> Iterable[ReadResourceContents] | InputRequiredResult:
+        """As MCPServer's, all of it within one call budget, its failures one clean, capped line."""
+        from oas_mcp.client import budget
+
+        token = reading.set(context)
+        try:
+            # Set here, not in an async generator (where it would not hold): it covers the whole read.
+            with budget(self.call_budget) if self.call_budget is not None else nullcontext():
+                return await super().read_resource(uri, context)
+        except UnexpectedResourceError as exc:
+            if isinstance(exc.__cause__, OASError):
+                raise ResourceError(describe(exc.__cause__, self.api_key_source)) from exc
+            raise
+        except ResourceError as exc:  # the SDK's own texts quote the URI as the client sent it
+            raise type(exc)(clean(str(exc), MAX_MESSAGE)) from exc
+        finally:
+            reading.reset(token)
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Context[Any, Any] | None = None
+    ) -> GetPromptResult | InputRequiredResult:
+        try:
+            return await super().get_prompt(name, arguments, context)
+        except ValueError as exc:  # an unknown prompt or missing arguments: the caller's mistake, not a crash
+            message = clean(f"{exc}; list the prompts to see their arguments.", MAX_MESSAGE)
+            raise MCPError(code=INVALID_PARAMS, message=message) from exc
+
+    api_key_source = API_KEY_SETTING
+    """Where the API key comes from, as error texts name it (a setting, or a request header)."""
+    call_budget: float | None = None
+    """Seconds reading one resource may take in all, like a tool call (``OAS_CALL_BUDGET``); None: no limit."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | Any:
+        """As MCPServer's, with every failure one actionable line; raises ToolError."""
+        self._refuse_unknown(name, arguments)
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            raise ToolError(self._message(name, exc)) from exc
+
+    def _refuse_unknown(self, name: str, arguments: dict[str, Any]) -> None:
+        """ToolError when ``arguments`` has names the tool does not take: the SDK would drop them unseen."""
+        schema = self._tool_input_schema(name)
+        accepted = list(schema.get("properties", {})) if schema is not None else []
+        unknown = [key for key in arguments if key not in accepted]
+        if schema is not None and unknown:
+            raise ToolError(unknown_arguments(name, unknown, accepted))
+
+    def _message(self, name: str, exc: ToolError) -> str:
+        cause = exc.__cause__
+        if isinstance(cause, ValidationError) and not isinstance(exc, UnexpectedToolError):
+            return invalid_arguments(name, cause)
+        if isinstance(cause, OASError):
+            return describe(cause, self.api_key_source)
+        if isinstance(cause, ToolError):
+            return str(cause)
+        if cause is None and str(exc).startswith("Unknown tool"):
+            return f"Unknown tool {clean(name, 60)!r}; list the tools to see what this server offers."
+        logger.error("tool %s failed unexpectedly", name, exc_info=cause or exc)
+        return f"oas-mcp failed internally in {name}; this is a bug, and its log has the details."

@@ -1,0 +1,58 @@
+"""What the tools and resources share while the server runs: the OAS clients, made when a call first needs one."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from oas_mcp.tools.credentials import Clients
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import Context
+
+    from oas_mcp.client import OASClient  # loaded with the first tool call, not at start-up
+
+
+class State:
+    """What the tools share: the OAS client, made by ``connect`` when a tool first needs it (so start-up
+    loads neither the client nor, with ``--sandbox``, the sandbox), and with per-request credentials one
+    client per user's key on its connection pool (see :class:`Clients`)."""
+
+    def __init__(self, connect: Callable[[], OASClient], *, per_request: bool) -> None:
+        self._connect = connect
+        self._per_request = per_request
+        self._clients: Clients | None = None
+
+    @property
+    def clients(self) -> Clients:
+        if self._clients is None:
+            self._clients = Clients(self._connect(), per_request=self._per_request)
+        return self._clients
+
+    async def aclose(self) -> None:
+        if self._clients is not None:
+            await self._clients.shared.aclose()
+
+
+def lifespan(
+    connect: Callable[[], OASClient], *, per_request: bool
+) -> Callable[[object], AbstractAsyncContextManager[State]]:
+    """The server's lifespan: one :class:`State` while it runs, its clients closed when it stops."""
+
+    @asynccontextmanager
+    async def running(_: object) -> AsyncIterator[State]:
+        state = State(connect, per_request=per_request)
+        try:
+            yield state
+        finally:
+            await state.aclose()
+
+    return running
+
+
+def client_of(ctx: Context[Any, Any]) -> OASClient:
+    """The OAS client for the call ``ctx`` serves. Raises ToolError when per-request credentials are on and the
+    call carries no usable key (see :meth:`Clients.for_request`)."""
+    state: State = ctx.request_context.lifespan_context
+    return state.clients.for_request(ctx.headers)
