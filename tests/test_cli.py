@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,6 @@ from support import BASE_ENV, PYTHON, run, running, structured
 pytestmark = pytest.mark.anyio
 
 COMMAND = str(Path(sys.executable).with_name("oas-mcp"))
-PACKAGE = Path(__file__).parent.parent / "oas_mcp"
 
 
 def test_the_console_script_and_the_module_are_the_same_command() -> None:
@@ -55,18 +53,6 @@ def test_bad_toml_stops_start_up(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "unknown setting 'unknown_key'" in result.stderr
     assert "Traceback" not in result.stderr
-
-
-def imported_by(path: Path) -> set[str]:
-    """The modules a source file imports, wherever in it (at the top, in a function, under TYPE_CHECKING)."""
-    tree = ast.parse(path.read_text())
-    names = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
-    return names | {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-
-
-@pytest.mark.parametrize("path", sorted((PACKAGE / "commands").glob("*.py")), ids=lambda path: path.name)
-def test_the_commands_never_import_the_cli_that_imports_them(path: Path) -> None:
-    assert "oas_mcp.cli" not in imported_by(path)
 
 
 def stdio(*args: str, **env: str) -> StdioServerParameters:

@@ -1,0 +1,91 @@
+"""The package is navigable: its modules import each other one way only, each layer only what it may, and the
+tools' result models are never mistaken for the client's."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import sys
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+import oas_mcp.client
+import oas_mcp.tools.results
+
+PACKAGE = Path(oas_mcp.__file__).parent
+# What each layer may import, besides itself and the standard library: a prefix of a module name, or an exact name.
+LAYERS = {
+    "oas_mcp.client": ("oas_mcp", "oas_mcp.redact", "oas_mcp.text", "httpx2", "anyio", "pydantic", "jwt"),
+    "oas_mcp.sandbox": ("starlette", "anyio", "httpx2", "jwt"),
+}
+NEVER = {"oas_mcp.tools": ("httpx2",), "oas_mcp.settings": ("mcp", "oas_mcp.client", "oas_mcp.tools")}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    """Every module ``path`` imports anywhere: at the top, under TYPE_CHECKING and in functions; for
+    ``from package import name``, both the package and ``package.name`` (which may be a module)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    return found
+
+
+MODULES = {module_name(path): imports(path) for path in PACKAGE.rglob("*.py")}
+
+
+def within(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == prefix or name.startswith(f"{prefix}.") for prefix in prefixes)
+
+
+def test_no_module_imports_one_that_imports_it_back() -> None:
+    graph = {module: {name for name in names if name in MODULES} for module, names in MODULES.items()}
+
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as cycle:
+        raise AssertionError(f"import cycle: {' -> '.join(cycle.args[1])}") from None
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_a_layer_imports_only_what_it_may(layer: str) -> None:
+    allowed = (layer, *LAYERS[layer])
+    strays = {
+        f"{module} imports {name}"
+        for module, names in MODULES.items()
+        if within(module, (layer,))
+        for name in names
+        if name.split(".")[0] not in sys.stdlib_module_names and not within(name, allowed) and name not in ("oas_mcp",)
+    }
+
+    assert not strays
+
+
+@pytest.mark.parametrize("layer", sorted(NEVER))
+def test_a_layer_never_imports_what_is_not_its_business(layer: str) -> None:
+    strays = {
+        f"{module} imports {name}"
+        for module, names in MODULES.items()
+        if within(module, (layer,))
+        for name in names
+        if within(name, NEVER[layer])
+    }
+
+    assert not strays
+
+
+def test_no_tool_result_is_named_like_a_client_model() -> None:
+    results = {name for name, value in vars(oas_mcp.tools.results).items() if inspect.isclass(value)}
+    models = {name for name in results if issubclass(getattr(oas_mcp.tools.results, name), BaseModel)}
+
+    assert models & set(oas_mcp.client.__all__) == set()
