@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from mcp import Client
@@ -66,3 +67,14 @@ async def test_a_page_number_no_api_has_is_not_found_by_the_sandbox() -> None:
 def test_a_claimed_count_cannot_unbound_the_pages_of_a_list() -> None:
     assert most_pages(10**30, 1) == MOST_PAGES_EVER == 10_000
     assert most_pages(1_000, 10) == 110
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_whole_number_too_big_for_an_id_is_not_found_without_asking_the_api(mode: Any) -> None:
+    sandbox = Sandbox()
+
+    async with Client(server_for(sandbox), mode=mode) as client:
+        text = error_text(await client.call_tool("activate_organisation", {"organisation_id": 1e300}))
+
+    assert text == "Organisation 10000000000000000525047… not found; call list_organisations for valid ids."
+    assert not sandbox.requests

@@ -29,7 +29,7 @@ from oas_mcp.client._errors import (
     ServerError,
     UnexpectedResponseError,
 )
-from oas_mcp.client._fields import CurrencyCode, ImageURL, OrganisationName
+from oas_mcp.client._fields import MAX_ORGANISATION_ID, CurrencyCode, ImageURL, OrganisationName
 
 if TYPE_CHECKING:
     from oas_mcp.client._auth import Credentials, Token
@@ -69,6 +69,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "MAX_ORGANISATION_ID",
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",

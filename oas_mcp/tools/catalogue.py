@@ -8,8 +8,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import BeforeValidator, Field
 
-from oas_mcp.client import CurrencyCode, ImageURL, NotFoundError, OrganisationName
+from oas_mcp.client import MAX_ORGANISATION_ID, CurrencyCode, ImageURL, NotFoundError, OrganisationName
 from oas_mcp.settings import MAX_LIST_LIMIT, Settings
+from oas_mcp.text import clean
 from oas_mcp.tools.results import Activated, CreatedOrganisationResult, Greeting, Organisations, SignedIn
 from oas_mcp.tools.state import State, client_of
 
@@ -127,10 +128,12 @@ def add_write_tools(server: MCPServer[Any]) -> None:
         organisation_id: Annotated[int, Field(strict=True, gt=0, description="An id from list_organisations."), WHOLE],
     ) -> Activated:
         """Make an organisation the user's active one (the one used for sales reports). Safe to repeat."""
+        shown = clean(str(organisation_id), 24)
+        not_found = ToolError(f"Organisation {shown} not found; call list_organisations for valid ids.")
+        if organisation_id > MAX_ORGANISATION_ID:  # 1e300 is a whole number, but no id: not sent to the API
+            raise not_found
         try:
             message = await client_of(ctx).activate_organisation(organisation_id)
         except NotFoundError:
-            raise ToolError(
-                f"Organisation {organisation_id} not found; call list_organisations for valid ids."
-            ) from None
+            raise not_found from None
         return Activated(organisation_id=organisation_id, message=message)

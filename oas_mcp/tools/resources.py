@@ -12,6 +12,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from pydantic import BaseModel, Field
 
 from oas_mcp import __version__
+from oas_mcp.client import MAX_ORGANISATION_ID
 from oas_mcp.settings import Settings
 from oas_mcp.text import clean
 from oas_mcp.tools.results import OrganisationResult, Organisations, SignedIn
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from oas_mcp.client import OASClient
 
 JSON = "application/json"
-MAX_ID_DIGITS = 19  # 2**63 - 1, the largest id a 64-bit database column holds, has 19
+MAX_ID_DIGITS = len(str(MAX_ORGANISATION_ID))  # 19: longer digit strings are not even converted
 
 reading: ContextVar[Context[Any, Any] | None] = ContextVar("oas_mcp_reading", default=None)
 """The request a resource is being read for, set by :meth:`Server.read_resource`: static resources get no Context
@@ -109,7 +110,7 @@ def add_resources(server: MCPServer[Any], settings: Settings) -> None:
 def _organisation_id(raw: str) -> int:
     """The id in ``oas://organisations/{raw}``; ResourceNotFoundError, quoting it cleaned and capped, unless it is
     a positive 64-bit integer in ASCII digits (what the API's ids are)."""
-    if raw.isascii() and raw.isdigit() and len(raw) <= MAX_ID_DIGITS and 0 < int(raw) < 2**63:
+    if raw.isascii() and raw.isdigit() and len(raw) <= MAX_ID_DIGITS and 0 < int(raw) <= MAX_ORGANISATION_ID:
         return int(raw)
     shown = clean(raw.encode("ascii", "backslashreplace").decode(), 40)  # a bidi override shows as \u202e
     raise ResourceNotFoundError(
