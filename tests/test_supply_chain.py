@@ -7,7 +7,7 @@ import ast
 import re
 import sys
 import tomllib
-from importlib.metadata import packages_distributions
+from importlib.metadata import distribution, packages_distributions
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -16,40 +16,77 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).parent.parent
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 LOCK = (ROOT / "tests" / "requirements.lock").read_text()
+PROVIDERS = packages_distributions()
 PINNED = re.compile(
     r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)(?: ;[^\\]*)? \\\n((?:\s+--hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)", re.M
 )
 
 
-def imported_distributions(folder: Path) -> set[str]:
-    """The distributions whose modules the code in ``folder`` imports (the standard library and itself aside)."""
+TELEMETRY = ROOT / "oas_mcp" / "telemetry.py"
+"""The one module that imports the otel extra's packages (the SDK and its exporters)."""
+
+
+def imported_modules(paths: list[Path]) -> set[str]:
+    """The modules the code in ``paths`` imports, by full name (the standard library and oas_mcp aside); from a
+    namespace package many distributions share, the modules imported from it."""
     modules: set[str] = set()
-    for path in folder.rglob("*.py"):
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
-                modules |= {alias.name.split(".")[0] for alias in node.names}
+                modules |= {alias.name for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                modules.add(node.module.split(".")[0])
-    providers = packages_distributions()
-    third_party = modules - set(sys.stdlib_module_names) - {"oas_mcp", "__future__"}
-    return {canonicalize_name(dist) for module in third_party for dist in providers.get(module, [module])}
+                shared = len(PROVIDERS.get(node.module, ())) > 1  # from opentelemetry import trace
+                modules |= {f"{node.module}.{alias.name}" for alias in node.names} if shared else {node.module}
+    return {name for name in modules if name.split(".")[0] not in {*sys.stdlib_module_names, "oas_mcp", "__future__"}}
+
+
+def owners(module: str) -> set[str]:
+    """The distributions that provide ``module``: for a namespace package that many share (``opentelemetry``), the
+    ones whose files are under the module's own path."""
+    top = module.split(".", maxsplit=1)[0]
+    candidates = PROVIDERS.get(top, [top])
+    if len(candidates) == 1:
+        return {canonicalize_name(candidates[0])}
+    parts = tuple(module.split("."))
+    as_file = (*parts[:-1], f"{parts[-1]}.py")
+    return {
+        canonicalize_name(name)
+        for name in candidates
+        if any(file.parts[: len(parts)] == parts or file.parts == as_file for file in distribution(name).files or ())
+    }
+
+
+def imported_distributions(paths: list[Path]) -> set[str]:
+    return {owner for module in imported_modules(paths) for owner in owners(module)}
 
 
 def declared(requirements: list[str]) -> dict[str, Requirement]:
     return {canonicalize_name(req.name): req for req in map(Requirement, requirements)}
 
 
+OPTIONAL = PROJECT["optional-dependencies"]
+EVERY_REQUIREMENT = [*PROJECT["dependencies"], *(requirement for group in OPTIONAL.values() for requirement in group)]
+
+
 def test_every_package_the_server_imports_is_declared() -> None:
-    missing = imported_distributions(ROOT / "oas_mcp") - set(declared(PROJECT["dependencies"]))
+    code = [path for path in (ROOT / "oas_mcp").rglob("*.py") if path != TELEMETRY]
+    missing = imported_distributions(code) - set(declared(PROJECT["dependencies"]))
 
     assert not missing, f"imported but not declared in pyproject.toml: {sorted(missing)}"
 
 
-def test_every_dependency_has_an_upper_bound_on_its_major() -> None:
-    requirements = [*PROJECT["dependencies"], *PROJECT["optional-dependencies"]["test"]]
+def test_only_the_telemetry_module_imports_the_otel_extra_and_it_declares_all_it_imports() -> None:
+    dependencies = declared([*PROJECT["dependencies"], *OPTIONAL["otel"]])
 
+    missing = imported_distributions([TELEMETRY]) - set(dependencies)
+
+    assert not missing, f"imported but not declared in pyproject.toml: {sorted(missing)}"
+    assert "opentelemetry-sdk" in imported_distributions([TELEMETRY])
+
+
+def test_every_dependency_has_an_upper_bound_on_its_major() -> None:
     unbounded = [
-        str(req) for req in map(Requirement, requirements) if not any(s.operator == "<" for s in req.specifier)
+        str(req) for req in map(Requirement, EVERY_REQUIREMENT) if not any(s.operator == "<" for s in req.specifier)
     ]
 
     assert not unbounded, f"no tested upper bound: {unbounded}"
@@ -57,7 +94,7 @@ def test_every_dependency_has_an_upper_bound_on_its_major() -> None:
 
 def test_the_lock_pins_every_requirement_within_its_range_with_hashes() -> None:
     pins: dict[str, str] = {canonicalize_name(name): version for name, version, _ in PINNED.findall(LOCK)}
-    requirements = declared([*PROJECT["dependencies"], *PROJECT["optional-dependencies"]["test"]])
+    requirements = declared(EVERY_REQUIREMENT)
 
     assert len(pins) == len(re.findall(r"^\S+==", LOCK, re.M)), "every pinned line carries sha256 hashes"
     for name, requirement in requirements.items():
