@@ -17,8 +17,10 @@ import oas_mcp.tools.results
 
 PACKAGE = Path(oas_mcp.__file__).parent
 # What each layer may import, besides itself and the standard library: a prefix of a module name, or an exact name.
+# The client reports to OpenTelemetry through its API alone (no-ops without the SDK the otel extra brings).
+OTEL_API = ("opentelemetry.trace", "opentelemetry.metrics")
 LAYERS = {
-    "oas_mcp.client": ("oas_mcp", "oas_mcp.redact", "oas_mcp.text", "httpx2", "anyio", "pydantic", "jwt"),
+    "oas_mcp.client": ("oas_mcp", "oas_mcp.redact", "oas_mcp.text", "httpx2", "anyio", "pydantic", "jwt", *OTEL_API),
     "oas_mcp.sandbox": ("starlette", "anyio", "httpx2", "jwt"),
 }
 NEVER = {"oas_mcp.tools": ("httpx2",), "oas_mcp.settings": ("mcp", "oas_mcp.client", "oas_mcp.tools")}
