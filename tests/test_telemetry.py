@@ -206,7 +206,10 @@ async def test_retries_and_sign_ins_are_events_on_the_tool_span_and_counted(tele
 
 
 async def test_tool_calls_and_requests_are_counted_by_outcome_and_status(telemetry: Recorded) -> None:
-    async with Client(instrumented(Sandbox(page_size=2))) as client:
+    sandbox = Sandbox(page_size=2)
+    sandbox.inject(Fault("GET /helloworld", drop="before"))  # never reached the API: tried again at once
+    async with Client(instrumented(sandbox)) as client:
+        await client.call_tool("hello", {})
         await client.call_tool("list_organisations", {})
         await client.call_tool("activate_organisation", {"organisation_id": 999})
         await client.call_tool("activate_organisation", {"organisation_id": "many"})
@@ -221,6 +224,8 @@ async def test_tool_calls_and_requests_are_counted_by_outcome_and_status(telemet
     assert points[request, frozenset({"method": "GET", "route": "/api/organisations/", "status": "200"}.items())] == 3
     activate = {"method": "POST", "route": "/api/organisations/{id}/make_active/", "status": "404"}
     assert points[request, frozenset(activate.items())] == 1
+    assert points[request, frozenset({"method": "GET", "route": "/helloworld", "status": "connection"}.items())] == 1
+    assert points[request, frozenset({"method": "GET", "route": "/helloworld", "status": "200"}.items())] == 1
 
 
 # -- real processes -----------------------------------------------------------------------------------------------

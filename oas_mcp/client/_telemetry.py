@@ -22,7 +22,7 @@ from opentelemetry.metrics import get_meter
 from opentelemetry.trace import SpanKind, StatusCode, get_current_span, get_tracer
 
 from oas_mcp import __version__
-from oas_mcp.client._errors import APITimeoutError, OASError
+from oas_mcp.client._errors import APIConnectionError, APITimeoutError, OASError
 from oas_mcp.client._routes import template
 
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -82,14 +82,14 @@ def request(method: str, path: str, peer: Peer) -> Iterator[Exchange]:
     route = template(path)
     span = _tracer.start_span(f"{method} {route}", kind=SpanKind.CLIENT)
     exchange = Exchange()
-    error: BaseException | None = None
+    error: Exception | None = None
     started = time.perf_counter()
     try:
         yield exchange
-    except BaseException as failure:
+    except Exception as failure:
         error = failure
         raise
-    finally:
+    finally:  # also when cancelled (a page the listing no longer needs): not an error
         status: int | None = exchange.status or getattr(error, "status_code", None)
         label = str(status) if status is not None else _no_answer(error)
         _durations.record(time.perf_counter() - started, {"method": method, "route": route, "status": label})
@@ -101,11 +101,13 @@ def request(method: str, path: str, peer: Peer) -> Iterator[Exchange]:
         span.end()
 
 
-def _no_answer(error: BaseException | None) -> str:
-    """The status label of a request that got no answer: timeout, connection, or cancelled."""
+def _no_answer(error: Exception | None) -> str:
+    """The status label of a request that got no answer: timeout, connection, error, or (no error) cancelled."""
+    if error is None:
+        return "cancelled"
     if isinstance(error, APITimeoutError):
         return "timeout"
-    return "connection" if isinstance(error, OASError) else "cancelled"
+    return "connection" if isinstance(error, APIConnectionError) else "error"
 
 
 def _attributes(method: str, route: str, peer: Peer, status: int | None, size: int | None) -> dict[str, str | int]:
