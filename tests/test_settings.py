@@ -277,3 +277,11 @@ def test_a_placeholder_left_in_a_client_config_is_refused(monkeypatch: pytest.Mo
 
     with pytest.raises(SettingsError, match=f"invalid setting {variable}: is still a placeholder"):
         Settings.load()
+
+
+@pytest.mark.parametrize("variable", ["OAS_API_KEY", "OAS_USERNAME", "OAS_EMAIL", "OAS_PASSWORD"])
+def test_a_claude_desktop_field_left_empty_counts_as_unset(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    name = variable.removeprefix("OAS_").lower()
+    monkeypatch.setenv(variable, f"${{user_config.{name}}}")  # what the bundle host passes when the field is empty
+
+    assert getattr(Settings.load(), name) is None
