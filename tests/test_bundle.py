@@ -4,6 +4,7 @@ settings its fields become. tests/interop/test_packages.py builds, validates, un
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -47,3 +48,10 @@ def test_secrets_are_sensitive_and_each_field_is_required_or_has_the_settings_de
         assert field.get("sensitive", False) is (setting.annotation == SecretStr | None), name
         assert field["required"] is ("default" not in field), name
         assert field.get("default", setting.default) == setting.default, name
+
+
+def test_the_readme_names_the_packages_of_this_version() -> None:
+    named = re.findall(r"oas[-_]mcp-([\w.]+?)(?:-py3-none-any\.whl|\.tar\.gz|\.mcpb)", (ROOT / "README.md").read_text())
+
+    assert named
+    assert set(named) == {__version__}
