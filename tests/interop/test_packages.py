@@ -154,8 +154,8 @@ def test_the_bundle_is_the_sdist_and_the_manifest(built: Built, extension: Path)
     assert (extension / "manifest.json").read_text() == (ROOT / "bundle" / "manifest.json").read_text()
 
 
-def launch_config(node_bin: Path, extension: Path, user_config: dict[str, Any]) -> dict[str, Any]:
-    """The command, arguments and environment Claude Desktop starts the bundle's server with."""
+def launch_config(node_bin: Path, extension: Path, user_config: dict[str, Any]) -> dict[str, Any] | None:
+    """The command, arguments and environment Claude Desktop starts the bundle's server with (None: it does not)."""
     module = node_bin.parent / "@anthropic-ai" / "mcpb" / "dist" / "shared" / "config.js"
     home = extension.parent
     result = run(
@@ -169,7 +169,7 @@ def launch_config(node_bin: Path, extension: Path, user_config: dict[str, Any]) 
         json.dumps(user_config),
         home,
     )
-    config: dict[str, Any] = json.loads(result.stdout)
+    config: dict[str, Any] | None = json.loads(result.stdout)
     return config
 
 
@@ -184,6 +184,7 @@ async def test_the_bundle_launched_as_claude_desktop_does_serves_every_tool(
 ) -> None:
     with running("sandbox") as api:
         config = launch_config(node_bin, extension, {**USER_CONFIG, "base_url": api.url, "read_only": read_only})
+        assert config is not None
         # Claude Desktop's own environment (uv on its PATH), then the manifest's.
         env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", **config["env"], **UV_ENV}
         server = StdioServerParameters(command=config["command"], args=config["args"], env=env)
