@@ -35,6 +35,8 @@ _PORT = r"(?::(?:\d{1,5}|\*))?"
 _HOST = r"(?:\[[0-9a-f:.]+\]|[^\s/:@\[\]]+)"
 _HOST_PATTERN = re.compile(f"{_HOST}{_PORT}")
 _ORIGIN_PATTERN = re.compile(f"https?://{_HOST}{_PORT}")
+# What a Claude Desktop bundle passes for a field its user left empty: the manifest's reference, unreplaced.
+_UNFILLED_BUNDLE_FIELD = re.compile(r"\$\{user_config\.\w+\}")
 # A list from the environment may be comma-separated (``a.example,b.example``) or a JSON array.
 Names = Annotated[list[str], NoDecode]
 T = TypeVar("T")
@@ -256,7 +258,7 @@ class Settings(BaseSettings):
             return value
         if value.strip().startswith("<") and value.strip().endswith(">"):
             raise ValueError("is still a placeholder such as <your OAS API key>; put the real value there")
-        return value if value.strip() else None
+        return None if not value.strip() or _UNFILLED_BUNDLE_FIELD.fullmatch(value.strip()) else value
 
     def origin(self, name: str) -> str:
         """Where setting ``name`` came from: its flag, ``OAS_<NAME>``, ``<name> in FILE``, or ``default``."""

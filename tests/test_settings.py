@@ -311,3 +311,11 @@ def test_each_flag_serve_lists_sets_its_setting_and_is_named_as_its_origin(
 
     assert flag_name(name) in capsys.readouterr().out.split()
     assert (getattr(settings, name), settings.origin(name)) == (expected, flag_name(name))
+
+
+@pytest.mark.parametrize("variable", ["OAS_API_KEY", "OAS_USERNAME", "OAS_EMAIL", "OAS_PASSWORD"])
+def test_a_claude_desktop_field_left_empty_counts_as_unset(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    name = variable.removeprefix("OAS_").lower()
+    monkeypatch.setenv(variable, f"${{user_config.{name}}}")  # what the bundle host passes when the field is empty
+
+    assert getattr(Settings.load(), name) is None
