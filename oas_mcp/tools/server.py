@@ -22,6 +22,7 @@ from mcp_types import (
     GetPromptResult,
     Icon,
     InputRequiredResult,
+    SetLevelRequestParams,
     ToolAnnotations,
 )
 from mcp_types import Tool as MCPTool
@@ -32,6 +33,7 @@ from oas_mcp.client import OASError
 from oas_mcp.settings import Settings
 from oas_mcp.text import clean
 from oas_mcp.tools.catalogue import add_read_tools, add_write_tools
+from oas_mcp.tools.client_log import ForwardLogs, install, set_level
 from oas_mcp.tools.completions import completer
 from oas_mcp.tools.credentials import FROM_HEADER
 from oas_mcp.tools.errors import API_KEY_SETTING, MAX_MESSAGE, describe, invalid_arguments, unknown_arguments
@@ -73,6 +75,9 @@ def build_server(settings: Settings, connect: Callable[[], OASClient], **options
         add_write_tools(server)  # create_organisation, activate_organisation
         add_prompts(server)  # onboard_organisation: it needs the tools that write
     server.handle("completion/complete", CompleteRequestParams, completer(settings))
+    server.handle("logging/setLevel", SetLevelRequestParams, set_level)
+    server.middleware.append(ForwardLogs(settings.log_level))
+    install()
     return server
 
 
@@ -140,7 +145,7 @@ class Server(MCPServer[Any]):
         self, method: str, params: type[P], handler: Callable[[ServerRequestContext[Any, Any], P], Awaitable[Any]]
     ) -> None:
         """Serve the protocol request ``method`` with ``handler(request, params)``: for requests MCPServer has no
-        decorator for, or whose decorator does not hand on the request (``completion/complete``
+        decorator for (``logging/setLevel``), or whose decorator does not hand on the request (``completion/complete``
         needs it to find the client to list with)."""
         self._lowlevel_server.add_request_handler(method, params, handler)
 
