@@ -330,7 +330,7 @@ class OASClient:
         )
         truncated = limit is not None and len(found) >= limit and (spare or summary.more)
         if truncated:
-            logger.warning("listing stopped at its limit of %d organisations; more may match", limit)
+            logger.info("listing stopped at its limit of %d organisations; more may match", limit)
         return OrganisationList(summary.count, found, truncated, summary.pages, summary.note)
 
     async def same_named(self, name: str) -> list[Organisation]:
