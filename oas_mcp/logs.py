@@ -11,10 +11,13 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def configure(level: str) -> None:
-    """Send every log record to stderr at ``level``; the HTTP libraries' request lines only at DEBUG."""
+    """Send every log record to stderr at ``level``; the HTTP libraries' request lines only at DEBUG. (oas-mcp's
+    own records are made at any level, for MCP clients that ask for more: this handler's level keeps them off
+    stderr.)"""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(RedactingFilter())
+    handler.setLevel(level)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server import MCPServer
-from mcp.server.mcpserver import Context
+from mcp.server.mcpserver import Context, ElicitationResult, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import BeforeValidator, Field
@@ -11,6 +11,7 @@ from pydantic import BeforeValidator, Field
 from oas_mcp.client import MAX_ORGANISATION_ID, CurrencyCode, ImageURL, NotFoundError, OrganisationName
 from oas_mcp.settings import MAX_LIST_LIMIT, Settings
 from oas_mcp.text import clean
+from oas_mcp.tools.duplicates import CreateAnother, Existing, confirmation, refusal, same_named
 from oas_mcp.tools.results import Activated, CreatedOrganisationResult, Greeting, Organisations, SignedIn
 from oas_mcp.tools.state import State, client_of
 
@@ -114,13 +115,20 @@ def add_write_tools(server: MCPServer[Any]) -> None:
             Field(min_length=1, max_length=200, description="ISO 4217 codes it uses, e.g. USD and EUR."),
         ],
         image: Annotated[ImageURL | None, Field(description="http(s) URL of a logo.")] = None,
+        *,
+        existing: Annotated[Existing, Resolve(same_named)],  # filled before the call, by the check (not arguments)
+        answer: Annotated[ElicitationResult[CreateAnother], Resolve(confirmation)],
     ) -> CreatedOrganisationResult:
         """Create an organisation and return it with its new id. Each call creates one: call it only when
         the user asked to, and never again to retry a failure. Codes are case-insensitive; base_currency is
         added to currencies when missing.
         """
-        created = await client_of(ctx).create_organisation(name, base_currency, currencies, image)
-        return CreatedOrganisationResult.of_created(created)
+        if refused := refusal(answer, existing):
+            raise ToolError(refused)
+        created = await client_of(ctx).create_organisation(
+            name, base_currency, currencies, image, same_named=existing.organisations
+        )
+        return CreatedOrganisationResult.of_created(created, existing.ids)
 
     @server.tool(annotations=hints("Activate an organisation", read_only=False, idempotent=True))
     async def activate_organisation(

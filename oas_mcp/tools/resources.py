@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from oas_mcp.client import OASClient
 
 JSON = "application/json"
+ORGANISATION_TEMPLATE = "oas://organisations/{organisation_id}"
+ONBOARD_PROMPT = "onboard_organisation"
 MAX_ID_DIGITS = len(str(MAX_ORGANISATION_ID))  # 19: longer digit strings are not even converted
 
 reading: ContextVar[Context[Any, Any] | None] = ContextVar("oas_mcp_reading", default=None)
@@ -93,9 +95,7 @@ def add_resources(server: MCPServer[Any], settings: Settings) -> None:
         listing = await _client().list_organisations(limit=settings.list_limit)
         return Organisations.of(listing).model_dump_json(indent=2)
 
-    @server.resource(
-        "oas://organisations/{organisation_id}", name="organisation", title="One OAS organisation", mime_type=JSON
-    )
+    @server.resource(ORGANISATION_TEMPLATE, name="organisation", title="One OAS organisation", mime_type=JSON)
     async def organisation(organisation_id: str) -> str:
         """One organisation, by the id list_organisations gives it, as JSON."""
         wanted = _organisation_id(organisation_id)
@@ -122,7 +122,7 @@ def _organisation_id(raw: str) -> int:
 def add_prompts(server: MCPServer[Any]) -> None:
     """``onboard_organisation``: the create-and-activate conversation, step by step."""
 
-    @server.prompt(title="Onboard an organisation")
+    @server.prompt(name=ONBOARD_PROMPT, title="Onboard an organisation")
     def onboard_organisation(
         name: Annotated[str, Field(description="The new organisation's display name.")],
         base_currency: Annotated[str, Field(description="ISO 4217 code for its sales reports, e.g. USD.")],

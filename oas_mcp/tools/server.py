@@ -5,24 +5,36 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mcp.server import MCPServer
+from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedResourceError, UnexpectedToolError
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, CallToolResult, GetPromptResult, Icon, InputRequiredResult, ToolAnnotations
+from mcp_types import (
+    INVALID_PARAMS,
+    CallToolResult,
+    CompleteRequestParams,
+    GetPromptResult,
+    Icon,
+    InputRequiredResult,
+    SetLevelRequestParams,
+    ToolAnnotations,
+)
 from mcp_types import Tool as MCPTool
-from pydantic import AnyUrl, ValidationError
+from pydantic import AnyUrl, BaseModel, ValidationError
 
 from oas_mcp import __version__
 from oas_mcp.client import OASError
 from oas_mcp.settings import Settings
 from oas_mcp.text import clean
 from oas_mcp.tools.catalogue import add_read_tools, add_write_tools
+from oas_mcp.tools.client_log import ForwardLogs, install, set_level
+from oas_mcp.tools.completions import completer
 from oas_mcp.tools.credentials import FROM_HEADER
 from oas_mcp.tools.errors import API_KEY_SETTING, MAX_MESSAGE, describe, invalid_arguments, unknown_arguments
 from oas_mcp.tools.resources import add_prompts, add_resources, reading
@@ -33,6 +45,7 @@ if TYPE_CHECKING:
     from oas_mcp.client import OASClient
 
 logger = logging.getLogger("oas_mcp.tools")
+P = TypeVar("P", bound=BaseModel)
 
 INSTRUCTIONS = """\
 Tools for the OAS API: organisations of the signed-in OAS account.
@@ -61,6 +74,10 @@ def build_server(settings: Settings, connect: Callable[[], OASClient], **options
     if not settings.read_only:
         add_write_tools(server)  # create_organisation, activate_organisation
         add_prompts(server)  # onboard_organisation: it needs the tools that write
+    server.handle("completion/complete", CompleteRequestParams, completer(settings))
+    server.handle("logging/setLevel", SetLevelRequestParams, set_level)
+    server.middleware.append(ForwardLogs(settings.log_level))
+    install()
     return server
 
 
@@ -123,6 +140,14 @@ class Server(MCPServer[Any]):
         except ValueError as exc:  # an unknown prompt or missing arguments: the caller's mistake, not a crash
             message = clean(f"{exc}; list the prompts to see their arguments.", MAX_MESSAGE)
             raise MCPError(code=INVALID_PARAMS, message=message) from exc
+
+    def handle(
+        self, method: str, params: type[P], handler: Callable[[ServerRequestContext[Any, Any], P], Awaitable[Any]]
+    ) -> None:
+        """Serve the protocol request ``method`` with ``handler(request, params)``: for requests MCPServer has no
+        decorator for (``logging/setLevel``), or whose decorator does not hand on the request (``completion/complete``
+        needs it to find the client to list with)."""
+        self._lowlevel_server.add_request_handler(method, params, handler)
 
     api_key_source = API_KEY_SETTING
     """Where the API key comes from, as error texts name it (a setting, or a request header)."""

@@ -25,7 +25,17 @@ CALLS: dict[str, dict[str, Any]] = {
     "create_organisation": {"name": "Interop Ltd", "base_currency": "eur", "currencies": ["GBP"]},
     "activate_organisation": {"organisation_id": 2},
 }
-SCENARIOS = ("server-initialize", "ping", "tools-list", "server-sse-multiple-streams", "dns-rebinding-protection")
+SCENARIOS = (
+    "server-initialize",
+    "ping",
+    "tools-list",
+    "server-sse-multiple-streams",
+    "dns-rebinding-protection",
+    "resources-list",
+    "prompts-list",
+    "completion-complete",
+    "logging-set-level",
+)
 
 
 @pytest.fixture(scope="module")
