@@ -15,7 +15,7 @@ from typing import Any
 NULL = {"type": "null"}
 
 
-def arguments(schema: dict[str, Any]) -> dict[str, Any]:
+def input_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """A tool's input ``schema`` as a model reads it: portable, without its title (which only names the function,
     "helloArguments"), and closed: no arguments but those listed."""
     lean = {key: value for key, value in portable(schema).items() if key != "title"}

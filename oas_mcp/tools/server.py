@@ -13,7 +13,15 @@ from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedResourceError, UnexpectedToolError
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, CallToolResult, GetPromptResult, Icon, InputRequiredResult, ToolAnnotations
+from mcp_types import (
+    INVALID_PARAMS,
+    CallToolResult,
+    GetPromptResult,
+    Icon,
+    InputRequiredResult,
+    TextContent,
+    ToolAnnotations,
+)
 from mcp_types import Tool as MCPTool
 from pydantic import AnyUrl, ValidationError
 
@@ -25,8 +33,9 @@ from oas_mcp.tools.catalogue import add_read_tools, add_write_tools
 from oas_mcp.tools.credentials import FROM_HEADER
 from oas_mcp.tools.errors import API_KEY_SETTING, MAX_MESSAGE, describe, invalid_arguments, unknown_arguments
 from oas_mcp.tools.resources import add_prompts, add_resources, reading
-from oas_mcp.tools.schema import arguments, portable
+from oas_mcp.tools.schema import input_schema, portable
 from oas_mcp.tools.state import lifespan
+from oas_mcp.tools.texts import text_of
 
 if TYPE_CHECKING:
     from oas_mcp.client import OASClient
@@ -64,15 +73,16 @@ def build_server(settings: Settings, connect: Callable[[], OASClient], **options
 
 
 class Server(MCPServer[Any]):
-    """MCPServer whose tool and resource failures all read as one actionable line (see :func:`describe`)."""
+    """MCPServer whose tool and resource failures all read as one actionable line (see :func:`describe`), and whose
+    results read in few bytes (see :func:`text_of`)."""
 
     async def list_tools(self) -> list[MCPTool]:
         """As MCPServer's, with the schemas in their most portable form (see :func:`portable`), and no arguments
-        but those listed (:meth:`call_tool` refuses others; see :func:`arguments`)."""
+        but those listed (:meth:`call_tool` refuses others; see :func:`input_schema`)."""
         return [
             tool.model_copy(
                 update={
-                    "input_schema": arguments(tool.input_schema),
+                    "input_schema": input_schema(tool.input_schema),
                     "output_schema": portable(tool.output_schema) if tool.output_schema else None,
                 }
             )
@@ -131,12 +141,16 @@ class Server(MCPServer[Any]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | Any:
-        """As MCPServer's, with every failure one actionable line; raises ToolError."""
+        """As MCPServer's, with every failure one actionable line, and a result's text made for the model to read
+        (see :func:`text_of`) instead of its structured content as indented JSON; raises ToolError."""
         self._refuse_unknown(name, arguments)
         try:
-            return await super().call_tool(name, arguments, context)
+            result = await super().call_tool(name, arguments, context)
         except ToolError as exc:
             raise ToolError(self._message(name, exc)) from exc
+        if isinstance(result, CallToolResult) and isinstance(result.structured_content, dict) and not result.is_error:
+            result.content = [TextContent(type="text", text=text_of(result.structured_content))]
+        return result
 
     def _refuse_unknown(self, name: str, arguments: dict[str, Any]) -> None:
         """ToolError when ``arguments`` has names the tool does not take: the SDK would drop them unseen."""
