@@ -14,9 +14,8 @@ break a row.
 
 from __future__ import annotations
 
+import json
 from typing import Any
-
-import pydantic_core
 
 COLUMNS = ("id", "name", "base_currency", "currencies", "image", "owner")
 """A listing's columns, in order; a column no organisation fills is left out."""
@@ -40,7 +39,7 @@ def compact(value: Any) -> Any:
 
 def as_json(value: Any) -> str:
     """``value`` as compact JSON, nulls and empty values left out, non-ASCII text as itself (not ``\\u`` escapes)."""
-    return pydantic_core.to_json(compact(value)).decode()
+    return json.dumps(compact(value), ensure_ascii=False, separators=(",", ":"))
 
 
 def shared_owner(listing: dict[str, Any]) -> dict[str, Any]:
