@@ -15,7 +15,7 @@ def test_tools_lists_each_tool_with_its_first_sentence() -> None:
     assert result.returncode == 0
     rows = {line.split()[0]: line.split(maxsplit=1)[1] for line in result.stdout.splitlines()}
     assert list(rows) == ["hello", "login", "list_organisations", "create_organisation", "activate_organisation"]
-    assert rows["create_organisation"] == "Create an organisation and return it with its new id."
+    assert rows["create_organisation"] == "Create an organisation."
 
 
 def test_tools_in_read_only_mode_lists_only_the_readers() -> None:

@@ -17,6 +17,7 @@ from oas_mcp.settings import Settings
 from oas_mcp.text import clean
 from oas_mcp.tools.results import OrganisationResult, Organisations, SignedIn
 from oas_mcp.tools.state import client_of
+from oas_mcp.tools.texts import as_json, shared_owner
 
 if TYPE_CHECKING:
     from oas_mcp.client import OASClient
@@ -87,13 +88,14 @@ def add_resources(server: MCPServer[Any], settings: Settings) -> None:
             ),
             signed_in=SignedIn.of(token) if token else None,
             active_organisation_id=oas.active_organisation,
-        ).model_dump_json(indent=2)
+        ).model_dump_json()
 
     @server.resource("oas://organisations", name="organisations", title="OAS organisations", mime_type=JSON)
     async def organisations() -> str:
-        """The user's organisations, every page flattened (up to the server's list limit), as JSON."""
+        """The user's organisations, every page flattened (up to the server's list limit), as JSON; their owner
+        once, beside them, when they all have the same one."""
         listing = await _client().list_organisations(limit=settings.list_limit)
-        return Organisations.of(listing).model_dump_json(indent=2)
+        return as_json(shared_owner(Organisations.of(listing).model_dump(mode="json")))
 
     @server.resource(ORGANISATION_TEMPLATE, name="organisation", title="One OAS organisation", mime_type=JSON)
     async def organisation(organisation_id: str) -> str:
@@ -101,7 +103,7 @@ def add_resources(server: MCPServer[Any], settings: Settings) -> None:
         wanted = _organisation_id(organisation_id)
         async for found in _client().iter_organisations():
             if found.id == wanted:
-                return OrganisationResult.of(found).model_dump_json(indent=2)
+                return as_json(OrganisationResult.of(found).model_dump(mode="json"))
         raise ResourceNotFoundError(
             f"Organisation {wanted} not found; read oas://organisations (or call list_organisations) for valid ids."
         )
