@@ -116,7 +116,7 @@ def _serve(args: argparse.Namespace) -> int:
         where = "the sandbox" if args.sandbox else settings.base_url
         print(
             f"oas-mcp {__version__} serves MCP on stdio for {where} and waits for an MCP client "
-            "(Claude Desktop, Claude Code, ...); see the README to connect one. Ctrl-C stops it.",
+            "(oas-mcp install claude-desktop, claude-code, vscode or cursor adds it to one). Ctrl-C stops it.",
             file=sys.stderr,
         )
     signal.signal(signal.SIGINT, _stop_at_once)
