@@ -416,3 +416,20 @@ def test_without_claude_on_the_path_it_prints_the_command_to_run_quoted_for_the_
     assert code == 1
     assert command[:6] == ["claude", "mcp", "add-json", "--scope", "user", "oas"]
     assert json.loads(command[6])["env"]["OAS_USERNAME"] == "o'brien; echo pwned"
+
+
+def test_an_entry_claude_code_stored_in_its_own_way_counts_as_the_same(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = fake_claude(home)
+    install(capsys, "claude-code", "--user", "--sandbox")
+    stored = read(home / ".claude.json")
+    del stored["mcpServers"]["oas"]["type"]  # stdio, its default
+    stored["mcpServers"]["oas"]["env"] = {}
+    (home / ".claude.json").write_text(json.dumps(stored))
+
+    code, out, _ = install(capsys, "claude-code", "--user", "--sandbox")
+
+    assert code == 0
+    assert "already has oas as this would write it" in out
+    assert len(claude_calls(log)) == 1

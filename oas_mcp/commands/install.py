@@ -69,7 +69,7 @@ def _install(args: argparse.Namespace) -> int:
 
 def _in_file(chosen: Placement, path: Path, force: bool) -> str:
     """Merge the entry into ``path``; what was done, or InstallError."""
-    document, commented = _read(path, jsonc=chosen.client_name == "vscode")
+    document, commented, indent = _read(path, jsonc=chosen.client_name == "vscode")
     merged = _merged(document, chosen, path, force)
     if merged == document:
         return f"{path} already has {chosen.name} as this would write it. {_UNCHANGED}"
@@ -79,7 +79,7 @@ def _in_file(chosen: Placement, path: Path, force: bool) -> str:
             f"{chosen.client_name} prints it), or delete the comments and run this again. {_UNCHANGED}"
         )
     try:
-        backup = _write(path, json.dumps(merged, indent=_indent(path), ensure_ascii=False) + "\n")
+        backup = _write(path, json.dumps(merged, indent=indent, ensure_ascii=False) + "\n")
     except OSError as exc:
         raise InstallError(f"cannot write {path}: {exc.strerror or exc}. {_UNCHANGED}") from None
     done = "Replaced {} in" if chosen.name in document.get(chosen.client.servers_key, {}) else "Added {} to"
@@ -87,17 +87,19 @@ def _in_file(chosen: Placement, path: Path, force: bool) -> str:
     return f"{done.format(chosen.name)} {path}{kept}."
 
 
-def _read(path: Path, *, jsonc: bool) -> tuple[dict[str, Any], bool]:
-    """The JSON object in ``path`` ({} when there is no such file, or it is blank), and whether it had comments
-    (allowed with ``jsonc``, as are trailing commas); raises InstallError."""
+def _read(path: Path, *, jsonc: bool) -> tuple[dict[str, Any], bool, str | int]:
+    """The JSON object in ``path`` ({} when there is no such file, or it is blank), whether it had comments
+    (allowed with ``jsonc``, as are trailing commas), and its indentation (2 spaces for a new file), so that a
+    rewrite changes only what it must; raises InstallError."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return {}, False
+        return {}, False, 2
     except (OSError, UnicodeDecodeError) as exc:
         reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
         raise InstallError(f"cannot read {path}: {reason}. {_UNCHANGED}") from None
     commented = False
+    indent = found.group(1) if (found := _INDENT.search(text)) else 2
     if jsonc:
 
         def blank(match: re.Match[str]) -> str:
@@ -115,7 +117,7 @@ def _read(path: Path, *, jsonc: bool) -> tuple[dict[str, Any], bool]:
         ) from None
     if not isinstance(document, dict):
         raise InstallError(f"{path} holds a JSON {type(document).__name__}, not an object. {_UNCHANGED}")
-    return document, commented
+    return document, commented, indent
 
 
 def _merged(document: dict[str, Any], chosen: Placement, path: Path, force: bool) -> dict[str, Any]:
@@ -176,14 +178,6 @@ def _shown(value: object) -> str:
     return text if len(text) <= 80 else f"{text[:77]}..."
 
 
-def _indent(path: Path) -> str | int:
-    """The indentation ``path`` already uses, so a rewrite changes only what it must; 2 spaces for a new file."""
-    with suppress(OSError, UnicodeDecodeError):
-        if found := _INDENT.search(path.read_text(encoding="utf-8")):
-            return found.group(1)
-    return 2
-
-
 def _write(path: Path, text: str) -> Path | None:
     """Write ``text`` to ``path`` (or the file its symlink points to) atomically: into a temporary file beside it,
     then renamed over it, its folders made as needed. The previous file is kept as ``PATH.bak``, returned (None
@@ -218,7 +212,7 @@ def _with_claude(chosen: Placement, force: bool) -> str:
         raise InstallError(f"the claude command is not on PATH; with Claude Code installed, run: {shlex.join(command)}")
     where = "Claude Code's configuration for your user"
     current = _claude_user_servers().get(chosen.name)
-    if current == chosen.entry:
+    if current is not None and _essential(current) == _essential(chosen.entry):
         return f"{where} already has {chosen.name} as this would write it. {_UNCHANGED}"
     if current is not None:
         differences = _differences(current, chosen.entry)
@@ -231,6 +225,14 @@ def _with_claude(chosen: Placement, force: bool) -> str:
     _run([claude, *command[1:]])
     done = "Replaced {} in" if current is not None else "Added {} to"
     return f"{done.format(chosen.name)} {where} ({shlex.join(command[:5])})."
+
+
+def _essential(entry: object) -> object:
+    """An entry as Claude Code may store it back: without values that say nothing (the stdio type, empty lists)."""
+    if not isinstance(entry, dict):
+        return entry
+    empty: tuple[object, ...] = ({}, [], None)
+    return {key: value for key, value in entry.items() if value not in empty and (key, value) != ("type", "stdio")}
 
 
 def _claude_user_servers() -> dict[str, Any]:
