@@ -201,7 +201,11 @@ def test_an_idle_session_ends_and_its_id_then_answers_as_unknown() -> None:
             "oas-mcp: refusing to serve MCP on :: without a client token",
         ),
         (("--insecure-no-auth",), {"OAS_MCP_TOKEN": TOKEN}, "oas-mcp: --insecure-no-auth contradicts the client token"),
-        ((), {"OAS_MCP_TOKEN_FILE": "/nonexistent/token"}, "oas-mcp: cannot read the client token file /nonexistent"),
+        (
+            (),
+            {"OAS_MCP_TOKEN_FILE": "/nonexistent/token"},
+            "oas-mcp: cannot read /nonexistent/token (OAS_MCP_TOKEN_FILE)",
+        ),
         (
             (),
             {"OAS_MCP_TOKEN_FILE": "/nonexistent/token", "OAS_MCP_TOKEN": TOKEN},
@@ -234,7 +238,7 @@ def test_a_weak_token_file_is_refused_with_how_to_make_a_good_one(tmp_path: Path
 
     assert result.returncode == 2
     assert result.stderr == (
-        f"oas-mcp: the client token in {tmp_path / 'token'} (OAS_MCP_TOKEN_FILE) {expected}; "
+        f"oas-mcp: invalid setting OAS_MCP_TOKEN_FILE: the value in {tmp_path / 'token'} {expected}; "
         "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'\n"
     )
     assert token not in result.stderr

@@ -86,8 +86,8 @@ def add_read_tools(server: MCPServer[Any], settings: Settings) -> None:
         return Organisations.of(listing)
 
 
-def add_write_tools(server: MCPServer[Any]) -> None:
-    """``create_organisation`` and ``activate_organisation``: the tools that change the account."""
+def add_write_tools(server: MCPServer[Any]) -> tuple[str, ...]:
+    """``create_organisation`` and ``activate_organisation``: the tools that change the account; returns their names."""
 
     @server.tool(annotations=hints("Create an organisation", read_only=False, idempotent=False))
     async def create_organisation(
@@ -130,3 +130,5 @@ def add_write_tools(server: MCPServer[Any]) -> None:
         except NotFoundError:
             raise not_found from None
         return Activated(organisation_id=organisation_id, message=message)
+
+    return create_organisation.__name__, activate_organisation.__name__

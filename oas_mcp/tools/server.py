@@ -36,7 +36,14 @@ from oas_mcp.tools.catalogue import add_read_tools, add_write_tools
 from oas_mcp.tools.client_log import ForwardLogs, install, set_level
 from oas_mcp.tools.completions import completer
 from oas_mcp.tools.credentials import FROM_HEADER
-from oas_mcp.tools.errors import API_KEY_SETTING, MAX_MESSAGE, describe, invalid_arguments, unknown_arguments
+from oas_mcp.tools.errors import (
+    API_KEY_SETTING,
+    MAX_MESSAGE,
+    describe,
+    invalid_arguments,
+    read_only_refusal,
+    unknown_arguments,
+)
 from oas_mcp.tools.resources import add_prompts, add_resources, reading
 from oas_mcp.tools.schema import input_schema, portable
 from oas_mcp.tools.state import lifespan
@@ -72,8 +79,10 @@ def build_server(settings: Settings, connect: Callable[[], OASClient], **options
         server.api_key_source = FROM_HEADER
     add_read_tools(server, settings)  # hello, login, list_organisations
     add_resources(server, settings)  # oas://session, oas://organisations, oas://organisations/{organisation_id}
-    if not settings.read_only:
-        add_write_tools(server)  # create_organisation, activate_organisation
+    writers = add_write_tools(server)  # create_organisation, activate_organisation
+    if settings.read_only:
+        server.withhold(writers)
+    else:
         add_prompts(server)  # onboard_organisation: it needs the tools that write
     server.handle("completion/complete", CompleteRequestParams, completer(settings))
     server.handle("logging/setLevel", SetLevelRequestParams, set_level)
@@ -153,6 +162,15 @@ class Server(MCPServer[Any]):
 
     api_key_source = API_KEY_SETTING
     """Where the API key comes from, as error texts name it (a setting, or a request header)."""
+    withheld: frozenset[str] = frozenset()
+    """The tools not offered because the server is read-only: calling one says so, and how to allow it."""
+
+    def withhold(self, names: tuple[str, ...]) -> None:
+        """Offer none of the tools ``names``, and answer a call of one with :func:`read_only_refusal`."""
+        for name in names:
+            self.remove_tool(name)
+        self.withheld |= frozenset(names)
+
     call_budget: float | None = None
     """Seconds reading one resource may take in all, like a tool call (``OAS_CALL_BUDGET``); None: no limit."""
 
@@ -161,6 +179,8 @@ class Server(MCPServer[Any]):
     ) -> CallToolResult | Any:
         """As MCPServer's, with every failure one actionable line, and a result's text made for the model to read
         (see :func:`text_of`) instead of its structured content as indented JSON; raises ToolError."""
+        if name in self.withheld:
+            raise ToolError(read_only_refusal(name))
         self._refuse_unknown(name, arguments)
         try:
             result = await super().call_tool(name, arguments, context)
