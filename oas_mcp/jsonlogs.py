@@ -1,8 +1,9 @@
 """JSON logs (``OAS_LOG_FORMAT=json``): one JSON object per line, for log collectors.
 
 Each line has ``time`` (ISO 8601, UTC), ``level``, ``logger`` and ``message``; ``exception`` when the record has a
-traceback; and ``trace_id`` and ``span_id`` (W3C hex) while a span is recording, as during a tool call with tracing
-on. The handler's :class:`~oas_mcp.redact.RedactingFilter` runs first, so the masking is that of text logs.
+traceback; and ``trace_id`` and ``span_id`` (W3C hex) when it is made within a trace: a tool call's span with
+tracing on, or without it, the span of an MCP client that sent its trace context. The handler's
+:class:`~oas_mcp.redact.RedactingFilter` runs first, so the masking is that of text logs.
 """
 
 from __future__ import annotations

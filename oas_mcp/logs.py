@@ -12,7 +12,8 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 def configure(level: str, log_format: str = "text") -> None:
     """Send every log record to stderr at ``level``, as text or (``json``) one JSON object per line (see
-    :mod:`oas_mcp.jsonlogs`); the HTTP libraries' request lines only at DEBUG."""
+    :mod:`oas_mcp.jsonlogs`); the HTTP libraries' request lines only at DEBUG. (oas-mcp's own records are made at
+    any level, for MCP clients that ask for more: this handler's level keeps them off stderr.)"""
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         from oas_mcp.jsonlogs import JSONFormatter
@@ -21,6 +22,7 @@ def configure(level: str, log_format: str = "text") -> None:
     else:
         handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(RedactingFilter())
+    handler.setLevel(level)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -34,4 +34,3 @@ async def test_every_line_is_one_json_object_with_the_fields_and_the_masking_of_
     assert access["logger"] == "uvicorn.access"
     assert f"access_token={MASK}" in access["message"]
     assert any(line["logger"] == "oas_mcp.client" and line["message"].startswith("listed 5") for line in lines)
-    assert not [line for line in lines if "trace_id" in line]  # tracing is off
