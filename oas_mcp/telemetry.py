@@ -77,9 +77,9 @@ def _exporters(environ: Mapping[str, str], signal: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Telemetry:
-    """What is on: traces, metrics, or both (the SDK's providers are the process's own from now on)."""
+    """Traces, metrics or both are on (the SDK's providers are the process's own from now on); ``metrics`` says
+    whether metrics are."""
 
-    traces: bool
     metrics: bool
 
     def instrument(self, server: Server) -> None:
@@ -125,7 +125,7 @@ def install(span_processors: Sequence[SpanProcessor], metric_readers: Sequence[M
         trace.set_tracer_provider(tracer_provider)
     if metric_readers:
         metrics.set_meter_provider(MeterProvider(metric_readers=metric_readers, resource=resource))
-    return Telemetry(traces=bool(span_processors), metrics=bool(metric_readers))
+    return Telemetry(metrics=bool(metric_readers))
 
 
 def _exit_through_python_on_sigterm() -> None:
