@@ -11,7 +11,7 @@ from oas_mcp import __version__
 from oas_mcp.settings import LOG_LEVELS, SettingsError
 from oas_mcp.wiring import add_http_flags, add_settings_flags, connector, load_settings
 
-COMMANDS = ("serve", "sandbox", "check", "tools", "call", "config")
+COMMANDS = ("serve", "sandbox", "check", "tools", "call", "config", "accounts")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,11 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--log-level", type=str.upper, default="INFO", choices=LOG_LEVELS)
     sandbox.set_defaults(run=_sandbox)
 
-    from oas_mcp.commands import call, check, config
+    from oas_mcp.commands import accounts, call, check, config
 
     check.register(commands)
     call.register(commands)
     config.register(commands)
+    accounts.register(commands)
     return parser
 
 
