@@ -17,9 +17,12 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).parent.parent
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 OPTIONAL = PROJECT["optional-dependencies"]
+# What the server may import: its dependencies, and the PostgreSQL driver of the `postgres` extra (imported only when
+# OAS_DATABASE_URL is set); the otel extra is oas_mcp.telemetry's alone (see TELEMETRY).
+SERVER = [*PROJECT["dependencies"], *OPTIONAL["postgres"]]
 # Each lock, and what it pins: the README's test command installs the first; .ci/run adds the second.
 LOCKS = {
-    "tests/requirements.lock": [*PROJECT["dependencies"], *OPTIONAL["test"], *OPTIONAL["otel"]],
+    "tests/requirements.lock": [*SERVER, *OPTIONAL["test"], *OPTIONAL["otel"]],
     ".ci/release.lock": OPTIONAL["release"],
 }
 PROVIDERS = packages_distributions()
@@ -70,7 +73,7 @@ def declared(requirements: list[str]) -> dict[str, Requirement]:
 
 def test_every_package_the_server_imports_is_declared() -> None:
     code = [path for path in (ROOT / "oas_mcp").rglob("*.py") if path != TELEMETRY]
-    missing = imported_distributions(code) - set(declared(PROJECT["dependencies"]))
+    missing = imported_distributions(code) - set(declared(SERVER))
 
     assert not missing, f"imported but not declared in pyproject.toml: {sorted(missing)}"
 
