@@ -6,8 +6,10 @@ Measured in turns, medians over many calls:
 - in-memory: list_organisations with ``limit`` one page, through an MCP client talking to oas-mcp in this process;
 - stdio: the same through an MCP client talking to an oas-mcp process, as Claude Desktop does.
 Goal: in-memory <= 1.2x direct. Also shown: pages of 100, and no latency at all (what each call adds, in ms).
+With ``--telemetry``, the in-memory server records traces and metrics with the OpenTelemetry SDK (the otel extra),
+into memory: what tracing and metrics add to a call.
 
-    python bench/call_overhead.py [--calls 100]
+    python bench/call_overhead.py [--calls 100] [--telemetry]
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from mcp_types import CallToolResult
 from oas_mcp.logs import configure
 from oas_mcp.sandbox import DEMO_API_KEY
 from oas_mcp.settings import Settings
+from oas_mcp.telemetry import install, instrument
 from oas_mcp.tools import build_server
 from oas_mcp.wiring import make_client
 
@@ -54,11 +57,13 @@ async def measure(calls: dict[str, Call], rounds: int) -> dict[str, list[float]]
     return times
 
 
-async def one_setup(page_size: int, latency: float, rounds: int) -> dict[str, float]:
+async def one_setup(page_size: int, latency: float, rounds: int, telemetry: bool) -> dict[str, float]:
     """Median milliseconds per call for each side, on a sandbox with pages of ``page_size``."""
     with sandbox_server(1000, page_size, latency) as base_url:
         settings = Settings.load(base_url=base_url, api_key=DEMO_API_KEY)
         server = build_server(settings, lambda: make_client(settings))
+        if telemetry:
+            instrument(server)
         configure("WARNING")  # MCPServer() turned INFO logging on
         async with (
             httpx2.AsyncClient(base_url=base_url) as http,
@@ -82,10 +87,23 @@ async def one_setup(page_size: int, latency: float, rounds: int) -> dict[str, fl
     return {"check": check} | {name: median_ms(samples) for name, samples in times.items()}
 
 
-async def main(rounds: int) -> None:
-    print(f"one page per call, median of {rounds} calls each, in turns; {machine()}")
+def record_in_memory() -> None:
+    """The OpenTelemetry SDK recording every span and metric into memory, as a server with the otel extra does
+    (batched spans; metrics read when asked)."""
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    install([BatchSpanProcessor(InMemorySpanExporter())], [InMemoryMetricReader()])
+
+
+async def main(rounds: int, telemetry: bool) -> None:
+    if telemetry:
+        record_in_memory()
+    traced = "; in-memory side with traces and metrics recorded (--telemetry)" if telemetry else ""
+    print(f"one page per call, median of {rounds} calls each, in turns; {machine()}{traced}")
     for page_size, latency in ((7, 0.0), (100, 0.020), (7, 0.020)):
-        ms = await one_setup(page_size, latency, rounds)
+        ms = await one_setup(page_size, latency, rounds, telemetry)
         against = f"httpx2 GET + JSON, a page of {page_size}, {latency * 1000:.0f} ms per page"
         added = ", ".join(f"{side} +{ms[side] - ms['direct']:.2f} ms" for side in ("in-memory", "stdio"))
         print(f"  through MCP: {added}, of which the MCP client checking the result: {ms['check']:.2f} ms")
@@ -96,4 +114,6 @@ async def main(rounds: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=100)
-    anyio.run(main, parser.parse_args().calls)
+    parser.add_argument("--telemetry", action="store_true", help="record traces and metrics (needs the otel extra)")
+    arguments = parser.parse_args()
+    anyio.run(main, arguments.calls, arguments.telemetry)

@@ -102,18 +102,25 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     from oas_mcp.logs import configure
+    from oas_mcp.telemetry import start
 
-    configure(settings.log_level)
+    configure(settings.log_level, settings.log_format)
+    telemetry = start()  # None unless OTEL_* variables ask for traces or metrics
+    instrument = telemetry.instrument if telemetry is not None else None
     if settings.transport == "http":
         from oas_mcp.hosting import serve
 
-        serve(settings, connector(settings, args.sandbox), insecure_no_auth=args.insecure_no_auth)
+        serve(
+            settings, connector(settings, args.sandbox), insecure_no_auth=args.insecure_no_auth, instrument=instrument
+        )
         return 0
     if settings.per_request_credentials:
         raise SettingsError("per-request credentials need --transport http: stdio requests carry no headers")
     from oas_mcp.tools import build_server
 
     server = build_server(settings, connector(settings, args.sandbox))
+    if instrument is not None:
+        instrument(server)
     if sys.stdin.isatty():
         where = "the sandbox" if args.sandbox else settings.base_url
         print(

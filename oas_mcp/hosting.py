@@ -228,12 +228,21 @@ class KeyBoundSessions:
         await self.app({**scope, "user": owner}, receive, send)
 
 
-def serve(settings: Settings, connect: Callable[[], OASClient], *, insecure_no_auth: bool = False) -> None:
-    """Serve MCP over Streamable HTTP until interrupted."""
+def serve(
+    settings: Settings,
+    connect: Callable[[], OASClient],
+    *,
+    insecure_no_auth: bool = False,
+    instrument: Callable[[Server], None] | None = None,
+) -> None:
+    """Serve MCP over Streamable HTTP until interrupted; ``instrument`` adds metrics to the server (see
+    :mod:`oas_mcp.telemetry`)."""
     from oas_mcp.tools import build_server
 
     policy = Policy.of(settings, insecure_no_auth=insecure_no_auth)
     server = build_server(settings, connect, **policy.server_options(settings))
+    if instrument is not None:
+        instrument(server)
     app = http_app(server, settings, policy)
 
     def announce(url: str) -> None:

@@ -27,6 +27,7 @@ MAX_PAGE_CONCURRENCY = 32
 ENV_PREFIX = "OAS_"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
+LogFormat = Literal["text", "json"]
 MIN_TOKEN_LENGTH = 16
 MIN_TOKEN_VARIETY = 8  # different characters, and different steps between neighbours, a client token needs
 MAKE_TOKEN = "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
@@ -130,6 +131,9 @@ class Settings(BaseSettings):
         False, description="Register only the tools that read (no create, no activate)."
     )
     log_level: Annotated[LogLevel, Flag(parse=str.upper)] = Field("INFO", description="Log level; logs go to stderr.")
+    log_format: Annotated[LogFormat, Flag(parse=str.lower)] = Field(
+        "text", description="Log format: text, or json (one JSON object per line, for log collectors)."
+    )
     list_limit: int = Field(
         100, ge=1, le=MAX_LIST_LIMIT, description="Default number of organisations list_organisations returns."
     )
@@ -287,6 +291,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_log_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("api_key", "username", "email", "password", mode="before")
     @classmethod

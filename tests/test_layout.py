@@ -17,8 +17,10 @@ import oas_mcp.tools.results
 
 PACKAGE = Path(oas_mcp.__file__).parent
 # What each layer may import, besides itself and the standard library: a prefix of a module name, or an exact name.
+# The client reports to OpenTelemetry through its API alone (no-ops without the SDK the otel extra brings).
+OTEL_API = ("opentelemetry.trace", "opentelemetry.metrics")
 LAYERS = {
-    "oas_mcp.client": ("oas_mcp", "oas_mcp.redact", "oas_mcp.text", "httpx2", "anyio", "pydantic", "jwt"),
+    "oas_mcp.client": ("oas_mcp", "oas_mcp.redact", "oas_mcp.text", "httpx2", "anyio", "pydantic", "jwt", *OTEL_API),
     "oas_mcp.sandbox": ("starlette", "anyio", "httpx2", "jwt"),
     # Linked accounts: kept and encrypted, knowing nothing of MCP, HTTP, the client or the tools.
     "oas_mcp.accounts": ("oas_mcp.settings", "anyio", "pydantic", "cryptography", "psycopg", "psycopg_pool"),

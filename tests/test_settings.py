@@ -93,6 +93,7 @@ def test_base_url_is_normalised(given: str, expected: str) -> None:
         ("OAS_TIMEOUT", "soon", "invalid setting OAS_TIMEOUT: Input should be a valid number"),
         ("OAS_READ_ONLY", "perhaps", "invalid setting OAS_READ_ONLY: Input should be a valid boolean"),
         ("OAS_LOG_LEVEL", "loud", "invalid setting OAS_LOG_LEVEL: Input should be 'DEBUG', 'INFO'"),
+        ("OAS_LOG_FORMAT", "xml", "invalid setting OAS_LOG_FORMAT: Input should be 'text' or 'json'"),
         ("OAS_LIST_LIMIT", "0", "invalid setting OAS_LIST_LIMIT: Input should be greater than or equal to 1"),
     ],
 )
@@ -286,6 +287,7 @@ def test_a_placeholder_left_in_a_client_config_is_refused(monkeypatch: pytest.Mo
 FLAG_EXAMPLES = {
     "read_only": ([], True),
     "log_level": (["debug"], "DEBUG"),
+    "log_format": (["JSON"], "json"),
     "transport": (["http"], "http"),
     "host": (["0.0.0.0"], "0.0.0.0"),
     "port": (["0"], 0),

@@ -9,6 +9,8 @@ from pathlib import Path
 from support import PYTHON
 
 LOADED_ON_FIRST_TOOL_CALL = {"oas_mcp.client._client", "oas_mcp.client._models", "jwt"}
+TELEMETRY = ("opentelemetry.sdk", "opentelemetry.exporter", "opentelemetry.metrics", "prometheus_client", "google")
+"""What traces and metrics need (the otel extra's SDK, exporters and protobuf): loaded only when OTEL_* asks."""
 
 
 SERVE_THEN_LIST_MODULES = """
@@ -20,12 +22,17 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
-def modules_loaded_serving(tmp_path: Path, *args: str) -> set[str]:
+def modules_loaded_serving(tmp_path: Path, *args: str, **env: str) -> set[str]:
     """Every module an oas-mcp process imports while it starts, serves stdio until end of input, and stops."""
     listing = tmp_path / "modules.txt"
     subprocess.run(
         [PYTHON, "-c", SERVE_THEN_LIST_MODULES, str(listing), *args],
-        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), "OAS_API_KEY": "k" * 41},
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "OAS_API_KEY": "k" * 41,
+            **env,
+        },
         stdin=subprocess.DEVNULL,
         capture_output=True,
         timeout=60,
@@ -41,6 +48,8 @@ def test_serving_the_api_loads_no_sandbox_no_toml_and_no_client_before_a_tool_is
     assert not loaded & LOADED_ON_FIRST_TOOL_CALL
     assert not {name for name in loaded if name.startswith("oas_mcp.sandbox")}
     assert "tomllib" not in loaded
+    assert not telemetry_in(loaded)
+    assert "oas_mcp.jsonlogs" not in loaded
 
 
 def test_serving_the_sandbox_loads_the_sandbox_but_not_its_token_library(tmp_path: Path) -> None:
@@ -56,3 +65,23 @@ def test_a_config_file_loads_the_toml_parser(tmp_path: Path) -> None:
     config.write_text("list_limit = 5\n")
 
     assert "tomllib" in modules_loaded_serving(tmp_path, "--config", str(config))
+
+
+def telemetry_in(loaded: set[str]) -> set[str]:
+    return {name for name in loaded if name.startswith(TELEMETRY)}
+
+
+def test_json_logs_load_their_formatter_and_no_telemetry(tmp_path: Path) -> None:
+    loaded = modules_loaded_serving(tmp_path, OAS_LOG_FORMAT="json")
+
+    assert "oas_mcp.jsonlogs" in loaded
+    assert not telemetry_in(loaded)
+
+
+def test_otel_variables_load_the_sdk_and_its_exporter(tmp_path: Path) -> None:
+    loaded = modules_loaded_serving(
+        tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9", OTEL_METRICS_EXPORTER="none"
+    )
+
+    assert {"opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter"} <= loaded
+    assert not loaded & LOADED_ON_FIRST_TOOL_CALL

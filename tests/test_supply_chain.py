@@ -7,7 +7,7 @@ import ast
 import re
 import sys
 import tomllib
-from importlib.metadata import packages_distributions
+from importlib.metadata import distribution, packages_distributions
 from pathlib import Path
 
 import pytest
@@ -16,31 +16,55 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).parent.parent
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+OPTIONAL = PROJECT["optional-dependencies"]
 # What the server may import: its dependencies, and the PostgreSQL driver of the `postgres` extra (imported only when
-# OAS_DATABASE_URL is set).
-SERVER = [*PROJECT["dependencies"], *PROJECT["optional-dependencies"]["postgres"]]
+# OAS_DATABASE_URL is set); the otel extra is oas_mcp.telemetry's alone (see TELEMETRY).
+SERVER = [*PROJECT["dependencies"], *OPTIONAL["postgres"]]
 # Each lock, and what it pins: the README's test command installs the first; .ci/run adds the second.
 LOCKS = {
-    "tests/requirements.lock": [*SERVER, *PROJECT["optional-dependencies"]["test"]],
-    ".ci/release.lock": PROJECT["optional-dependencies"]["release"],
+    "tests/requirements.lock": [*SERVER, *OPTIONAL["test"], *OPTIONAL["otel"]],
+    ".ci/release.lock": OPTIONAL["release"],
 }
+PROVIDERS = packages_distributions()
+TELEMETRY = ROOT / "oas_mcp" / "telemetry.py"
+"""The one module that imports the otel extra's packages (the SDK and its exporters)."""
 PINNED = re.compile(
     r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)(?: ;[^\\]*)? \\\n((?:\s+--hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)", re.M
 )
 
 
-def imported_distributions(folder: Path) -> set[str]:
-    """The distributions whose modules the code in ``folder`` imports (the standard library and itself aside)."""
+def imported_modules(paths: list[Path]) -> set[str]:
+    """The modules the code in ``paths`` imports, by full name (the standard library and oas_mcp aside); from a
+    namespace package many distributions share, the modules imported from it."""
     modules: set[str] = set()
-    for path in folder.rglob("*.py"):
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
-                modules |= {alias.name.split(".")[0] for alias in node.names}
+                modules |= {alias.name for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                modules.add(node.module.split(".")[0])
-    providers = packages_distributions()
-    third_party = modules - set(sys.stdlib_module_names) - {"oas_mcp", "__future__"}
-    return {canonicalize_name(dist) for module in third_party for dist in providers.get(module, [module])}
+                shared = len(PROVIDERS.get(node.module, ())) > 1  # from opentelemetry import trace
+                modules |= {f"{node.module}.{alias.name}" for alias in node.names} if shared else {node.module}
+    return {name for name in modules if name.split(".")[0] not in {*sys.stdlib_module_names, "oas_mcp", "__future__"}}
+
+
+def owners(module: str) -> set[str]:
+    """The distributions that provide ``module``: for a namespace package that many share (``opentelemetry``), the
+    ones whose files are under the module's own path."""
+    top = module.split(".", maxsplit=1)[0]
+    candidates = PROVIDERS.get(top, [top])
+    if len(candidates) == 1:
+        return {canonicalize_name(candidates[0])}
+    parts = tuple(module.split("."))
+    as_file = (*parts[:-1], f"{parts[-1]}.py")
+    return {
+        canonicalize_name(name)
+        for name in candidates
+        if any(file.parts[: len(parts)] == parts or file.parts == as_file for file in distribution(name).files or ())
+    }
+
+
+def imported_distributions(paths: list[Path]) -> set[str]:
+    return {owner for module in imported_modules(paths) for owner in owners(module)}
 
 
 def declared(requirements: list[str]) -> dict[str, Requirement]:
@@ -48,9 +72,19 @@ def declared(requirements: list[str]) -> dict[str, Requirement]:
 
 
 def test_every_package_the_server_imports_is_declared() -> None:
-    missing = imported_distributions(ROOT / "oas_mcp") - set(declared(SERVER))
+    code = [path for path in (ROOT / "oas_mcp").rglob("*.py") if path != TELEMETRY]
+    missing = imported_distributions(code) - set(declared(SERVER))
 
     assert not missing, f"imported but not declared in pyproject.toml: {sorted(missing)}"
+
+
+def test_only_the_telemetry_module_imports_the_otel_extra_and_it_declares_all_it_imports() -> None:
+    dependencies = declared([*PROJECT["dependencies"], *OPTIONAL["otel"]])
+
+    missing = imported_distributions([TELEMETRY]) - set(dependencies)
+
+    assert not missing, f"imported but not declared in pyproject.toml: {sorted(missing)}"
+    assert "opentelemetry-sdk" in imported_distributions([TELEMETRY])
 
 
 def test_every_dependency_has_an_upper_bound_on_its_major() -> None:

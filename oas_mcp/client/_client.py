@@ -16,6 +16,7 @@ import httpx2
 from pydantic import SecretStr, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
+import oas_mcp.client._telemetry as telemetry
 from oas_mcp import DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES
 from oas_mcp.client._auth import Credentials, Token, headers_for
 from oas_mcp.client._connection import Connection
@@ -46,15 +47,13 @@ from oas_mcp.client._responses import (
     unexpected_shape,
 )
 from oas_mcp.client._retry import Deadline, RetryPolicy, budget, enclosing_deadline
+from oas_mcp.client._routes import ACTIVATE, HELLO, LOGIN, ORGANISATIONS
 from oas_mcp.redact import masking, remember
 from oas_mcp.text import clean
 
 logger = logging.getLogger("oas_mcp.client")
 T = TypeVar("T")
 
-HELLO = "/helloworld"
-LOGIN = "/api/auth/login/"
-ORGANISATIONS = "/api/organisations/"
 DEFAULT_PAGE_CONCURRENCY = 8
 
 Progress = Callable[[int, int | None, int], Awaitable[None]]
@@ -390,7 +389,7 @@ class OASClient:
             OASError: any other failure of a call (see the class).
         """
         with self._serving() as deadline:
-            response = await self._send("POST", f"{ORGANISATIONS}{int(organisation_id)}/make_active/", deadline)
+            response = await self._send("POST", ACTIVATE.format(id=int(organisation_id)), deadline)
             self._active = organisation_id
             try:
                 body = read_json(response)
@@ -522,13 +521,19 @@ class OASClient:
                 return self._token
             failure = self._login_failure
             if failure is not None and time.monotonic() < failure.retry_at:
+                telemetry.held_back(failure.retry_at - time.monotonic())
                 raise failure.error
+            outcome = "error"
             try:
                 self._token = await self._login(deadline)
+                outcome = "ok"
             except (AuthenticationError, PermissionDeniedError) as error:
+                outcome = "refused"
                 count = failure.count + 1 if failure else 1
                 self._login_failure = _LoginFailure(error, time.monotonic() + min(60.0, 2.0 ** (count - 1)), count)
                 raise
+            finally:
+                telemetry.signed_in(renewal=stale is not None, outcome=outcome)
             self._login_failure = None
             self._secrets[:] = [*self._credentials.secrets(), self._token.access.get_secret_value()]
             return self._token

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import anyio
 import httpx2
 
+import oas_mcp.client._telemetry as telemetry
 from oas_mcp import __version__
 from oas_mcp.client._errors import APIConnectionError, APITimeoutError, ResponseTooLargeError, UnexpectedResponseError
 from oas_mcp.client._retry import Deadline
@@ -43,6 +44,7 @@ class Connection:
         self.max_response_bytes = max_response_bytes
         self._transport = transport
         self._http: httpx2.AsyncClient | None = None
+        self._peer = telemetry.Peer.of(self.base_url)
 
     def _client(self) -> httpx2.AsyncClient:
         if self._http is None:
@@ -60,25 +62,29 @@ class Connection:
         self, method: str, path: str, headers: dict[str, str], json: Any, deadline: Deadline | None
     ) -> httpx2.Response:
         """Send one request (no retries) and read the whole response, up to ``max_response_bytes``, within
-        ``timeout`` or what is left before ``deadline`` (None: no deadline), whichever is shorter."""
+        ``timeout`` or what is left before ``deadline`` (None: no deadline), whichever is shorter. Its span and
+        duration go to OpenTelemetry (see :mod:`oas_mcp.client._telemetry`)."""
         where = urlsplit(path).path
         limit = self.timeout if deadline is None else min(self.timeout, deadline.left(method, where))
-        try:
-            # The deadline also covers transports that ignore httpx2's timeouts (in-process ASGI apps).
-            with anyio.fail_after(limit):
-                return await self._exchange(method, path, headers, json)
-        except (TimeoutError, httpx2.TimeoutException) as exc:
-            sent = not isinstance(exc, httpx2.ConnectTimeout | httpx2.PoolTimeout)
-            if deadline is not None and limit < self.timeout:
-                raise deadline.ran_out(method, where, sent) from exc
-            raise APITimeoutError(
-                f"{method} {where} got no answer within {limit:g} s", method=method, path=where, request_sent=sent
-            ) from exc
-        except httpx2.TransportError as exc:
-            reason = clean(str(exc) or type(exc).__name__, 120)
-            sent = not isinstance(exc, httpx2.ConnectError | httpx2.UnsupportedProtocol | httpx2.ProxyError)
-            message = f"{'lost the connection to' if sent else 'cannot reach'} {self.base_url} ({method} {where})"
-            raise APIConnectionError(f"{message}: {reason}", method=method, path=where, request_sent=sent) from exc
+        with telemetry.request(method, where, self._peer) as exchange:
+            try:
+                # The deadline also covers transports that ignore httpx2's timeouts (in-process ASGI apps).
+                with anyio.fail_after(limit):
+                    response = await self._exchange(method, path, headers, json)
+            except (TimeoutError, httpx2.TimeoutException) as exc:
+                sent = not isinstance(exc, httpx2.ConnectTimeout | httpx2.PoolTimeout)
+                if deadline is not None and limit < self.timeout:
+                    raise deadline.ran_out(method, where, sent) from exc
+                raise APITimeoutError(
+                    f"{method} {where} got no answer within {limit:g} s", method=method, path=where, request_sent=sent
+                ) from exc
+            except httpx2.TransportError as exc:
+                reason = clean(str(exc) or type(exc).__name__, 120)
+                sent = not isinstance(exc, httpx2.ConnectError | httpx2.UnsupportedProtocol | httpx2.ProxyError)
+                message = f"{'lost the connection to' if sent else 'cannot reach'} {self.base_url} ({method} {where})"
+                raise APIConnectionError(f"{message}: {reason}", method=method, path=where, request_sent=sent) from exc
+            exchange.answered(response.status_code, len(response.content))
+            return response
 
     async def _exchange(self, method: str, path: str, headers: dict[str, str], json: Any) -> httpx2.Response:
         """The response, its body read, unless it is (or announces it is) bigger than the limit."""

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import anyio
 
+import oas_mcp.client._telemetry as telemetry
 from oas_mcp.client._errors import (
     APIConnectionError,
     APITimeoutError,
@@ -127,6 +128,7 @@ class RetryPolicy:
         started = time.monotonic()
         retry = 0
         while True:
+            resent = telemetry.resends.set(retry)
             try:
                 return await attempt()
             except OASError as error:
@@ -136,7 +138,11 @@ class RetryPolicy:
                     raise
                 wait = self.delay(retry, error)
                 if deadline is not None and not deadline.fits(wait):
+                    telemetry.gave_up(what, error, wait)
                     raise
                 retry += 1
                 logger.info("%s failed (%s); retry %d of %d in %.2f s", what, error, retry, self.max_retries, wait)
+                telemetry.retrying(what, error, retry, wait)
                 await anyio.sleep(wait)
+            finally:
+                telemetry.resends.reset(resent)

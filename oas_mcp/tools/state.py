@@ -31,6 +31,11 @@ class State:
             self._clients = Clients(self._connect(), per_request=self._per_request)
         return self._clients
 
+    @property
+    def cached_clients(self) -> int:
+        """How many per-request clients are kept now (none before a call needs one): what metrics report."""
+        return 0 if self._clients is None else len(self._clients)
+
     async def aclose(self) -> None:
         if self._clients is not None:
             await self._clients.shared.aclose()
