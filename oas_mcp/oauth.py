@@ -331,9 +331,11 @@ class Verifier:
             raise Refused("it has expired")
         if isinstance(claims.get("nbf"), int | float) and claims["nbf"] > now + LEEWAY:
             raise Refused("it is not valid yet (nbf)")
-        if not isinstance(claims.get("sub"), str):
-            raise Refused("it has no sub claim")
-        return {"iss": self.issuer.url, **claims}
+        # A client_credentials token may have no sub (RFC 7662 makes it optional): its client is its subject.
+        subject = next((claims[name] for name in ("sub", "client_id") if isinstance(claims.get(name), str)), None)
+        if subject is None:
+            raise Refused("it has neither a sub nor a client_id claim")
+        return {"iss": self.issuer.url, **claims, "sub": subject}
 
     def _access_token(self, token: str, claims: dict[str, Any]) -> AccessToken:
         """What the SDK keeps of a token: its principal (client, issuer, subject), scopes and expiry. The expiry

@@ -99,7 +99,7 @@ class FakeIssuer:
 
     def opaque_token(self, **answer: Any) -> str:
         token = secrets.token_urlsafe(24)
-        self.opaque[token] = {"active": True, **self.claims(), **answer}
+        self.opaque[token] = {"active": True, **self.claims(**answer)}
         return token
 
     @property

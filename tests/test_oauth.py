@@ -324,7 +324,7 @@ async def test_an_opaque_token_is_introspected(fake: FakeIssuer, introspecting: 
         ({"aud": "https://other.example/mcp"}, f"its aud does not name {RESOURCE}"),
         ({"iss": "https://elsewhere.example"}, f"its iss is not {ISSUER}"),
         ({"exp": int(time.time()) - LEEWAY - 60}, "it has expired"),
-        ({"sub": None}, "it has no sub claim"),
+        ({"sub": None, "client_id": None}, "it has neither a sub nor a client_id claim"),
     ],
 )
 async def test_an_opaque_token_the_issuer_does_not_vouch_for_is_refused(
@@ -337,6 +337,15 @@ async def test_an_opaque_token_the_issuer_does_not_vouch_for_is_refused(
     token = fake.opaque_token(**answer)
 
     assert await refused(introspecting, token, caplog) == reason
+
+
+async def test_an_opaque_client_credentials_token_without_sub_is_its_clients(
+    fake: FakeIssuer, introspecting: Verifier
+) -> None:
+    accepted = await introspecting.verify_token(fake.opaque_token(sub=None, client_id="pipeline"))
+
+    assert accepted is not None
+    assert (accepted.subject, accepted.client_id) == ("pipeline", "pipeline")
 
 
 async def test_an_opaque_token_without_introspection_configured_is_refused(
