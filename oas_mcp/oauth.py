@@ -136,7 +136,7 @@ class Issuer:
             except IssuerError as exc:
                 if not failed:
                     logger.warning(
-                        "cannot reach the OAuth issuer %s (%s); serving anyway, refusing tokens until it answers, "
+                        "cannot use the OAuth issuer %s (%s); serving anyway, refusing tokens until it answers, "
                         "and retrying",
                         self.url,
                         exc,

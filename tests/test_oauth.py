@@ -471,7 +471,7 @@ def test_an_issuer_down_at_start_up_is_said_in_one_line_and_tried_again() -> Non
     port = free_port()
     env = {"OAS_OAUTH_ISSUER": fake.url, "OAS_PUBLIC_URL": f"http://127.0.0.1:{port}/mcp"}
     with running_on(port, *HTTP, **env) as server:
-        wait_for(server, "cannot reach the OAuth issuer")
+        wait_for(server, "cannot use the OAuth issuer")
         token = token_for(fake, server)
         health = httpx2.get(f"{server.url}/healthz")
         before = post_initialize(server.mcp, **bearer(token))
@@ -483,7 +483,7 @@ def test_an_issuer_down_at_start_up_is_said_in_one_line_and_tried_again() -> Non
     assert (health.status_code, before.status_code, after.status_code) == (200, 401, 200)
     (warning,) = [line for line in log.splitlines() if "WARNING" in line]
     assert warning.endswith(
-        f"oas_mcp.oauth: cannot reach the OAuth issuer {fake.url} (cannot reach {fake.url}/.well-known/"
+        f"oas_mcp.oauth: cannot use the OAuth issuer {fake.url} (cannot reach {fake.url}/.well-known/"
         f"oauth-authorization-server: ConnectError; cannot reach {fake.url}/.well-known/openid-configuration: "
         "ConnectError); serving anyway, refusing tokens until it answers, and retrying"
     )
