@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
+from typing import cast
 
 from oas_mcp import __version__
 from oas_mcp.settings import LOG_LEVELS, SettingsError
 from oas_mcp.wiring import add_http_flags, add_settings_flags, connector, load_settings
 
-COMMANDS = ("serve", "sandbox", "check", "tools", "call", "config")
+COMMANDS = ("serve", "sandbox", "check", "tools", "call", "config", "install")
+INTERRUPTED = "oas-mcp: stopped (Ctrl-C)"
+EXIT_INTERRUPTED = 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(_with_default_command(list(sys.argv[1:] if argv is None else argv)))
-    run: Callable[[argparse.Namespace], int] = args.run
     try:
+        args = _parser().parse_args(_with_default_command(list(sys.argv[1:] if argv is None else argv)))
+        run: Callable[[argparse.Namespace], int] = args.run
         code = run(args)
         sys.stdout.flush()  # so a reader that stopped early shows up here, not as an error at exit
         return code
@@ -25,7 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"oas-mcp: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        return 130
+        print(INTERRUPTED, file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader stopped early (`| head`): no traceback, and none at exit either
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
@@ -38,10 +43,31 @@ def _with_default_command(argv: list[str]) -> list[str]:
     return ["serve", *argv]
 
 
+class _CommandParser(argparse.ArgumentParser):
+    """A command's parser: its positional arguments may come before, between or after its flags
+    (``oas-mcp call TOOL --sandbox JSON_ARGS``), as argparse's intermixed parsing allows."""
+
+    _intermixing = False
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if self._intermixing:  # parse_known_intermixed_args parses in two passes, each through this method
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oas-mcp", description="An MCP server for the OAS API.")
     parser.add_argument("--version", action="version", version=f"oas-mcp {__version__}")
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    commands = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_CommandParser),
+    )
 
     serve = commands.add_parser("serve", help="serve MCP (the default command)", description="Serve MCP.")
     add_settings_flags(serve)
@@ -62,11 +88,12 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--log-level", type=str.upper, default="INFO", choices=LOG_LEVELS)
     sandbox.set_defaults(run=_sandbox)
 
-    from oas_mcp.commands import call, check, config
+    from oas_mcp.commands import call, check, config, install
 
     check.register(commands)
     call.register(commands)
     config.register(commands)
+    install.register(commands)
     return parser
 
 
@@ -89,11 +116,23 @@ def _serve(args: argparse.Namespace) -> int:
         where = "the sandbox" if args.sandbox else settings.base_url
         print(
             f"oas-mcp {__version__} serves MCP on stdio for {where} and waits for an MCP client "
-            "(Claude Desktop, Claude Code, ...); see the README to connect one. Ctrl-C stops it.",
+            "(oas-mcp install claude-desktop, claude-code, vscode or cursor adds it to one). Ctrl-C stops it.",
             file=sys.stderr,
         )
+    signal.signal(signal.SIGINT, _stop_at_once)
     server.run()
     return 0
+
+
+def _stop_at_once(signum: int, frame: object) -> None:
+    """Ctrl-C while serving stdio: stop now, saying so in one line, with exit code 130.
+
+    asyncio's own handler would only cancel the server, and that waits for the SDK's stdin reader, a worker thread
+    blocked in a read that no cancelling reaches (as is the interpreter's exit, which joins it): the process would
+    stop at the third Ctrl-C, with a traceback. Nothing is lost by not unwinding: the server keeps no state of its
+    own (the OAS API does)."""
+    os.write(sys.stderr.fileno(), f"{INTERRUPTED}\n".encode())
+    os._exit(EXIT_INTERRUPTED)
 
 
 def _sandbox(args: argparse.Namespace) -> int:

@@ -31,7 +31,7 @@ from starlette.middleware import Middleware
 from oas_mcp import __version__
 from oas_mcp.logs import caller
 from oas_mcp.redact import remember
-from oas_mcp.settings import MAKE_TOKEN, Settings, SettingsError, env_name, is_loopback, token_weakness
+from oas_mcp.settings import Settings, SettingsError, env_name, is_loopback
 from oas_mcp.tools.credentials import API_KEY_HEADER, key_digest
 
 if TYPE_CHECKING:
@@ -174,21 +174,8 @@ def public_host(url: str) -> str:
 
 
 def client_token(settings: Settings) -> SecretStr | None:
-    """The bearer token clients must present: OAS_MCP_TOKEN, or the contents of OAS_MCP_TOKEN_FILE."""
-    path = settings.mcp_token_file
-    if path is None:
-        token = settings.mcp_token
-    elif settings.mcp_token is not None:
-        raise SettingsError("set OAS_MCP_TOKEN or OAS_MCP_TOKEN_FILE, not both")
-    else:
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
-            raise SettingsError(f"cannot read the client token file {path} (OAS_MCP_TOKEN_FILE): {reason}") from None
-        if weakness := token_weakness(text):
-            raise SettingsError(f"the client token in {path} (OAS_MCP_TOKEN_FILE) {weakness}; {MAKE_TOKEN}")
-        token = SecretStr(text)
+    """The bearer token clients must present (OAS_MCP_TOKEN, or the contents of OAS_MCP_TOKEN_FILE), now masked."""
+    token = settings.mcp_token
     if token is not None:
         remember(token.get_secret_value())
     return token

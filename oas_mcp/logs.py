@@ -18,11 +18,14 @@ _caller: ContextVar[str] = ContextVar("oas_mcp_caller", default="")
 
 
 def configure(level: str) -> None:
-    """Send every log record to stderr at ``level``; the HTTP libraries' request lines only at DEBUG."""
+    """Send every log record to stderr at ``level``; the HTTP libraries' request lines only at DEBUG. (oas-mcp's
+    own records are made at any level, for MCP clients that ask for more: this handler's level keeps them off
+    stderr.)"""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(RedactingFilter())
     handler.addFilter(_CallerFilter())
+    handler.setLevel(level)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

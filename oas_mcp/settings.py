@@ -7,7 +7,7 @@ import itertools
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
@@ -18,7 +18,6 @@ from pydantic_settings import (
     EnvSettingsSource,
     InitSettingsSource,
     NoDecode,
-    PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
@@ -37,6 +36,8 @@ _HOST = r"(?:\[[0-9a-f:.]+\]|[^\s/:@\[\]]+)"
 _HOST_PATTERN = re.compile(f"{_HOST}{_PORT}")
 _ORIGIN_PATTERN = re.compile(f"https?://{_HOST}{_PORT}")
 _SCOPE_PATTERN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+# What a Claude Desktop bundle passes for a field its user left empty: the manifest's reference, unreplaced.
+_UNFILLED_BUNDLE_FIELD = re.compile(r"\$\{user_config\.\w+\}")
 # A list from the environment may be comma-separated (``a.example,b.example``) or a JSON array.
 Names = Annotated[list[str], NoDecode]
 T = TypeVar("T")
@@ -68,6 +69,14 @@ class HTTPOnly:
 HTTP_ONLY = HTTPOnly()
 
 
+@dataclass(frozen=True)
+class SecretFile:
+    """A setting naming a file that holds setting ``secret`` (a Docker or Kubernetes secret, a systemd credential):
+    the file is read as settings load, and its text is checked and masked as the secret itself would be."""
+
+    secret: str
+
+
 def env_name(name: str) -> str:
     """The environment variable of setting ``name`` (or of ``config``, the settings file): ``OAS_<NAME>``."""
     return f"{ENV_PREFIX}{name.upper()}"
@@ -81,9 +90,9 @@ class Settings(BaseSettings):
     """Everything oas-mcp can be configured with; each field is also ``OAS_<NAME>`` and ``name`` in TOML.
 
     A field says all there is to know about its setting: its type, default, limits and description, and in its
-    annotations whether it has a :class:`Flag`, is a :class:`Credential`, or is :data:`HTTP_ONLY` (a secret is a
-    ``SecretStr``). The tables the commands need (:data:`FLAGS`, :data:`CREDENTIALS`, :data:`HTTP_SETTINGS`) are
-    read from the fields.
+    annotations whether it has a :class:`Flag`, is a :class:`Credential`, is :data:`HTTP_ONLY`, or names the
+    :class:`SecretFile` of another (a secret is a ``SecretStr``). The tables the commands need (:data:`FLAGS`,
+    :data:`CREDENTIALS`, :data:`HTTP_SETTINGS`, :data:`SECRET_FILES`) are read from the fields.
     """
 
     model_config = SettingsConfigDict(
@@ -92,11 +101,15 @@ class Settings(BaseSettings):
         frozen=True,
         hide_input_in_errors=True,
         validate_default=True,
+        env_ignore_empty=True,  # OAS_API_KEY= is unset, not an empty key that would hide the config file's
     )
 
     base_url: str = Field(DEFAULT_BASE_URL, description="Root URL of the OAS API.")
     api_key: Annotated[SecretStr | None, Credential("API key")] = Field(
         None, description="API key from the welcome email, sent as X-Api-Key."
+    )
+    api_key_file: Annotated[Path | None, SecretFile("api_key")] = Field(
+        None, description="File holding the API key (instead of api_key)."
     )
     username: Annotated[str | None, Credential("username")] = Field(
         None, description="Username used by the login tool."
@@ -106,6 +119,9 @@ class Settings(BaseSettings):
     )
     password: Annotated[SecretStr | None, Credential("password")] = Field(
         None, description="Password used by the login tool."
+    )
+    password_file: Annotated[Path | None, SecretFile("password")] = Field(
+        None, description="File holding the password (instead of password)."
     )
     timeout: float = Field(30.0, gt=0, le=600, description="Seconds to wait for each HTTP request.")
     max_retries: int = Field(2, ge=0, le=10, description="Retries of a failed request that is safe to resend.")
@@ -145,7 +161,7 @@ class Settings(BaseSettings):
     mcp_token: Annotated[SecretStr | None, HTTP_ONLY] = Field(
         None, description="Bearer token MCP clients must present over HTTP."
     )
-    mcp_token_file: Annotated[Path | None, HTTP_ONLY] = Field(
+    mcp_token_file: Annotated[Path | None, HTTP_ONLY, SecretFile("mcp_token")] = Field(
         None, description="File holding the bearer token (instead of mcp_token)."
     )
     allowed_hosts: Annotated[Names, HTTP_ONLY, Flag(name="--allowed-host", metavar="NAME")] = Field(
@@ -178,6 +194,9 @@ class Settings(BaseSettings):
     )
     oauth_client_secret: Annotated[SecretStr | None, HTTP_ONLY] = Field(
         None, description="This server's client secret at the issuer, to introspect opaque tokens."
+    )
+    oauth_client_secret_file: Annotated[Path | None, HTTP_ONLY, SecretFile("oauth_client_secret")] = Field(
+        None, description="File holding that client secret (instead of oauth_client_secret)."
     )
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
 
@@ -299,7 +318,7 @@ class Settings(BaseSettings):
             return value
         if value.strip().startswith("<") and value.strip().endswith(">"):
             raise ValueError("is still a placeholder such as <your OAS API key>; put the real value there")
-        return value if value.strip() else None
+        return None if not value.strip() or _UNFILLED_BUNDLE_FIELD.fullmatch(value.strip()) else value
 
     def origin(self, name: str) -> str:
         """Where setting ``name`` came from: its flag, ``OAS_<NAME>``, ``<name> in FILE``, or ``default``."""
@@ -317,12 +336,9 @@ class Settings(BaseSettings):
         path = config_file or os.environ.get(env_name("config")) or None
         file_values = _read_toml(Path(path)) if path else {}
         flags = {key: value for key, value in overrides.items() if value is not None}
-        origins = _Origins(flags, flag_names or {}, file_values, path)
-        sources: tuple[PydanticBaseSettingsSource, ...] = (
-            InitSettingsSource(cls, init_kwargs=flags),
-            EnvSettingsSource(cls),
-            InitSettingsSource(cls, init_kwargs=file_values),
-        )
+        origins = _Origins(flags, flag_names or {}, EnvSettingsSource(cls)(), file_values, path)
+        origins.read_secret_files()
+        sources = tuple(InitSettingsSource(cls, init_kwargs=values) for values in origins.layers)
         try:
             settings = cls(_build_sources=(sources, flags))
         except ValidationError as exc:
@@ -343,6 +359,8 @@ CREDENTIALS = _marked(Credential)
 """The settings that sign in to the OAS API: the API key, and what login sends."""
 HTTP_SETTINGS = tuple(_marked(HTTPOnly))
 """How the server is served over HTTP: what ``oas-mcp config`` never puts in a stdio client's configuration."""
+SECRET_FILES = {mark.secret: name for name, mark in _marked(SecretFile).items()}
+"""Each secret that may be read from a file, and the setting naming that file (``api_key``: ``api_key_file``)."""
 
 
 def flag_name(name: str) -> str:
@@ -401,28 +419,71 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class _Origins:
-    """Which source gave each setting: a flag, the environment, or the file (None: the default)."""
+    """Which source gave each setting: a flag, the environment, or the file (None: the default); and the secrets
+    read from the files their ``_file`` settings name."""
 
     flags: dict[str, Any]
     flag_names: Mapping[str, str]
+    env_values: dict[str, Any]  # the OAS_* variables set and not empty
     file_values: dict[str, Any]
     path: object
+    files: dict[str, tuple[str, Path]] = field(default_factory=dict)  # secret: (its file setting, the file)
+
+    @property
+    def layers(self) -> tuple[dict[str, Any], ...]:
+        """The values of each source, the one that wins first."""
+        return self.flags, self.env_values, self.file_values
 
     def of(self, name: str) -> str | None:
-        variable = env_name(name)
+        if name in self.files:
+            file_setting, secret_file = self.files[name]
+            return f"{secret_file} via {self.of(file_setting)}"
         if name in self.flags:
             return self.flag_names.get(name) or flag_name(name)
-        if any(set_variable.upper() == variable for set_variable in os.environ):
-            return variable
+        if name in self.env_values:
+            return env_name(name)
         if name in self.file_values:
             return f"{name} in {self.path}"
         return None
+
+    def read_secret_files(self) -> None:
+        """Put each secret whose ``_file`` setting is set in that setting's source, read from its file; raises
+        SettingsError when the file cannot be read or is empty, or the secret is set too (a flag's, such as
+        ``--sandbox``'s, wins: the file is not read)."""
+        for secret, file_setting in SECRET_FILES.items():
+            source = next((values for values in self.layers if values.get(file_setting) is not None), None)
+            if source is None or secret in self.flags or not isinstance(source[file_setting], str | os.PathLike):
+                continue  # not set, overridden by a flag, or not a path (which validating it will say)
+            if any(_given(values.get(secret)) for values in self.layers):
+                raise SettingsError(f"set {self.of(secret)} or {self.of(file_setting)}, not both")
+            secret_file = Path(source[file_setting]).expanduser()
+            source[secret] = _read_secret(secret_file, self.of(file_setting))
+            self.files[secret] = (file_setting, secret_file)
+
+
+def _given(value: object) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def _read_secret(path: Path, origin: object) -> str:
+    """The text of a secret's file, without its surrounding blanks; raises SettingsError."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
+        raise SettingsError(f"cannot read {path} ({origin}): {reason}") from None
+    if not text:
+        raise SettingsError(f"{path} ({origin}) is empty")
+    return text
 
 
 def _describe(exc: ValidationError, origins: _Origins) -> str:
     """One line naming the first bad setting, where it came from, and what is wrong (never its value)."""
     error = exc.errors()[0]
     name = str(error["loc"][0]) if error["loc"] else "settings"
-    origin = origins.of(name) or env_name(name)
     message = str(error["msg"]).removeprefix("Value error, ")
+    if name in origins.files:
+        file_setting, secret_file = origins.files[name]
+        return f"invalid setting {origins.of(file_setting)}: the value in {secret_file} {message}"
+    origin = origins.of(name) or env_name(name)
     return f"invalid setting {origin}: {message}"

@@ -1,9 +1,10 @@
-"""Fixtures: a sandbox per test, an MCP client on it, and an environment without OAS_* variables."""
+"""Fixtures: a sandbox per test, an MCP client on it, an environment without OAS_* variables, and the npm tools."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from mcp import Client
@@ -36,3 +37,20 @@ async def mcp(sandbox: Sandbox) -> AsyncIterator[Client]:
     """An MCP client session with oas-mcp on the demo sandbox."""
     async with Client(server_for(sandbox)) as client:
         yield client
+
+
+NODE_TOOLS = ("node", "mcp-inspector", "conformance", "mcpb")
+
+
+@pytest.fixture(scope="module")
+def node_bin() -> Path:
+    """The bin folder of the npm tools tests/interop drives. ``.ci/node-tools`` installs them, pinned, and ``.ci/run``
+    sets ``INTEROP_BIN`` to it. Without that variable the tests using them are skipped; with it, a missing tool
+    fails them."""
+    folder = os.environ.get("INTEROP_BIN")
+    if not folder:
+        pytest.skip("INTEROP_BIN is not set: .ci/run installs the npm tools and sets it")
+    missing = [tool for tool in NODE_TOOLS if not (Path(folder) / tool).exists()]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} missing from INTEROP_BIN={folder}; .ci/node-tools installs them")
+    return Path(folder)

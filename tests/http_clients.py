@@ -29,13 +29,16 @@ async def session(
     mode: Any = "auto",
     transport: httpx2.AsyncBaseTransport | None = None,
     http: httpx2.AsyncClient | None = None,
+    **options: Any,
 ) -> AsyncIterator[Client]:
-    """An MCP client session with ``url`` over the SDK's Streamable HTTP transport (on ``http`` when given)."""
+    """An MCP client session with ``url`` over the SDK's Streamable HTTP transport (on ``http`` when given);
+    ``options`` go to the Client (its callbacks)."""
     async with AsyncExitStack() as stack:
         if http is None:
             http = httpx2.AsyncClient(headers=headers(token=token, api_key=api_key), transport=transport, timeout=60.0)
             await stack.enter_async_context(http)
-        yield await stack.enter_async_context(Client(streamable_http_client(url, http_client=http), mode=mode))
+        client = Client(streamable_http_client(url, http_client=http), mode=mode, **options)
+        yield await stack.enter_async_context(client)
 
 
 INITIALIZE = json.dumps(

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from oas_mcp.cli import main
+from oas_mcp.commands.call import EXIT_CODES
 
 from support import BASE_ENV, PYTHON, run
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
 
 
 def test_tools_lists_each_tool_with_its_first_sentence() -> None:
@@ -15,7 +26,7 @@ def test_tools_lists_each_tool_with_its_first_sentence() -> None:
     assert result.returncode == 0
     rows = {line.split()[0]: line.split(maxsplit=1)[1] for line in result.stdout.splitlines()}
     assert list(rows) == ["hello", "login", "list_organisations", "create_organisation", "activate_organisation"]
-    assert rows["create_organisation"] == "Create an organisation and return it with its new id."
+    assert rows["create_organisation"] == "Create an organisation."
 
 
 def test_tools_in_read_only_mode_lists_only_the_readers() -> None:
@@ -75,12 +86,65 @@ def test_json_that_is_not_an_object_exits_2() -> None:
 
 
 def test_an_unknown_tool_exits_2_naming_the_tools() -> None:
-    result = run("call", "create_organisation", "{}", "--sandbox", "--read-only")
+    result = run("call", "delete_organisation", "{}", "--sandbox", "--read-only")
 
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "oas-mcp: unknown tool 'create_organisation'; the tools are hello, login, list_organisations."
+        "oas-mcp: unknown tool 'delete_organisation'; the tools are hello, login, list_organisations."
     )
+
+
+def test_a_write_tool_on_a_read_only_server_exits_2_saying_how_to_allow_it() -> None:
+    result = run("call", "create_organisation", "{}", "--sandbox", "--read-only")
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        "oas-mcp: create_organisation is not available: this oas-mcp server is read-only. To allow it, start "
+        "oas-mcp without --read-only and with OAS_READ_ONLY=false.\n"
+    )
+
+
+def test_a_bad_setting_exits_2() -> None:
+    result = run("call", "hello", OAS_TIMEOUT="soon")
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("oas-mcp: invalid setting OAS_TIMEOUT:")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("list_organisations", '{"limit": 1}', "--sandbox", "--read-only"),
+        ("list_organisations", "--sandbox", '{"limit": 1}', "--read-only"),
+        ("list_organisations", "--sandbox", "--read-only", '{"limit": 1}'),
+        ("--sandbox", "list_organisations", "--read-only", '{"limit": 1}'),
+    ],
+)
+def test_the_json_arguments_may_come_before_between_or_after_the_flags(args: tuple[str, ...]) -> None:
+    result = run("call", *args)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["returned"] == 1
+
+
+def test_ctrl_c_exits_130_with_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    class Interrupted(io.StringIO):
+        def read(self, size: int | None = -1) -> str:
+            raise KeyboardInterrupt  # as Ctrl-C while the arguments are read from stdin
+
+    monkeypatch.setattr(sys, "stdin", Interrupted())
+
+    assert main(["call", "activate_organisation", "-", "--sandbox"]) == 130
+    assert capsys.readouterr().err == "oas-mcp: stopped (Ctrl-C)\n"
+
+
+def test_help_and_the_readme_state_every_exit_code_and_each_is_tested() -> None:
+    help_text = run("call", "--help").stdout
+    codes = re.findall(r"^  (\d+) ", EXIT_CODES, flags=re.MULTILINE)
+
+    assert EXIT_CODES in help_text
+    assert f"```\n{EXIT_CODES}\n```" in README
+    assert codes == ["0", "1", "2", "130", "141"]  # each has its test above
 
 
 def test_a_reader_that_stops_early_gets_no_traceback() -> None:

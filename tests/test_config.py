@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,11 @@ def config(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[dict[str, An
     return document, document[SHAPES[args[0]]]["oas"], printed.err
 
 
+PROJECT = ("claude-code", "vscode")  # their configuration is a project's, by default
+
+
 @pytest.mark.parametrize("client", SHAPES)
-def test_each_client_gets_its_shape_with_the_installed_command_and_no_secret(
+def test_each_client_gets_its_shape_with_the_command_for_its_scope_and_no_secret(
     client: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OAS_API_KEY", CANARY_KEY)
@@ -38,8 +42,11 @@ def test_each_client_gets_its_shape_with_the_installed_command_and_no_secret(
 
     document, entry, instructions = config(capsys, client)
 
-    assert os.path.isabs(entry["command"])
-    assert os.access(entry["command"], os.X_OK)
+    if client in PROJECT:  # shared: oas-mcp from each person's PATH
+        assert entry["command"] == "oas-mcp"
+    else:
+        assert os.path.isabs(entry["command"])
+        assert os.access(entry["command"], os.X_OK)
     assert entry["args"] == []
     assert set(entry["env"]) == set(CREDENTIALS)
     assert entry.get("type") == ("stdio" if client in ("claude-code", "vscode") else None)
@@ -57,13 +64,17 @@ def test_claude_desktop_gets_placeholders_and_its_config_file(capsys: pytest.Cap
     assert "claude_desktop_config.json" in instructions
 
 
-def test_claude_code_gets_environment_references_and_the_add_json_command(capsys: pytest.CaptureFixture[str]) -> None:
+def test_claude_code_gets_environment_references_and_for_the_user_the_add_json_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     _, entry, instructions = config(capsys, "claude-code")
+    _, user_entry, user_instructions = config(capsys, "claude-code", "--user")
 
     assert entry["env"]["OAS_API_KEY"] == "${OAS_API_KEY:-}"
-    assert ".mcp.json" in instructions
-    add_json = next(line for line in instructions.splitlines() if "claude mcp add-json" in line)
-    assert json.loads(add_json.split("'")[1]) == entry
+    assert str(Path.cwd() / ".mcp.json") in instructions
+    assert os.path.isabs(user_entry["command"])
+    add_json = next(line for line in user_instructions.splitlines() if "claude mcp add-json" in line)
+    assert shlex.split(add_json) == ["claude", "mcp", "add-json", "--scope", "user", "oas", json.dumps(user_entry)]
 
 
 def test_vscode_prompts_for_credentials_and_hides_the_secret_ones(capsys: pytest.CaptureFixture[str]) -> None:
@@ -85,7 +96,7 @@ def test_cursor_gets_env_interpolation(capsys: pytest.CaptureFixture[str]) -> No
     _, entry, instructions = config(capsys, "cursor")
 
     assert entry["env"]["OAS_PASSWORD"] == "${env:OAS_PASSWORD}"
-    assert "~/.cursor/mcp.json" in instructions
+    assert str(Path.home() / ".cursor" / "mcp.json") in instructions
 
 
 def test_non_secret_settings_from_the_environment_are_carried_over(
@@ -97,15 +108,54 @@ def test_non_secret_settings_from_the_environment_are_carried_over(
     monkeypatch.setenv("OAS_TRANSPORT", "http")  # serving over HTTP is no business of a stdio client
     monkeypatch.setenv("OAS_MCP_TOKEN", "canary-client-token-0123")
 
-    document, entry, _ = config(capsys, "vscode", "--read-only")
+    document, entry, _ = config(capsys, "cursor", "--read-only")
 
     assert entry["args"] == ["--read-only"]
     assert entry["env"]["OAS_USERNAME"] == "bob"
     assert entry["env"]["OAS_BASE_URL"] == "https://oas.example"
     assert entry["env"]["OAS_TIMEOUT"] == "12.5"
-    assert "oas-username" not in {item["id"] for item in document["inputs"]}
+    assert entry["env"]["OAS_API_KEY"] == "${env:OAS_API_KEY}"
     assert "OAS_TRANSPORT" not in entry["env"]
     assert "canary-client-token" not in json.dumps(document)
+
+
+def test_a_projects_entry_asks_everyone_for_their_own_credentials_and_names_no_path_here(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "key").write_text(CANARY_KEY)
+    monkeypatch.setenv("OAS_USERNAME", "bob")
+    monkeypatch.setenv("OAS_API_KEY_FILE", str(tmp_path / "key"))
+    monkeypatch.setenv("OAS_BASE_URL", "https://oas.example/")
+    monkeypatch.setenv("OAS_CONFIG", str(tmp_path / "personal.toml"))
+    (tmp_path / "personal.toml").write_text("")
+
+    document, entry, _ = config(capsys, "vscode", "--read-only")
+
+    assert entry["command"] == "oas-mcp"
+    assert entry["args"] == ["--read-only"]  # the server finds OAS_CONFIG in the environment it starts in
+    assert entry["env"] == {
+        "OAS_API_KEY": "${input:oas-api-key}",
+        "OAS_USERNAME": "${input:oas-username}",
+        "OAS_EMAIL": "${input:oas-email}",
+        "OAS_PASSWORD": "${input:oas-password}",
+        "OAS_BASE_URL": "https://oas.example",
+    }
+    assert str(tmp_path) not in json.dumps(document)
+    assert [item["id"] for item in document["inputs"]] == ["oas-api-key", "oas-username", "oas-email", "oas-password"]
+
+
+def test_a_users_entry_names_a_secrets_file_by_its_absolute_path(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "key").write_text(CANARY_KEY)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OAS_API_KEY_FILE", "key")
+
+    _, entry, _ = config(capsys, "claude-desktop")
+
+    assert entry["env"]["OAS_API_KEY_FILE"] == str(tmp_path / "key")
+    assert "OAS_API_KEY" not in entry["env"]
+    assert entry["env"]["OAS_PASSWORD"] == "<your OAS password>"
 
 
 def test_a_config_file_is_passed_by_absolute_path_and_sets_what_it_has(

@@ -18,6 +18,7 @@ import anyio.lowlevel
 import httpx2
 import pytest
 from mcp import MCPError
+from mcp_types import LoggingMessageNotificationParams, ResourceTemplateReference
 
 from oas_mcp import __version__
 from oas_mcp.sandbox import (
@@ -200,7 +201,11 @@ def test_an_idle_session_ends_and_its_id_then_answers_as_unknown() -> None:
             "oas-mcp: refusing to serve MCP on :: without authenticating clients",
         ),
         (("--insecure-no-auth",), {"OAS_MCP_TOKEN": TOKEN}, "oas-mcp: --insecure-no-auth contradicts the client token"),
-        ((), {"OAS_MCP_TOKEN_FILE": "/nonexistent/token"}, "oas-mcp: cannot read the client token file /nonexistent"),
+        (
+            (),
+            {"OAS_MCP_TOKEN_FILE": "/nonexistent/token"},
+            "oas-mcp: cannot read /nonexistent/token (OAS_MCP_TOKEN_FILE)",
+        ),
         (
             (),
             {"OAS_MCP_TOKEN_FILE": "/nonexistent/token", "OAS_MCP_TOKEN": TOKEN},
@@ -233,7 +238,7 @@ def test_a_weak_token_file_is_refused_with_how_to_make_a_good_one(tmp_path: Path
 
     assert result.returncode == 2
     assert result.stderr == (
-        f"oas-mcp: the client token in {tmp_path / 'token'} (OAS_MCP_TOKEN_FILE) {expected}; "
+        f"oas-mcp: invalid setting OAS_MCP_TOKEN_FILE: the value in {tmp_path / 'token'} {expected}; "
         "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'\n"
     )
     assert token not in result.stderr
@@ -372,6 +377,31 @@ async def test_a_client_that_changes_its_key_mid_session_is_told_the_session_is_
             await client.call_tool("hello", {})
 
     assert first["username"] == "demo"
+
+
+async def test_organisation_ids_complete_from_the_account_of_the_requests_key(per_request: Running) -> None:
+    template = ResourceTemplateReference(uri="oas://organisations/{organisation_id}")
+    offered: dict[str, list[str]] = {}
+    for name, key in (("demo", DEMO_API_KEY), ("demo2", DEMO2_API_KEY)):
+        async with session(per_request.mcp, api_key=key) as client:
+            completed = await client.complete(template, {"name": "organisation_id", "value": "wonka"})
+            offered[name] = completed.completion.values
+
+    assert offered == {"demo": [], "demo2": ["6"]}
+
+
+async def test_log_notifications_arrive_over_http_before_the_result(per_request: Running) -> None:
+    seen: list[str] = []
+
+    async def pane(params: LoggingMessageNotificationParams) -> None:
+        seen.append(f"{params.level}: {params.data}")
+
+    async with session(per_request.mcp, api_key=DEMO2_API_KEY, mode="legacy", logging_callback=pane) as client:
+        structured(await client.call_tool("list_organisations", {"limit": 1}))
+        arrived = list(seen)
+
+    assert arrived[-2].startswith("info: listed 1 organisations (of ")
+    assert arrived[-1] == "info: listing stopped at its limit of 1 organisations; more may match"
 
 
 async def test_without_the_header_calls_are_refused_and_login_is_not_offered(per_request: Running) -> None:

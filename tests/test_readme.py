@@ -49,9 +49,24 @@ def test_the_check_example_is_what_check_prints_on_the_sandbox() -> None:
         assert TIMESTAMP.sub("TIME", line) in TIMESTAMP.sub("TIME", printed)
 
 
-@pytest.mark.parametrize("client", ["claude-desktop", "claude-code", "vscode", "cursor"])
-def test_each_client_section_shows_its_config_command(client: str) -> None:
-    assert f"oas-mcp config {client}" in README
+@pytest.mark.parametrize(
+    ("client", "title"),
+    [("claude-desktop", "Claude Desktop"), ("claude-code", "Claude Code"), ("vscode", "VS Code"), ("cursor", "Cursor")],
+)
+def test_each_client_section_adds_it_with_the_install_command(client: str, title: str) -> None:
+    commands = block_after(f"\n### {title}\n")
+
+    assert commands.startswith(f"oas-mcp install {client}")
+    assert " > " not in commands  # a redirect would replace the client's file, and every other server in it
+
+
+def test_the_quick_start_installs_a_client_and_says_how_to_get_oas_mcp_on_the_path() -> None:
+    quick_start = README[README.index("## Quick start") : README.index("## Connect a client")]
+
+    assert ".venv/bin/oas-mcp install claude-desktop --sandbox" in quick_start
+    assert "source .venv/bin/activate" in quick_start
+    assert "npx @modelcontextprotocol/inspector .venv/bin/oas-mcp --sandbox" in quick_start
+    assert quick_start.index("source .venv/bin/activate") < README.index("\noas-mcp ")  # before any bare oas-mcp
 
 
 def test_the_pipeline_example_runs_against_the_sandbox(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from oas_mcp.cli import _parser, main
-from oas_mcp.settings import FLAGS, Settings, SettingsError, flag_name
+from oas_mcp.settings import FLAGS, SECRET_FILES, Settings, SettingsError, flag_name
 from oas_mcp.wiring import load_settings
 
 from support import run
@@ -167,7 +167,9 @@ EXAMPLE_TOKEN = "<a token made by the command above>"
 
 def test_the_example_config_documents_every_setting_with_a_valid_value(tmp_path: Path) -> None:
     text = (Path(__file__).parent.parent / "config.example.toml").read_text()
-    uncommented = "\n".join(line.removeprefix("# ") for line in text.splitlines() if not line.startswith("##"))
+    lines = [line.removeprefix("# ") for line in text.splitlines() if not line.startswith("##")]
+    # A secret's file is an error beside the secret itself: only the secrets are loaded.
+    uncommented = "\n".join(line for line in lines if line.split(" = ")[0] not in SECRET_FILES.values())
     uncommented = uncommented.replace(EXAMPLE_TOKEN, secrets.token_urlsafe(32))  # a placeholder, refused as it is
 
     settings = Settings.load(write(tmp_path, uncommented))
@@ -311,3 +313,11 @@ def test_each_flag_serve_lists_sets_its_setting_and_is_named_as_its_origin(
 
     assert flag_name(name) in capsys.readouterr().out.split()
     assert (getattr(settings, name), settings.origin(name)) == (expected, flag_name(name))
+
+
+@pytest.mark.parametrize("variable", ["OAS_API_KEY", "OAS_USERNAME", "OAS_EMAIL", "OAS_PASSWORD"])
+def test_a_claude_desktop_field_left_empty_counts_as_unset(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    name = variable.removeprefix("OAS_").lower()
+    monkeypatch.setenv(variable, f"${{user_config.{name}}}")  # what the bundle host passes when the field is empty
+
+    assert getattr(Settings.load(), name) is None

@@ -10,12 +10,17 @@ import tomllib
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).parent.parent
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-LOCK = (ROOT / "tests" / "requirements.lock").read_text()
+# Each lock, and what it pins: the README's test command installs the first; .ci/run adds the second.
+LOCKS = {
+    "tests/requirements.lock": [*PROJECT["dependencies"], *PROJECT["optional-dependencies"]["test"]],
+    ".ci/release.lock": PROJECT["optional-dependencies"]["release"],
+}
 PINNED = re.compile(
     r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)(?: ;[^\\]*)? \\\n((?:\s+--hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)", re.M
 )
@@ -46,7 +51,7 @@ def test_every_package_the_server_imports_is_declared() -> None:
 
 
 def test_every_dependency_has_an_upper_bound_on_its_major() -> None:
-    requirements = [*PROJECT["dependencies"], *PROJECT["optional-dependencies"]["test"]]
+    requirements = [requirement for locked in LOCKS.values() for requirement in locked]
 
     unbounded = [
         str(req) for req in map(Requirement, requirements) if not any(s.operator == "<" for s in req.specifier)
@@ -55,14 +60,29 @@ def test_every_dependency_has_an_upper_bound_on_its_major() -> None:
     assert not unbounded, f"no tested upper bound: {unbounded}"
 
 
-def test_the_lock_pins_every_requirement_within_its_range_with_hashes() -> None:
-    pins: dict[str, str] = {canonicalize_name(name): version for name, version, _ in PINNED.findall(LOCK)}
-    requirements = declared([*PROJECT["dependencies"], *PROJECT["optional-dependencies"]["test"]])
+def pins(lock: str) -> dict[str, str]:
+    """The version ``lock`` pins each distribution to, by canonical name; fails unless every pin has hashes."""
+    text = (ROOT / lock).read_text()
+    found: dict[str, str] = {canonicalize_name(name): version for name, version, _ in PINNED.findall(text)}
+    assert len(found) == len(re.findall(r"^\S+==", text, re.M)), f"every pinned line of {lock} carries sha256 hashes"
+    return found
 
-    assert len(pins) == len(re.findall(r"^\S+==", LOCK, re.M)), "every pinned line carries sha256 hashes"
-    for name, requirement in requirements.items():
-        assert name in pins, f"{name} is not in tests/requirements.lock; run .ci/lock"
-        assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} is outside {requirement}"
+
+@pytest.mark.parametrize("lock", LOCKS)
+def test_the_lock_pins_every_requirement_within_its_range_with_hashes(lock: str) -> None:
+    pinned = pins(lock)
+
+    for name, requirement in declared(LOCKS[lock]).items():
+        assert name in pinned, f"{name} is not in {lock}; run .ci/lock"
+        assert requirement.specifier.contains(pinned[name]), f"{name}=={pinned[name]} is outside {requirement}"
+
+
+def test_the_release_lock_changes_no_version_the_tests_ran_on() -> None:
+    tested, release = (pins(lock) for lock in LOCKS)
+    shared = tested.keys() & release.keys()
+
+    assert shared
+    assert {name: release[name] for name in shared} == {name: tested[name] for name in shared}
 
 
 def test_the_readme_test_command_installs_from_the_lock_with_hashes() -> None:

@@ -242,14 +242,24 @@ async def test_no_credentials_at_all_says_what_to_set(sandbox: Sandbox) -> None:
     assert "set OAS_API_KEY, or OAS_USERNAME (or OAS_EMAIL) and OAS_PASSWORD" in text
 
 
-async def test_read_only_mode_does_not_register_the_write_tools(sandbox: Sandbox) -> None:
+async def test_read_only_mode_does_not_register_the_write_tools_and_says_so_when_one_is_called(
+    sandbox: Sandbox,
+) -> None:
     async with Client(server_for(sandbox, read_only=True)) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
-        text = error_text(await client.call_tool("create_organisation", {"name": "A"}))
+        created = error_text(await client.call_tool("create_organisation", {"name": "A"}))
+        activated = error_text(await client.call_tool("activate_organisation", {"organisation_id": 1}))
+        unknown = error_text(await client.call_tool("delete_organisation", {}))
 
     assert names == {"hello", "login", "list_organisations"}
-    assert "Unknown tool 'create_organisation'" in text
+    assert created == (
+        "create_organisation is not available: this oas-mcp server is read-only. To allow it, start oas-mcp without "
+        "--read-only and with OAS_READ_ONLY=false."
+    )
+    assert activated.startswith("activate_organisation is not available: this oas-mcp server is read-only.")
+    assert unknown.startswith("Unknown tool 'delete_organisation'")
     assert sandbox.store.organisations.keys() == {1, 2, 3, 4, 5, 6, 7}  # as the demo store starts
+    assert sandbox.store.active == {}
 
 
 async def test_server_tells_the_model_how_to_use_the_tools(mcp: Client) -> None:

@@ -11,6 +11,8 @@ so the MCP server starts without them and loads them with its first tool call.
 from importlib import import_module
 from typing import TYPE_CHECKING
 
+from oas_mcp.client._currencies import ISO_4217
+from oas_mcp.client._currencies import NAMES as CURRENCY_NAMES
 from oas_mcp.client._errors import (
     APIConnectionError,
     APIStatusError,
@@ -29,7 +31,7 @@ from oas_mcp.client._errors import (
     ServerError,
     UnexpectedResponseError,
 )
-from oas_mcp.client._fields import CurrencyCode, ImageURL, OrganisationName
+from oas_mcp.client._fields import MAX_ORGANISATION_ID, CurrencyCode, ImageURL, OrganisationName
 
 if TYPE_CHECKING:
     from oas_mcp.client._auth import Credentials, Token
@@ -69,6 +71,9 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "CURRENCY_NAMES",
+    "ISO_4217",
+    "MAX_ORGANISATION_ID",
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",

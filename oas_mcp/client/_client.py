@@ -329,16 +329,40 @@ class OASClient:
             (time.perf_counter() - started) * 1000,
         )
         truncated = limit is not None and len(found) >= limit and (spare or summary.more)
+        if truncated:
+            logger.info("listing stopped at its limit of %d organisations; more may match", limit)
         return OrganisationList(summary.count, found, truncated, summary.pages, summary.note)
 
+    async def same_named(self, name: str) -> list[Organisation]:
+        """The organisations named ``name``, trimmed and in any case: what :meth:`create_organisation` would
+        duplicate. One listing (every page, filtered while flattening).
+
+        Raises:
+            UnexpectedResponseError: a page is not a page of organisations with integer ids.
+            OASError: any other failure of a call (see the class).
+        """
+        wanted = name.strip().casefold()
+        listing = await self.list_organisations(name_contains=name)
+        return [
+            organisation for organisation in listing.organisations if organisation.name.strip().casefold() == wanted
+        ]
+
     async def create_organisation(
-        self, name: str, base_currency: str, currencies: list[str], image: str | None = None
+        self,
+        name: str,
+        base_currency: str,
+        currencies: list[str],
+        image: str | None = None,
+        *,
+        same_named: list[Organisation] | None = None,
     ) -> CreatedOrganisation:
         """``POST /api/organisations/``, never sent twice. The body is validated first (see :class:`NewOrganisation`).
 
-        The request is resent only when it certainly never reached the API. When its reply is lost (connection
-        dropped, timeout, gateway error, unreadable body), a listing decides: the matching organisation that was
-        not there before is returned (``recovered_after`` says why), or OutcomeUnknownError is raised.
+        Before sending, it notes which organisations already match (from ``same_named``, what :meth:`same_named`
+        listed just before, or else from a listing of its own). The request is resent only when it certainly never
+        reached the API. When its reply is lost (connection dropped, timeout, gateway error, unreadable body), a
+        listing decides: the matching organisation that was not there before is returned (``recovered_after`` says
+        why), or OutcomeUnknownError is raised.
 
         Raises:
             pydantic.ValidationError: the arguments do not make a valid organisation; nothing is sent.
@@ -348,7 +372,8 @@ class OASClient:
         """
         draft = NewOrganisation(name=name, base_currency=base_currency, currencies=currencies, image=image)
         with self._serving() as deadline:
-            before = {organisation.id for organisation in await self._matching(draft)}
+            known = same_named if same_named is not None else await self.same_named(draft.name)
+            before = {organisation.id for organisation in known if draft.matches(organisation)}
             try:
                 response = await self._send("POST", ORGANISATIONS, deadline, json=draft.body(), idempotent=False)
                 return _read(_CREATED, read_json(response), response)
@@ -373,15 +398,14 @@ class OASClient:
                 body = None
             return detail_of(body, "") or f"Organisation {organisation_id} is now active."
 
-    async def _matching(self, draft: NewOrganisation) -> list[Organisation]:
-        listing = await self.list_organisations(name_contains=draft.name)
-        return [organisation for organisation in listing.organisations if draft.matches(organisation)]
-
     async def _reconcile(self, draft: NewOrganisation, before: set[int], lost: OASError) -> CreatedOrganisation:
         """After a lost reply: the new matching organisation if a listing shows one, else OutcomeUnknownError."""
         logger.warning("the reply to creating %r was lost (%s); checking whether it exists", draft.name, lost)
         try:
-            new = [organisation for organisation in await self._matching(draft) if organisation.id not in before]
+            now = await self.same_named(draft.name)
+            new = [
+                organisation for organisation in now if draft.matches(organisation) and organisation.id not in before
+            ]
         except OASError as failed:
             raise OutcomeUnknownError(
                 f"creating {draft.name!r}: {lost}; checking afterwards failed too: {failed}",

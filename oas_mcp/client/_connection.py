@@ -11,7 +11,7 @@ import anyio
 import httpx2
 
 from oas_mcp import __version__
-from oas_mcp.client._errors import APIConnectionError, APITimeoutError, ResponseTooLargeError
+from oas_mcp.client._errors import APIConnectionError, APITimeoutError, ResponseTooLargeError, UnexpectedResponseError
 from oas_mcp.client._retry import Deadline
 from oas_mcp.text import clean
 
@@ -95,11 +95,24 @@ class Connection:
                     body += chunk
                     if len(body) > self.max_response_bytes:
                         raise self._too_large(response, size)
+        except httpx2.DecodingError:
+            raise self._undecodable(response) from None
         finally:
             await response.aclose()
         # The body is decoded now: the copy must not claim an encoding (or a length) it no longer has.
         kept = [(name, value) for name, value in response.headers.multi_items() if name not in _BODY_HEADERS]
         return httpx2.Response(response.status_code, headers=kept, content=bytes(body), request=response.request)
+
+    @staticmethod
+    def _undecodable(response: httpx2.Response) -> UnexpectedResponseError:
+        method, where = response.request.method, response.request.url.path
+        encoding = clean(response.headers.get("content-encoding", "?"), 40)
+        return UnexpectedResponseError(
+            f"{method} {where} answered HTTP {response.status_code} with a body that is not the {encoding} it claims",
+            method=method,
+            path=where,
+            status_code=response.status_code,
+        )
 
     def _too_large(self, response: httpx2.Response, size: int | None) -> ResponseTooLargeError:
         method, where = response.request.method, response.request.url.path

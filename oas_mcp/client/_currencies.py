@@ -11,3 +11,29 @@ ISO_4217 = frozenset(
     VND VUV WST XAF XAG XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XUA YER ZAR ZMW ZWG ZWL
     """.split()
 )
+
+NAMES = {
+    "AUD": "Australian dollar",
+    "BRL": "Brazilian real",
+    "CAD": "Canadian dollar",
+    "CHF": "Swiss franc",
+    "CNY": "Chinese yuan renminbi",
+    "CZK": "Czech koruna",
+    "DKK": "Danish krone",
+    "EUR": "Euro",
+    "GBP": "Pound sterling",
+    "HKD": "Hong Kong dollar",
+    "INR": "Indian rupee",
+    "JPY": "Japanese yen",
+    "KRW": "South Korean won",
+    "MXN": "Mexican peso",
+    "NOK": "Norwegian krone",
+    "NZD": "New Zealand dollar",
+    "PLN": "Polish zloty",
+    "SEK": "Swedish krona",
+    "SGD": "Singapore dollar",
+    "TRY": "Turkish lira",
+    "USD": "US dollar",
+    "ZAR": "South African rand",
+}
+"""Names of the most traded currencies, so that typing a name ("euro", "dollar") finds the code."""

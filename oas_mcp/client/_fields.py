@@ -12,6 +12,8 @@ from oas_mcp.client._currencies import ISO_4217
 
 MAX_NAME_LENGTH = 255
 MAX_URL_LENGTH = 2048
+MAX_ORGANISATION_ID = 2**63 - 1
+"""The largest id an organisation can have: the API's ids are 64-bit database keys."""
 
 
 def _name(value: str) -> str:

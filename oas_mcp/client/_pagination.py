@@ -39,14 +39,21 @@ MAX_PAGES = 1_000
 lists) at 10 a page. Smaller pages with no count are read only this far."""
 
 
+MAX_LINK_LENGTH = 8192
+"""The longest ``next`` link followed (httpx2 refuses URLs over 64 KiB; real ones are under 200 characters)."""
+MOST_PAGES_EVER = 10 * MAX_PAGES
+"""The most pages of any list, whatever count it claims: a hostile ``count`` of 10**30 must not unbound it."""
+
+
 def most_pages(count: int | None, size: int) -> int:
     """The most pages one list may take: what ``count`` items at ``size`` a page need, and a tenth more (at
-    least 2 more) for items added while it is read; :data:`MAX_PAGES` when the first page says no count or is empty.
+    least 2 more) for items added while it is read, up to :data:`MOST_PAGES_EVER`; :data:`MAX_PAGES` when the
+    first page says no count or is empty.
     """
     if count is None or size <= 0 < count:
         return MAX_PAGES
     pages = math.ceil(count / size) if count else 0
-    return pages + max(2, pages // 10)
+    return min(pages + max(2, pages // 10), MOST_PAGES_EVER)
 
 
 @dataclass(frozen=True)
@@ -79,8 +86,11 @@ def rebase(link: str, current: httpx2.URL, base_path: str) -> str:
     whatever host the API wrote (a proxy misconfiguration must not send credentials elsewhere).
     Relative links are resolved against the current page. When the API runs under a path
     prefix (``base_path``) the prefix is kept whether or not the API's link included it.
+    Raises ValueError for a link that is no URL.
     """
-    parts = urlsplit(urljoin(str(current), link.strip()))
+    if not link.isprintable() or len(link) > MAX_LINK_LENGTH:
+        raise ValueError("a link with control characters, or longer than any real one")
+    parts = urlsplit(urljoin(str(current), link.strip()))  # ValueError for an unreadable one ("http://[::1/")
     path = parts.path or "/"
     if base_path and (path == base_path or path.startswith(base_path + "/")):
         path = path[len(base_path) :] or "/"
@@ -284,7 +294,10 @@ class Pager(Generic[T]):
             self._most = most_pages(page.count, self._size)
         if trail.count is None:
             trail.count = page.count
-        link = rebase(page.next, response.request.url, self._base_path) if page.next else None
+        try:
+            link = rebase(page.next, response.request.url, self._base_path) if page.next else None
+        except ValueError:
+            raise unexpected_shape(response, "a page whose next link is a URL") from None
         if link in self._visited:
             self._stop(f"the API's next link repeated after page {trail.pages}; stopped there")
             link = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 from typing import Any
 
@@ -21,6 +22,8 @@ from oas_mcp.client._errors import (
 )
 from oas_mcp.text import clean, plain
 
+MAX_RETRY_AFTER = 86_400.0
+"""The longest wait a Retry-After is taken to ask for: a day (a hostile or broken header may say a century)."""
 _DETAIL_KEYS = ("detail", "message", "error", "error_description", "non_field_errors", "errors")
 
 
@@ -34,7 +37,7 @@ def read_json(response: httpx2.Response) -> Any:
     method, path = request_line(response)
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's JSON parser goes
         kind = describe_body(response)
     raise UnexpectedResponseError(
         f"{method} {path} answered HTTP {response.status_code} with {kind} instead of JSON",
@@ -102,19 +105,19 @@ def detail_of(body: object, text: str) -> str | None:
 
 
 def retry_after(response: httpx2.Response) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None if absent or unreadable."""
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), at most a day; None if absent or
+    unreadable (``nan``, ``inf`` included)."""
     value = response.headers.get("retry-after", "").strip()
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return min(MAX_RETRY_AFTER, max(0.0, seconds)) if math.isfinite(seconds) else None
 
 
 def status_error(response: httpx2.Response, credentials: tuple[Credential, ...]) -> APIStatusError:
@@ -122,7 +125,7 @@ def status_error(response: httpx2.Response, credentials: tuple[Credential, ...])
     method, path = request_line(response)
     try:
         body: object = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     status = response.status_code
     detail = detail_of(body, response.text if body is None else "")

@@ -20,7 +20,15 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 EXAMPLE = """examples:
   oas-mcp call hello --sandbox
   oas-mcp call list_organisations '{"limit": 5, "currency": "EUR"}'
+  oas-mcp call list_organisations --sandbox '{"limit": 1}'
   echo '{"organisation_id": 3}' | oas-mcp call activate_organisation -"""
+EXIT_CODES = """exit codes:
+  0    the tool succeeded: its result is on stdout
+  1    the tool failed (the OAS API's answer, or arguments the tool refused): its error is on stderr
+  2    nothing was called: JSON_ARGS is not a JSON object, the server offers no such tool (or is read-only), or a
+       setting is bad
+  130  interrupted (Ctrl-C)
+  141  stdout closed before the result was written (a reader such as head stopped early)"""
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,8 +43,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "call",
         help="call one tool and print its result as JSON",
         description="Call one tool through an in-process MCP client session and print its structured result as "
-        "JSON on stdout (exit code 0), or its error on stderr (exit code 1).",
-        epilog=EXAMPLE,
+        "JSON on stdout, or its error on stderr. JSON_ARGS may come before or after the flags.",
+        epilog=f"{EXAMPLE}\n\n{EXIT_CODES}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     call.add_argument("tool", help="the tool's name; `oas-mcp tools` lists them")
@@ -129,8 +137,13 @@ def _call(args: argparse.Namespace) -> int:
 async def _call_tool(server: Server, name: str, arguments: dict[str, Any]) -> int:
     from mcp import Client
 
+    from oas_mcp.tools.errors import read_only_refusal
+
     async with Client(server) as client:
         names = [tool.name for tool in (await client.list_tools()).tools]
+        if name in server.withheld:
+            print(f"oas-mcp: {read_only_refusal(name)}", file=sys.stderr)
+            return 2
         if name not in names:
             print(f"oas-mcp: unknown tool {name!r}; the tools are {', '.join(names)}.", file=sys.stderr)
             return 2

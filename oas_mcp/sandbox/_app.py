@@ -194,7 +194,7 @@ class Sandbox:
                 raw = base64.urlsafe_b64decode(request.query_params["cursor"].encode()).decode()
             except (binascii.Error, UnicodeDecodeError):
                 return None
-        return int(raw) if raw.isdigit() else None
+        return int(raw) if raw.isdigit() and len(raw) <= 9 else None  # page 10**100000: not found, no crash
 
     def _link(self, request: Request, number: int) -> str:
         if self.link_style == "cursor":

@@ -3,13 +3,15 @@
 from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server import MCPServer
-from mcp.server.mcpserver import Context
+from mcp.server.mcpserver import Context, ElicitationResult, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import BeforeValidator, Field
 
-from oas_mcp.client import CurrencyCode, ImageURL, NotFoundError, OrganisationName
+from oas_mcp.client import MAX_ORGANISATION_ID, CurrencyCode, ImageURL, NotFoundError, OrganisationName
 from oas_mcp.settings import MAX_LIST_LIMIT, Settings
+from oas_mcp.text import clean
+from oas_mcp.tools.duplicates import CreateAnother, Existing, confirmation, refusal, same_named
 from oas_mcp.tools.results import Activated, CreatedOrganisationResult, Greeting, Organisations, SignedIn
 from oas_mcp.tools.state import State, client_of
 
@@ -53,11 +55,7 @@ def add_read_tools(server: MCPServer[Any], settings: Settings) -> None:
 
     @server.tool(annotations=hints("Check the connection", read_only=True, idempotent=True))
     async def hello(ctx: Context[State, Any]) -> Greeting:
-        """Check that the OAS API is reachable and accepts the credentials; returns its greeting.
-
-        With an API key, checks the key alone (signing in would hide a wrong key); without one, the sign-in.
-        `checked` says which.
-        """
+        """Check that the OAS API is reachable and accepts the credentials."""
         client = client_of(ctx)
         return Greeting.of(await client.hello(), "session" if client.credentials.api_key is None else "api_key")
 
@@ -65,72 +63,72 @@ def add_read_tools(server: MCPServer[Any], settings: Settings) -> None:
 
         @server.tool(annotations=hints("Sign in", read_only=True, idempotent=True))
         async def login(ctx: Context[State, Any]) -> SignedIn:
-            """Sign in with the configured username, email and password; returns the user and when the session expires.
-
-            Takes no arguments: credentials come from the server's settings, never from the conversation.
-            Other tools sign in by themselves when needed.
-            """
+            """Sign in with the configured credentials (never ask the user for them); returns the user and session
+            expiry. Other tools sign in by themselves."""
             return SignedIn.of(await client_of(ctx).login())
 
     @server.tool(annotations=hints("List organisations", read_only=True, idempotent=True))
     async def list_organisations(
         ctx: Context[State, Any],
-        limit: Annotated[
-            int, Field(strict=True, ge=1, le=MAX_LIST_LIMIT, description="Most organisations to return."), WHOLE
-        ] = settings.list_limit,
+        limit: Annotated[int, Field(strict=True, ge=1, le=MAX_LIST_LIMIT), WHOLE] = settings.list_limit,
         name_contains: Annotated[
-            str | None, Field(max_length=255, description="Keep names containing this text (any case).")
+            str | None, Field(max_length=255, description="Keep names containing this (any case).")
         ] = None,
         currency: Annotated[
             CurrencyCode | None,
-            Field(description="Keep organisations using this ISO 4217 code, e.g. EUR."),
+            Field(description="Keep those using this ISO 4217 code."),
         ] = None,
     ) -> Organisations:
-        """List the user's organisations across all pages, up to `limit`, optionally filtered.
-
-        `count` is the API's total; `truncated` is true when more may match (raise limit or filter).
-        Use the ids with activate_organisation.
-        """
+        """List the user's organisations across all pages, up to `limit`, optionally filtered."""
         listing = await client_of(ctx).list_organisations(
             limit=limit, name_contains=name_contains, currency=currency, progress=progress_to(ctx)
         )
         return Organisations.of(listing)
 
 
-def add_write_tools(server: MCPServer[Any]) -> None:
-    """``create_organisation`` and ``activate_organisation``: the tools that change the account."""
+def add_write_tools(server: MCPServer[Any]) -> tuple[str, ...]:
+    """``create_organisation`` and ``activate_organisation``: the tools that change the account; returns their names."""
 
     @server.tool(annotations=hints("Create an organisation", read_only=False, idempotent=False))
     async def create_organisation(
         ctx: Context[State, Any],
-        name: Annotated[OrganisationName, Field(min_length=1, max_length=255, description="Display name.")],
+        name: Annotated[OrganisationName, Field(min_length=1, max_length=255)],
         base_currency: Annotated[
             CurrencyCode,
-            Field(description="ISO 4217 code for sales reports, e.g. USD."),
+            Field(description="ISO 4217 code for sales reports."),
         ],
         currencies: Annotated[
             list[CurrencyCode],
-            Field(min_length=1, max_length=200, description="ISO 4217 codes it uses, e.g. USD and EUR."),
+            Field(min_length=1, max_length=200, description="ISO 4217 codes it uses."),
         ],
         image: Annotated[ImageURL | None, Field(description="http(s) URL of a logo.")] = None,
+        *,
+        existing: Annotated[Existing, Resolve(same_named)],  # filled before the call, by the check (not arguments)
+        answer: Annotated[ElicitationResult[CreateAnother], Resolve(confirmation)],
     ) -> CreatedOrganisationResult:
-        """Create an organisation and return it with its new id. Each call creates one: call it only when
-        the user asked to, and never again to retry a failure. Codes are case-insensitive; base_currency is
-        added to currencies when missing.
-        """
-        created = await client_of(ctx).create_organisation(name, base_currency, currencies, image)
-        return CreatedOrganisationResult.of_created(created)
+        """Create an organisation. Each call creates one: call only when the user asks, never to retry a failure.
+        base_currency is added to currencies if missing."""
+        if refused := refusal(answer, existing):
+            raise ToolError(refused)
+        created = await client_of(ctx).create_organisation(
+            name, base_currency, currencies, image, same_named=existing.organisations
+        )
+        return CreatedOrganisationResult.of_created(created, existing.ids)
 
     @server.tool(annotations=hints("Activate an organisation", read_only=False, idempotent=True))
     async def activate_organisation(
         ctx: Context[State, Any],
         organisation_id: Annotated[int, Field(strict=True, gt=0, description="An id from list_organisations."), WHOLE],
     ) -> Activated:
-        """Make an organisation the user's active one (the one used for sales reports). Safe to repeat."""
+        """Make an organisation the user's active one (for sales reports). Safe to repeat."""
+        shown = clean(str(organisation_id), 24)
+        not_found = ToolError(f"Organisation {shown} not found; call list_organisations for valid ids.")
+        if organisation_id > MAX_ORGANISATION_ID:  # 1e300 is a whole number, but no id: not sent to the API
+            raise not_found
         try:
             message = await client_of(ctx).activate_organisation(organisation_id)
         except NotFoundError:
-            raise ToolError(
-                f"Organisation {organisation_id} not found; call list_organisations for valid ids."
-            ) from None
+            raise not_found from None
         return Activated(organisation_id=organisation_id, message=message)
+
+    return create_organisation.__name__, activate_organisation.__name__

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from oas_mcp.client import OASError
 from oas_mcp.problems import failure_of
-from oas_mcp.settings import env_name
+from oas_mcp.settings import env_name, flag_name
 from oas_mcp.text import clean
 
 API_KEY_SETTING = env_name("api_key")
@@ -47,4 +47,12 @@ def unknown_arguments(tool: str, unknown: list[str], accepted: list[str]) -> str
     takes = f"it takes {', '.join(accepted)}" if accepted else "it takes no arguments"
     return clean(
         f"Invalid arguments for {tool}: unknown {which}; {takes}. Nothing was sent to the OAS API.", MAX_MESSAGE
+    )
+
+
+def read_only_refusal(tool: str) -> str:
+    """The message for a tool that changes the account, called on a read-only server."""
+    return (
+        f"{tool} is not available: this oas-mcp server is read-only. To allow it, start oas-mcp without "
+        f"{flag_name('read_only')} and with {env_name('read_only')}=false."
     )

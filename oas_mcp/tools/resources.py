@@ -12,16 +12,20 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from pydantic import BaseModel, Field
 
 from oas_mcp import __version__
+from oas_mcp.client import MAX_ORGANISATION_ID
 from oas_mcp.settings import Settings
 from oas_mcp.text import clean
 from oas_mcp.tools.results import OrganisationResult, Organisations, SignedIn
 from oas_mcp.tools.state import client_of
+from oas_mcp.tools.texts import as_json, shared_owner
 
 if TYPE_CHECKING:
     from oas_mcp.client import OASClient
 
 JSON = "application/json"
-MAX_ID_DIGITS = 19  # 2**63 - 1, the largest id a 64-bit database column holds, has 19
+ORGANISATION_TEMPLATE = "oas://organisations/{organisation_id}"
+ONBOARD_PROMPT = "onboard_organisation"
+MAX_ID_DIGITS = len(str(MAX_ORGANISATION_ID))  # 19: longer digit strings are not even converted
 
 reading: ContextVar[Context[Any, Any] | None] = ContextVar("oas_mcp_reading", default=None)
 """The request a resource is being read for, set by :meth:`Server.read_resource`: static resources get no Context
@@ -84,23 +88,22 @@ def add_resources(server: MCPServer[Any], settings: Settings) -> None:
             ),
             signed_in=SignedIn.of(token) if token else None,
             active_organisation_id=oas.active_organisation,
-        ).model_dump_json(indent=2)
+        ).model_dump_json()
 
     @server.resource("oas://organisations", name="organisations", title="OAS organisations", mime_type=JSON)
     async def organisations() -> str:
-        """The user's organisations, every page flattened (up to the server's list limit), as JSON."""
+        """The user's organisations, every page flattened (up to the server's list limit), as JSON; their owner
+        once, beside them, when they all have the same one."""
         listing = await _client().list_organisations(limit=settings.list_limit)
-        return Organisations.of(listing).model_dump_json(indent=2)
+        return as_json(shared_owner(Organisations.of(listing).model_dump(mode="json")))
 
-    @server.resource(
-        "oas://organisations/{organisation_id}", name="organisation", title="One OAS organisation", mime_type=JSON
-    )
+    @server.resource(ORGANISATION_TEMPLATE, name="organisation", title="One OAS organisation", mime_type=JSON)
     async def organisation(organisation_id: str) -> str:
         """One organisation, by the id list_organisations gives it, as JSON."""
         wanted = _organisation_id(organisation_id)
         async for found in _client().iter_organisations():
             if found.id == wanted:
-                return OrganisationResult.of(found).model_dump_json(indent=2)
+                return as_json(OrganisationResult.of(found).model_dump(mode="json"))
         raise ResourceNotFoundError(
             f"Organisation {wanted} not found; read oas://organisations (or call list_organisations) for valid ids."
         )
@@ -109,7 +112,7 @@ def add_resources(server: MCPServer[Any], settings: Settings) -> None:
 def _organisation_id(raw: str) -> int:
     """The id in ``oas://organisations/{raw}``; ResourceNotFoundError, quoting it cleaned and capped, unless it is
     a positive 64-bit integer in ASCII digits (what the API's ids are)."""
-    if raw.isascii() and raw.isdigit() and len(raw) <= MAX_ID_DIGITS and 0 < int(raw) < 2**63:
+    if raw.isascii() and raw.isdigit() and len(raw) <= MAX_ID_DIGITS and 0 < int(raw) <= MAX_ORGANISATION_ID:
         return int(raw)
     shown = clean(raw.encode("ascii", "backslashreplace").decode(), 40)  # a bidi override shows as \u202e
     raise ResourceNotFoundError(
@@ -121,7 +124,7 @@ def _organisation_id(raw: str) -> int:
 def add_prompts(server: MCPServer[Any]) -> None:
     """``onboard_organisation``: the create-and-activate conversation, step by step."""
 
-    @server.prompt(title="Onboard an organisation")
+    @server.prompt(name=ONBOARD_PROMPT, title="Onboard an organisation")
     def onboard_organisation(
         name: Annotated[str, Field(description="The new organisation's display name.")],
         base_currency: Annotated[str, Field(description="ISO 4217 code for its sales reports, e.g. USD.")],

@@ -120,10 +120,15 @@ class CreatedOrganisationResult(OrganisationResult):
     note: Annotated[str | None, Field(description="Set when the API's reply was lost and a listing confirmed it.")] = (
         None
     )
+    same_name_ids: Annotated[
+        list[int],
+        Field(description="Organisations that already had this name (any case); unless the user was asked, tell them."),
+    ] = []
 
     @classmethod
-    def of_created(cls, created: client.CreatedOrganisation) -> CreatedOrganisationResult:
+    def of_created(cls, created: client.CreatedOrganisation, same_name_ids: list[int]) -> CreatedOrganisationResult:
         result = cls.model_validate(created, from_attributes=True)
+        result.same_name_ids = same_name_ids
         if lost := created.recovered_after:
             result.note = f"Created once; confirmed by a listing after the reply was lost ({clean(lost, 160)})."
         return result

@@ -1,8 +1,11 @@
-"""Tool schemas as clients read them best: every ``$ref`` inlined, and "or null" as a type list.
+"""Tool schemas as clients read them best: every ``$ref`` inlined, "or null" as a type list, and nothing that says
+no more than the name beside it.
 
 Pydantic writes ``{"anyOf": [{"type": "string"}, {"type": "null"}]}`` and ``{"$ref": "#/$defs/OwnerResult"}``; the same
 schema written ``{"type": ["string", "null"]}`` with the definition in place means the same, is read by clients
-that do not follow references, and is about twice as fast to check a result against.
+that do not follow references, and is about twice as fast to check a result against. Pydantic also gives each
+property a title made from its name (``"limit": {"title": "Limit"}``) and an optional one ``"default": null``: a
+model reads both in every tool definition, and they tell it nothing.
 """
 
 from __future__ import annotations
@@ -12,8 +15,16 @@ from typing import Any
 NULL = {"type": "null"}
 
 
+def input_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A tool's input ``schema`` as a model reads it: portable, without its title (which only names the function,
+    "helloArguments"), and closed: no arguments but those listed."""
+    lean = {key: value for key, value in portable(schema).items() if key != "title"}
+    return {**lean, "additionalProperties": False}
+
+
 def portable(schema: dict[str, Any]) -> dict[str, Any]:
-    """``schema`` without ``$defs``/``$ref`` (our models are not recursive) and with nullable types as lists."""
+    """``schema`` without ``$defs``/``$ref`` (our models are not recursive), with nullable types as lists, and
+    without generated property titles and null defaults."""
     simplified = _simplify(schema, schema.get("$defs", {}))
     assert isinstance(simplified, dict)
     return simplified
@@ -28,6 +39,10 @@ def _simplify(node: Any, definitions: dict[str, Any]) -> Any:
         target = definitions[node["$ref"].rsplit("/", 1)[-1]]
         node = {**target, **{key: value for key, value in node.items() if key != "$ref"}}
     node = {key: _simplify(value, definitions) for key, value in node.items() if key != "$defs"}
+    if isinstance(node.get("properties"), dict):
+        node["properties"] = {name: _without_made_title(name, value) for name, value in node["properties"].items()}
+    if "default" in node and node["default"] is None:
+        del node["default"]
     options = node.get("anyOf")
     if isinstance(options, list) and len(options) == 2 and NULL in options:
         other = options[0] if options[1] == NULL else options[1]
@@ -35,3 +50,10 @@ def _simplify(node: Any, definitions: dict[str, Any]) -> Any:
             rest = {key: value for key, value in node.items() if key != "anyOf"}
             return {**other, **rest, "type": [other["type"], "null"]}
     return node
+
+
+def _without_made_title(name: str, schema: Any) -> Any:
+    """A property's ``schema`` without the title pydantic makes from its ``name`` ("base_currency": "Base Currency")."""
+    if isinstance(schema, dict) and schema.get("title") == name.replace("_", " ").title():
+        return {key: value for key, value in schema.items() if key != "title"}
+    return schema

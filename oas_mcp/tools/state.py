@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from oas_mcp.tools.credentials import Clients
 
 if TYPE_CHECKING:
+    from mcp.server.context import ServerRequestContext
     from mcp.server.mcpserver import Context
 
     from oas_mcp.client import OASClient  # loaded with the first tool call, not at start-up
@@ -54,5 +55,10 @@ def lifespan(
 def client_of(ctx: Context[Any, Any]) -> OASClient:
     """The OAS client for the call ``ctx`` serves. Raises ToolError when per-request credentials are on and the
     call carries no usable key (see :meth:`Clients.for_request`)."""
-    state: State = ctx.request_context.lifespan_context
-    return state.clients.for_request(ctx.headers)
+    return client_for(ctx.request_context)
+
+
+def client_for(request: ServerRequestContext[Any, Any]) -> OASClient:
+    """The OAS client for ``request``, a tool call or another request (a completion). Raises as :func:`client_of`."""
+    state: State = request.lifespan_context
+    return state.clients.for_request(getattr(request.request, "headers", None))

@@ -1,0 +1,257 @@
+"""``oas-mcp install CLIENT``: put the entry ``oas-mcp config CLIENT`` prints into the client's own configuration.
+
+Everything else in the file is kept; the write is atomic, and the previous file stays beside it as ``FILE.bak``.
+Running it again changes nothing; an entry of the same name that differs is replaced only with ``--force``. Claude
+Code's user configuration is its ``claude`` command's to change, so that one goes through it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+from oas_mcp.commands.config import PORTABLE_COMMAND, Placement, add_placement_arguments, placement
+
+_STRING = r'("(?:[^"\\]|\\.)*")'
+_COMMENT = re.compile(_STRING + r"|//[^\n]*|/\*.*?\*/", re.DOTALL)
+_TRAILING_COMMA = re.compile(_STRING + r"|,(?=\s*[}\]])")
+_INDENT = re.compile(r"^([ \t]+)\S", re.MULTILINE)
+_UNCHANGED = "Nothing was changed."
+
+
+class InstallError(Exception):
+    """The configuration was left as it was, for the reason the message gives in one line (exit code 1)."""
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    install = commands.add_parser(
+        "install",
+        help="add oas-mcp to an MCP client's configuration",
+        description="Add the entry `oas-mcp config CLIENT` prints to the client's own configuration file, keeping "
+        "everything else in it (the previous file stays beside it as FILE.bak). Claude Desktop: its per-system "
+        "file. Claude Code: .mcp.json here, or with --user its `claude` command. VS Code: .vscode/mcp.json here. "
+        "Cursor: ~/.cursor/mcp.json, or with --project .cursor/mcp.json here. A project's file runs oas-mcp from "
+        "the PATH, so it works for everyone who shares it. Exit code 0 when the entry is there, 1 when the file was "
+        "left as it was (an entry that differs, a file that is not JSON), 2 for wrong arguments.",
+    )
+    add_placement_arguments(install)
+    install.add_argument("--force", action="store_true", help="replace an entry of the same name that differs")
+    install.set_defaults(run=_install)
+
+
+def _install(args: argparse.Namespace) -> int:
+    chosen = placement(args)
+    try:
+        done = _with_claude(chosen, args.force) if chosen.file is None else _in_file(chosen, chosen.file, args.force)
+    except InstallError as exc:
+        print(f"oas-mcp: {exc}", file=sys.stderr)
+        return 1
+    print(done)
+    print(f"Next: {chosen.next_step()}")
+    if chosen.scope == "project" and shutil.which(PORTABLE_COMMAND) is None:
+        print(
+            f"Note: the entry runs {PORTABLE_COMMAND} from the PATH (so it works for everyone who shares the file), "
+            f"and it is not on yours: add {Path(sys.executable).parent} to PATH, or install it with pipx or uv "
+            "(see the README)."
+        )
+    return 0
+
+
+def _in_file(chosen: Placement, path: Path, force: bool) -> str:
+    """Merge the entry into ``path``; what was done, or InstallError."""
+    document, commented, indent = _read(path, jsonc=chosen.client_name == "vscode")
+    merged = _merged(document, chosen, path, force)
+    if merged == document:
+        return f"{path} already has {chosen.name} as this would write it. {_UNCHANGED}"
+    if commented:
+        raise InstallError(
+            f"{path} has comments, which writing it would lose: add the entry by hand (oas-mcp config "
+            f"{chosen.client_name} prints it), or delete the comments and run this again. {_UNCHANGED}"
+        )
+    try:
+        backup = _write(path, json.dumps(merged, indent=indent, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        raise InstallError(f"cannot write {path}: {exc.strerror or exc}. {_UNCHANGED}") from None
+    done = "Replaced {} in" if chosen.name in document.get(chosen.client.servers_key, {}) else "Added {} to"
+    kept = f"; the previous file is {backup}" if backup else " (a new file)"
+    return f"{done.format(chosen.name)} {path}{kept}."
+
+
+def _read(path: Path, *, jsonc: bool) -> tuple[dict[str, Any], bool, str | int]:
+    """The JSON object in ``path`` ({} when there is no such file, or it is blank), whether it had comments
+    (allowed with ``jsonc``, as are trailing commas), and its indentation (2 spaces for a new file), so that a
+    rewrite changes only what it must; raises InstallError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}, False, 2
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
+        raise InstallError(f"cannot read {path}: {reason}. {_UNCHANGED}") from None
+    commented = False
+    indent = found.group(1) if (found := _INDENT.search(text)) else 2
+    if jsonc:
+
+        def blank(match: re.Match[str]) -> str:
+            nonlocal commented
+            commented = commented or match.group(1) is None
+            return match.group(1) or " "
+
+        text = _TRAILING_COMMA.sub(lambda match: match.group(1) or "", _COMMENT.sub(blank, text))
+    try:
+        document = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise InstallError(
+            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); fix it or move it "
+            f"away, then run this again. {_UNCHANGED}"
+        ) from None
+    if not isinstance(document, dict):
+        raise InstallError(f"{path} holds a JSON {type(document).__name__}, not an object. {_UNCHANGED}")
+    return document, commented, indent
+
+
+def _merged(document: dict[str, Any], chosen: Placement, path: Path, force: bool) -> dict[str, Any]:
+    """``document`` with the entry (and, for VS Code, the inputs it asks for) in it; raises InstallError when an
+    entry or input of the same name differs and ``force`` is not given."""
+    key, name = chosen.client.servers_key, chosen.name
+    servers = document.get(key, {})
+    inputs = document.get("inputs", [])
+    if not isinstance(servers, dict) or not isinstance(inputs, list):
+        wrong = key if not isinstance(servers, dict) else "inputs"
+        raise InstallError(f'"{wrong}" in {path} is not what {chosen.client.title} expects. {_UNCHANGED}')
+    differences = _differences(servers[name], chosen.entry) if name in servers else []
+    merged = {**document, key: {**servers, name: chosen.entry}}
+    if wanted := chosen.document.get("inputs"):
+        merged["inputs"] = _merged_inputs(inputs, wanted, differences)
+    if differences and not force:
+        raise InstallError(
+            f"{path} already has a server named {name} that differs: {'; '.join(differences)}. Run this again with "
+            f"--force to replace it (the file is kept as a backup), or choose another --name. {_UNCHANGED}"
+        )
+    return merged
+
+
+def _merged_inputs(inputs: list[Any], wanted: list[dict[str, Any]], differences: list[str]) -> list[Any]:
+    """``inputs`` with each of ``wanted`` in it (by id); one that was there and differs is added to ``differences``."""
+    merged = list(inputs)
+    for item in wanted:
+        found = next((n for n, old in enumerate(merged) if isinstance(old, dict) and old.get("id") == item["id"]), None)
+        if found is None:
+            merged.append(item)
+        elif merged[found] != item:
+            differences.append(f"its input {item['id']} differs")
+            merged[found] = item
+    return merged
+
+
+def _differences(old: object, new: dict[str, Any]) -> list[str]:
+    """What differs between an entry found and the one to write: each value, but of ``env`` only the names (it may
+    hold a secret)."""
+    if not isinstance(old, dict):
+        return [f"it is a JSON {type(old).__name__}"]
+    found = []
+    for key in dict.fromkeys([*new, *old]):
+        before, after = old.get(key), new.get(key)
+        if before == after:
+            continue
+        if key == "env" and isinstance(before, dict | None) and isinstance(after, dict | None):
+            before, after = before or {}, after or {}
+            names = [name for name in dict.fromkeys([*after, *before]) if before.get(name) != after.get(name)]
+            found.append(f"env {', '.join(names)}")
+        else:
+            found.append(f"{key} {_shown(before)} there, {_shown(after)} here")
+    return found
+
+
+def _shown(value: object) -> str:
+    text = "(none)" if value is None else json.dumps(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def _write(path: Path, text: str) -> Path | None:
+    """Write ``text`` to ``path`` (or the file its symlink points to) atomically: into a temporary file beside it,
+    then renamed over it, its folders made as needed. The previous file is kept as ``PATH.bak``, returned (None
+    when there was none). Raises OSError."""
+    target = path.resolve() if path.is_symlink() else path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    backup = None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        if target.exists():
+            shutil.copymode(target, temporary)
+            backup = target.with_name(f"{target.name}.bak")
+            shutil.copy2(target, backup)
+        os.replace(temporary, target)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return backup
+
+
+def _with_claude(chosen: Placement, force: bool) -> str:
+    """Add the entry to Claude Code's user configuration with its ``claude`` command; what was done, or
+    InstallError."""
+    command = chosen.add_json_command()
+    claude = shutil.which(command[0])
+    if claude is None:
+        raise InstallError(f"the claude command is not on PATH; with Claude Code installed, run: {shlex.join(command)}")
+    where = "Claude Code's configuration for your user"
+    current = _claude_user_servers().get(chosen.name)
+    if current is not None and _essential(current) == _essential(chosen.entry):
+        return f"{where} already has {chosen.name} as this would write it. {_UNCHANGED}"
+    if current is not None:
+        differences = _differences(current, chosen.entry)
+        if not force:
+            raise InstallError(
+                f"{where} already has a server named {chosen.name} that differs: {'; '.join(differences)}. Run this "
+                f"again with --force to replace it, or choose another --name. {_UNCHANGED}"
+            )
+        _run([claude, "mcp", "remove", "--scope", "user", chosen.name])
+    _run([claude, *command[1:]])
+    done = "Replaced {} in" if current is not None else "Added {} to"
+    return f"{done.format(chosen.name)} {where} ({shlex.join(command[:5])})."
+
+
+def _essential(entry: object) -> object:
+    """An entry as Claude Code may store it back: without values that say nothing (the stdio type, empty lists)."""
+    if not isinstance(entry, dict):
+        return entry
+    empty: tuple[object, ...] = ({}, [], None)
+    return {key: value for key, value in entry.items() if value not in empty and (key, value) != ("type", "stdio")}
+
+
+def _claude_user_servers() -> dict[str, Any]:
+    """The servers in Claude Code's user configuration (``~/.claude.json``, or in ``$CLAUDE_CONFIG_DIR``), as far
+    as it can be read: only to compare, never to write."""
+    path = Path(os.environ.get("CLAUDE_CONFIG_DIR") or Path.home()) / ".claude.json"
+    with suppress(OSError, ValueError):
+        servers = json.loads(path.read_text(encoding="utf-8")).get("mcpServers")
+        if isinstance(servers, dict):
+            return servers
+    return {}
+
+
+def _run(command: list[str]) -> None:
+    """Run a ``claude`` command; raises InstallError with the last line it printed when it fails."""
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise InstallError(f"{shlex.join(command[1:5])} failed: {exc}") from None
+    if done.returncode != 0:
+        said = (done.stderr.strip() or done.stdout.strip() or f"exit code {done.returncode}").splitlines()[-1]
+        raise InstallError(f"claude {shlex.join(command[1:5])} failed: {said}")
