@@ -9,6 +9,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx2
@@ -68,6 +69,19 @@ async def verifier(fake: FakeIssuer, clock: Clock) -> Verifier:
     return Verifier(issuer, RESOURCE)
 
 
+@dataclass(frozen=True)
+class Ago:
+    """A time ``seconds`` before the test runs (negative: after), not before it was collected: collection may
+    come minutes earlier."""
+
+    seconds: int
+
+
+def at_test_time(claims: dict[str, Any]) -> dict[str, Any]:
+    now = int(time.time())
+    return {name: now - value.seconds if isinstance(value, Ago) else value for name, value in claims.items()}
+
+
 async def refused(verifier: Verifier, token: str, caplog: pytest.LogCaptureFixture) -> str:
     """Why ``verifier`` refused ``token``, as its log line says; fails the test when it accepted it."""
     caplog.clear()
@@ -97,8 +111,8 @@ async def test_a_token_from_the_issuer_for_this_server_is_its_subjects(fake: Fak
         ({"iss": f"{ISSUER}/"}, f"its iss is not {ISSUER}"),  # exactly: a slash more is another issuer
         ({"aud": "https://other.example/mcp"}, f"its aud does not name {RESOURCE}"),
         ({"aud": ["https://other.example/mcp", "account"]}, f"its aud does not name {RESOURCE}"),
-        ({"exp": int(time.time()) - LEEWAY - 60}, "it has expired"),
-        ({"nbf": int(time.time()) + LEEWAY + 60}, "it is not valid yet (nbf or iat in the future)"),
+        ({"exp": Ago(LEEWAY + 60)}, "it has expired"),
+        ({"nbf": Ago(-LEEWAY - 60)}, "it is not valid yet (nbf or iat in the future)"),
         ({"exp": None}, "it has no exp claim"),
         ({"aud": None}, "it has no aud claim"),
         ({"sub": None}, "it has no sub claim"),
@@ -107,7 +121,7 @@ async def test_a_token_from_the_issuer_for_this_server_is_its_subjects(fake: Fak
 async def test_a_token_with_a_wrong_claim_is_refused_saying_which(
     fake: FakeIssuer, verifier: Verifier, caplog: pytest.LogCaptureFixture, changes: dict[str, Any], reason: str
 ) -> None:
-    assert await refused(verifier, fake.token(**changes), caplog) == reason
+    assert await refused(verifier, fake.token(**at_test_time(changes)), caplog) == reason
 
 
 async def test_exp_and_nbf_allow_a_small_clock_difference(fake: FakeIssuer, verifier: Verifier) -> None:
@@ -323,7 +337,7 @@ async def test_an_opaque_token_is_introspected(fake: FakeIssuer, introspecting: 
         ({"active": False}, "the issuer says it is not active"),
         ({"aud": "https://other.example/mcp"}, f"its aud does not name {RESOURCE}"),
         ({"iss": "https://elsewhere.example"}, f"its iss is not {ISSUER}"),
-        ({"exp": int(time.time()) - LEEWAY - 60}, "it has expired"),
+        ({"exp": Ago(LEEWAY + 60)}, "it has expired"),
         ({"sub": None, "client_id": None}, "it has neither a sub nor a client_id claim"),
     ],
 )
@@ -334,7 +348,7 @@ async def test_an_opaque_token_the_issuer_does_not_vouch_for_is_refused(
     answer: dict[str, Any],
     reason: str,
 ) -> None:
-    token = fake.opaque_token(**answer)
+    token = fake.opaque_token(**at_test_time(answer))
 
     assert await refused(introspecting, token, caplog) == reason
 
