@@ -13,7 +13,7 @@ from oas_mcp import __version__
 from oas_mcp.settings import LOG_LEVELS, SettingsError
 from oas_mcp.wiring import add_http_flags, add_settings_flags, connector, load_settings
 
-COMMANDS = ("serve", "sandbox", "check", "tools", "call", "config", "install")
+COMMANDS = ("serve", "sandbox", "check", "tools", "call", "config", "install", "accounts")
 INTERRUPTED = "oas-mcp: stopped (Ctrl-C)"
 EXIT_INTERRUPTED = 130
 
@@ -45,14 +45,15 @@ def _with_default_command(argv: list[str]) -> list[str]:
 
 class _CommandParser(argparse.ArgumentParser):
     """A command's parser: its positional arguments may come before, between or after its flags
-    (``oas-mcp call TOOL --sandbox JSON_ARGS``), as argparse's intermixed parsing allows."""
+    (``oas-mcp call TOOL --sandbox JSON_ARGS``), as argparse's intermixed parsing allows; a command with actions
+    of its own (``oas-mcp accounts rotate``), which intermixed parsing cannot take, parses as usual."""
 
     _intermixing = False
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
-        if self._intermixing:  # parse_known_intermixed_args parses in two passes, each through this method
+        if self._intermixing or self._subparsers is not None:  # intermixed parsing: two passes through here
             return super().parse_known_args(args, namespace)
         self._intermixing = True
         try:
@@ -88,12 +89,13 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--log-level", type=str.upper, default="INFO", choices=LOG_LEVELS)
     sandbox.set_defaults(run=_sandbox)
 
-    from oas_mcp.commands import call, check, config, install
+    from oas_mcp.commands import accounts, call, check, config, install
 
     check.register(commands)
     call.register(commands)
     config.register(commands)
     install.register(commands)
+    accounts.register(commands)
     return parser
 
 

@@ -198,6 +198,19 @@ class Settings(BaseSettings):
     oauth_client_secret_file: Annotated[Path | None, HTTP_ONLY, SecretFile("oauth_client_secret")] = Field(
         None, description="File holding that client secret (instead of oauth_client_secret)."
     )
+    # Linked OAS accounts (see oas_mcp.accounts).
+    database_url: Annotated[SecretStr | None, HTTP_ONLY] = Field(
+        None,
+        description="PostgreSQL URL of the linked accounts' database, which replicas share (not with accounts_path).",
+    )
+    accounts_path: Annotated[Path | None, HTTP_ONLY] = Field(
+        None,
+        description="SQLite file of the linked accounts (default: oas-mcp/accounts.sqlite3 in the user data folder).",
+    )
+    accounts_key_file: Annotated[Path | None, HTTP_ONLY] = Field(
+        None,
+        description="Fernet keys that encrypt linked accounts, one a line: the first encrypts, all decrypt.",
+    )
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("base_url")
@@ -250,6 +263,16 @@ class Settings(BaseSettings):
         if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise ValueError("must be https:// (plain http:// only on loopback, for tests)")
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        url = value.get_secret_value().strip() if value is not None else ""
+        if not url:
+            return None
+        if urlsplit(url).scheme not in ("postgresql", "postgres"):
+            raise ValueError("must be a postgresql:// URL such as postgresql://oas_mcp@db.example.com/oas_mcp")
+        return SecretStr(url)
 
     @field_validator("mcp_token", mode="before")
     @classmethod

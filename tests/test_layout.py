@@ -20,6 +20,8 @@ PACKAGE = Path(oas_mcp.__file__).parent
 LAYERS = {
     "oas_mcp.client": ("oas_mcp", "oas_mcp.redact", "oas_mcp.text", "httpx2", "anyio", "pydantic", "jwt"),
     "oas_mcp.sandbox": ("starlette", "anyio", "httpx2", "jwt"),
+    # Linked accounts: kept and encrypted, knowing nothing of MCP, HTTP, the client or the tools.
+    "oas_mcp.accounts": ("oas_mcp.settings", "anyio", "pydantic", "cryptography", "psycopg", "psycopg_pool"),
 }
 NEVER = {"oas_mcp.tools": ("httpx2",), "oas_mcp.settings": ("mcp", "oas_mcp.client", "oas_mcp.tools")}
 

@@ -86,11 +86,11 @@ def test_inspector_calls_each_tool_and_validates_its_result(
 
     assert called["isError"] is False
     content = called["structuredContent"]
-    text = called["content"][0]["text"]  # for the model: a listing as a table, else compact JSON without nulls
+    text = called["content"][0]["text"]  # for the model: a listing as a table, else compact JSON without empties
     if tool == "list_organisations":
         assert text.startswith(f"{content['count']} organisations in the account; 3 listed")
     else:
-        assert json.loads(text) == {key: value for key, value in content.items() if value is not None}
+        assert json.loads(text) == {key: value for key, value in content.items() if value not in (None, [])}
     expected = {
         "hello": ("username", "demo"),
         "login": ("expires_in_seconds", content.get("expires_in_seconds")),

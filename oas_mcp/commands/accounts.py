@@ -1,0 +1,49 @@
+"""``oas-mcp accounts rotate``: encrypt every linked account again with the first key of the key file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from oas_mcp.settings import Settings, env_name
+
+ROTATE = (
+    "Encrypt every linked OAS account again with the first key of the accounts key file (OAS_ACCOUNTS_KEY_FILE), "
+    "in one transaction. To rotate the key: put a new key on the file's first line, restart the servers so that "
+    "they encrypt with it, run this, then remove the old key."
+)
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    accounts = commands.add_parser(
+        "accounts", help="manage the linked OAS accounts' database", description="Manage the linked accounts' database."
+    )
+    actions = accounts.add_subparsers(title="actions", metavar="ACTION", required=True)
+    rotate = actions.add_parser(
+        "rotate", help="encrypt every linked account again with the first key", description=ROTATE
+    )
+    rotate.add_argument("--config", metavar="FILE", help=f"TOML settings file (default: ${env_name('config')})")
+    rotate.set_defaults(run=_rotate)
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    import anyio
+
+    from oas_mcp.accounts import AccountsError, open_store
+
+    settings = Settings.load(args.config)
+
+    async def rotate() -> int:
+        async with open_store(settings) as store:
+            return await store.rotate()
+
+    try:
+        count = anyio.run(rotate)
+    except AccountsError as exc:
+        print(f"oas-mcp: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"Encrypted {count} linked account{'' if count == 1 else 's'} again with the first key of "
+        f"{settings.accounts_key_file}; the keys after it can now be removed."
+    )
+    return 0
