@@ -1,23 +1,25 @@
 """Serving over HTTP: oas-mcp as Streamable HTTP (the SDK's transport), and the sandbox API for curl.
 
-What this module adds to the SDK's transport is policy: clients present a bearer token (compared in constant
-time), Host and Origin are checked against an allowlist (DNS-rebinding protection), and a non-loopback bind
-without either refuses to start. Sessions are capped in number and idle time, and with per-request credentials
-each belongs to the key that opened it. ``GET /healthz`` answers load balancers without authentication.
+What this module adds to the SDK's transport is policy: clients present a bearer token (one shared token,
+compared in constant time, or OAuth access tokens from an authorization server: see ``oauth``), Host and Origin
+are checked against an allowlist (DNS-rebinding protection), and a non-loopback bind without either refuses to
+start. Sessions are capped in number and idle time, and belong to the OAuth subject and, with per-request
+credentials, the key that opened them. ``GET /healthz`` answers load balancers without authentication.
 """
 
 from __future__ import annotations
 
 import errno
 import hmac
-import ipaddress
 import logging
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+import anyio
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
@@ -27,8 +29,9 @@ from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 
 from oas_mcp import __version__
+from oas_mcp.logs import caller
 from oas_mcp.redact import remember
-from oas_mcp.settings import Settings, SettingsError
+from oas_mcp.settings import Settings, SettingsError, env_name, is_loopback
 from oas_mcp.tools.credentials import API_KEY_HEADER, key_digest
 
 if TYPE_CHECKING:
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from oas_mcp.client import OASClient
+    from oas_mcp.oauth import ResourceServer
     from oas_mcp.sandbox import Sandbox
     from oas_mcp.tools.server import Server
 
@@ -57,15 +61,6 @@ _BIND_HINTS = {
 }
 
 
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class StaticToken:
     """The SDK's TokenVerifier for one shared bearer token, compared in constant time."""
 
@@ -80,31 +75,39 @@ class StaticToken:
 
 @dataclass(frozen=True)
 class Policy:
-    """Who may talk to the HTTP endpoint: the bearer token (None: anyone who reaches it) and the allowlists."""
+    """Who may talk to the HTTP endpoint: the bearer token or the OAuth resource server (neither: anyone who
+    reaches it), and the allowlists."""
 
     token: SecretStr | None
     security: TransportSecuritySettings
+    oauth: ResourceServer | None = None
+
+    @property
+    def authenticates(self) -> bool:
+        return self.token is not None or self.oauth is not None
 
     @classmethod
     def of(cls, settings: Settings, *, insecure_no_auth: bool = False) -> Policy:
         """The policy the settings ask for; raises SettingsError when they are unsafe or contradictory."""
         token = client_token(settings)
+        oauth = resource_server(settings, token, insecure_no_auth=insecure_no_auth)
         host = settings.host
         if token is not None and insecure_no_auth:
             raise SettingsError("--insecure-no-auth contradicts the client token that is set; drop one of them")
         loopback = is_loopback(host)
-        if not loopback and token is None and not insecure_no_auth:
+        if not loopback and token is None and oauth is None and not insecure_no_auth:
             raise SettingsError(
-                f"refusing to serve MCP on {host} without a client token: anyone who reaches the port could use "
-                "the OAS account; set OAS_MCP_TOKEN or OAS_MCP_TOKEN_FILE, or pass --insecure-no-auth when a "
-                "proxy in front authenticates clients"
+                f"refusing to serve MCP on {host} without authenticating clients: anyone who reaches the port "
+                "could use the OAS account; set OAS_OAUTH_ISSUER (OAuth), or OAS_MCP_TOKEN or OAS_MCP_TOKEN_FILE "
+                "(one shared token), or pass --insecure-no-auth when a proxy in front authenticates clients"
             )
-        if not loopback and not settings.allowed_hosts:
+        names = [*settings.allowed_hosts, *([public_host(settings.public_url)] if settings.public_url else [])]
+        if not loopback and not names:
             raise SettingsError(
                 f"serving MCP on {host} needs the host names clients reach it by (DNS-rebinding protection): "
                 "pass --allowed-host NAME for each, e.g. --allowed-host mcp.example.com, or set OAS_ALLOWED_HOSTS"
             )
-        hosts = [pattern for name in settings.allowed_hosts for pattern in _host_patterns(name)]
+        hosts = [pattern for name in names for pattern in _host_patterns(name)]
         origins = list(settings.allowed_origins)
         if loopback:
             hosts += LOOPBACK_HOSTS
@@ -112,10 +115,12 @@ class Policy:
         security = TransportSecuritySettings(
             enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
         )
-        return cls(token, security)
+        return cls(token, security, oauth)
 
     def server_options(self, settings: Settings) -> dict[str, Any]:
         """What MCPServer needs to require the token: a verifier, and auth settings naming this server."""
+        if self.oauth is not None:
+            return {"token_verifier": self.oauth.verifier, "auth": self.oauth.auth}
         if self.token is None:
             return {}
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
@@ -127,6 +132,45 @@ def _host_patterns(name: str) -> list[str]:
     """A name without a port matches it on any port (and bare, as behind a proxy on 80 or 443)."""
     has_port = ":" in name.rsplit("]", 1)[-1]
     return [name] if has_port else [name, f"{name}:*"]
+
+
+OAUTH_ONLY = ("public_url", "oauth_scopes", "oauth_client_id", "oauth_client_secret")
+"""Settings that mean something only with OAuth on."""
+
+
+def resource_server(settings: Settings, token: SecretStr | None, *, insecure_no_auth: bool) -> ResourceServer | None:
+    """The OAuth resource server the settings ask for (None: OAuth is off). Raises SettingsError when its settings
+    are incomplete or contradict another way of authenticating clients."""
+    if settings.oauth_issuer is None:
+        if stray := next((name for name in OAUTH_ONLY if getattr(settings, name)), None):
+            raise SettingsError(f"{env_name(stray)} is only used with OAuth: set OAS_OAUTH_ISSUER too, or drop it")
+        return None
+    if token is not None:
+        raise SettingsError(
+            "OAS_OAUTH_ISSUER and a client token (OAS_MCP_TOKEN or OAS_MCP_TOKEN_FILE) are two ways to "
+            "authenticate clients; set one of them"
+        )
+    if insecure_no_auth:
+        raise SettingsError("--insecure-no-auth contradicts OAS_OAUTH_ISSUER; drop one of them")
+    if settings.public_url is None:
+        raise SettingsError(
+            "OAS_OAUTH_ISSUER needs OAS_PUBLIC_URL, the URL clients reach the MCP endpoint at "
+            "(e.g. https://mcp.example.com/mcp): tokens must name it in their aud"
+        )
+    from oas_mcp.oauth import Introspection, ResourceServer
+
+    client_id, secret = settings.oauth_client_id, settings.oauth_client_secret
+    if (client_id is None) != (secret is None):
+        raise SettingsError("introspection needs both OAS_OAUTH_CLIENT_ID and OAS_OAUTH_CLIENT_SECRET; set both")
+    introspection = Introspection(client_id, secret) if client_id is not None and secret is not None else None
+    if secret is not None:
+        remember(secret.get_secret_value())
+    return ResourceServer.of(settings.oauth_issuer, settings.public_url, settings.oauth_scopes, introspection)
+
+
+def public_host(url: str) -> str:
+    """The Host header clients send to reach ``url``: its host name, and its port when it names one."""
+    return urlsplit(url).netloc.lower()
 
 
 def client_token(settings: Settings) -> SecretStr | None:
@@ -155,10 +199,14 @@ def http_app(server: Server, settings: Settings, policy: Policy) -> ASGIApp:
         transport_security=policy.security,
         host=settings.host,
     )
+    # Innermost, so after the SDK's authentication and before its session manager; in this order, so the caller
+    # is named by the token's own subject.
+    if policy.oauth is not None:
+        app.user_middleware.append(Middleware(NamedCaller))
     if settings.per_request_credentials:
-        # Innermost, so after the SDK's authentication and before its session manager.
-        app.user_middleware.append(Middleware(KeyBoundSessions, anonymous=policy.token is None))
-    return CanonicalRequests(RetryAfterWhenFull(app))
+        app.user_middleware.append(Middleware(KeyBoundSessions, anonymous=not policy.authenticates))
+    served = CanonicalRequests(RetryAfterWhenFull(app))
+    return served if policy.oauth is None else WhileServing(served, policy.oauth.issuer.run)
 
 
 class CanonicalRequests:
@@ -201,6 +249,39 @@ class RetryAfterWhenFull:
             await send(message)
 
         await self.app(scope, receive, send_with_retry_after)
+
+
+class WhileServing:
+    """ASGI wrapper: ``task`` runs in the background from start-up until shutdown (for as long as the lifespan)."""
+
+    def __init__(self, app: ASGIApp, task: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self.app = app
+        self.task = task
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        async with anyio.create_task_group() as group:
+            group.start_soon(self.task)
+            await self.app(scope, receive, send)
+            group.cancel_scope.cancel()
+
+
+class NamedCaller:
+    """Starlette middleware, after authentication: the OAuth token's subject names the caller in every line logged
+    while its request is served (tool calls included: the SDK carries the request's context to them)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        user = scope.get("user")
+        if not isinstance(user, AuthenticatedUser) or not user.access_token.subject:
+            await self.app(scope, receive, send)
+            return
+        with caller(user.access_token.subject):
+            await self.app(scope, receive, send)
 
 
 class KeyBoundSessions:
@@ -246,14 +327,15 @@ def serve(
     app = http_app(server, settings, policy)
 
     def announce(url: str) -> None:
-        notes = [
-            "stateless, JSON responses" if settings.stateless else "sessions, streamed responses",
-            "bearer token required" if policy.token else "no client authentication",
-        ]
+        if policy.oauth is not None:
+            auth = f"OAuth access tokens from {policy.oauth.issuer.url} for {policy.oauth.verifier.audience}"
+        else:
+            auth = "bearer token required" if policy.token else "no client authentication"
+        notes = ["stateless, JSON responses" if settings.stateless else "sessions, streamed responses", auth]
         if settings.per_request_credentials:
             notes.append("each request's X-Api-Key header is its OAS API key")
         logger.info("oas-mcp %s serves MCP at %s%s (%s)", __version__, url, settings.http_path, "; ".join(notes))
-        if policy.token is None and not is_loopback(settings.host):
+        if not policy.authenticates and not is_loopback(settings.host):
             logger.warning("clients are not authenticated (--insecure-no-auth): only a proxy in front protects it")
 
     run(app, settings.host, settings.port, announce)

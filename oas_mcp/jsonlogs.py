@@ -1,8 +1,9 @@
 """JSON logs (``OAS_LOG_FORMAT=json``): one JSON object per line, for log collectors.
 
-Each line has ``time`` (ISO 8601, UTC), ``level``, ``logger`` and ``message``; ``exception`` when the record has a
-traceback; and ``trace_id`` and ``span_id`` (W3C hex) when it is made within a trace: a tool call's span with
-tracing on, or without it, the span of an MCP client that sent its trace context. The handler's
+Each line has ``time`` (ISO 8601, UTC), ``level``, ``logger`` and ``message``; ``subject`` while serving an OAuth
+caller; ``exception`` when the record has a traceback; and ``trace_id`` and ``span_id`` (W3C hex) when it is made
+within a trace: a tool call's span with tracing on, or without it, the span of an MCP client that sent its trace
+context. The handler's
 :class:`~oas_mcp.redact.RedactingFilter` runs first, so the masking is that of text logs.
 """
 
@@ -28,6 +29,8 @@ class JSONFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if subject := getattr(record, "subject", ""):
+            line["subject"] = subject  # the OAuth caller, as text lines say it in [sub NAME]
         context = get_current_span().get_span_context()
         if context.is_valid:
             line["trace_id"] = f"{context.trace_id:032x}"

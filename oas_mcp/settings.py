@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import os
 import re
@@ -35,6 +36,7 @@ _PORT = r"(?::(?:\d{1,5}|\*))?"
 _HOST = r"(?:\[[0-9a-f:.]+\]|[^\s/:@\[\]]+)"
 _HOST_PATTERN = re.compile(f"{_HOST}{_PORT}")
 _ORIGIN_PATTERN = re.compile(f"https?://{_HOST}{_PORT}")
+_SCOPE_PATTERN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 # What a Claude Desktop bundle passes for a field its user left empty: the manifest's reference, unreplaced.
 _UNFILLED_BUNDLE_FIELD = re.compile(r"\$\{user_config\.\w+\}")
 # A list from the environment may be comma-separated (``a.example,b.example``) or a JSON array.
@@ -181,6 +183,25 @@ class Settings(BaseSettings):
     session_idle_timeout: Annotated[float, HTTP_ONLY] = Field(
         600.0, ge=1, le=86_400, description="Seconds an MCP session over HTTP may go without a request before it ends."
     )
+    oauth_issuer: Annotated[str | None, HTTP_ONLY] = Field(
+        None,
+        description="Issuer URL of the OAuth authorization server; setting it turns OAuth on (not with mcp_token).",
+    )
+    public_url: Annotated[str | None, HTTP_ONLY] = Field(
+        None, description="URL clients reach the MCP endpoint at: the resource OAuth tokens must name in aud."
+    )
+    oauth_scopes: Annotated[Names, HTTP_ONLY] = Field(
+        [], description="Scopes every OAuth token needs, comma-separated."
+    )
+    oauth_client_id: Annotated[str | None, HTTP_ONLY] = Field(
+        None, description="This server's client ID at the issuer, to introspect opaque tokens (RFC 7662)."
+    )
+    oauth_client_secret: Annotated[SecretStr | None, HTTP_ONLY] = Field(
+        None, description="This server's client secret at the issuer, to introspect opaque tokens."
+    )
+    oauth_client_secret_file: Annotated[Path | None, HTTP_ONLY, SecretFile("oauth_client_secret")] = Field(
+        None, description="File holding that client secret (instead of oauth_client_secret)."
+    )
     # Linked OAS accounts (see oas_mcp.accounts).
     database_url: Annotated[SecretStr | None, HTTP_ONLY] = Field(
         None,
@@ -231,6 +252,22 @@ class Settings(BaseSettings):
             raise ValueError("must be a URL path such as /mcp")
         return value.rstrip("/") or "/"
 
+    @field_validator("oauth_issuer", "public_url")
+    @classmethod
+    def _check_oauth_url(cls, value: str | None) -> str | None:
+        """Kept as written (an issuer is compared exactly), but it must be https:// (http:// on loopback only)."""
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an https:// URL such as https://login.example.com/realms/team")
+        if parts.username is not None or parts.query or parts.fragment:
+            raise ValueError("must have no user name, password, query or fragment")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise ValueError("must be https:// (plain http:// only on loopback, for tests)")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
@@ -253,7 +290,7 @@ class Settings(BaseSettings):
             return value or None
         return value
 
-    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @field_validator("allowed_hosts", "allowed_origins", "oauth_scopes", mode="before")
     @classmethod
     def _split_names(cls, value: object) -> object:
         if isinstance(value, str):
@@ -285,6 +322,15 @@ class Settings(BaseSettings):
         for name in names:
             if not _ORIGIN_PATTERN.fullmatch(name):
                 raise ValueError(f"{name!r} is not an origin such as https://app.example.com (no path)")
+        return names
+
+    @field_validator("oauth_scopes")
+    @classmethod
+    def _check_scopes(cls, names: list[str]) -> list[str]:
+        names = [name.strip() for name in names]
+        for name in names:
+            if not _SCOPE_PATTERN.fullmatch(name):  # RFC 6749's scope-token
+                raise ValueError(f"{name!r} is not a scope such as mcp:tools (no spaces, quotes or backslashes)")
         return names
 
     @field_validator("log_level", mode="before")
@@ -374,6 +420,16 @@ def token_weakness(token: str) -> str | None:
             "and no pattern such as aaaa, abcabc or 1234"
         )
     return None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address, without brackets) is this machine's loopback."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -169,7 +169,7 @@ def _prometheus(environ: Mapping[str, str]) -> MetricReader | None:
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from prometheus_client import start_http_server
 
-    from oas_mcp.hosting import is_loopback
+    from oas_mcp.settings import is_loopback
 
     host = environ.get("OTEL_EXPORTER_PROMETHEUS_HOST", "").strip() or PROMETHEUS_HOST
     port_text = environ.get("OTEL_EXPORTER_PROMETHEUS_PORT", "").strip() or str(PROMETHEUS_PORT)

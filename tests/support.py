@@ -128,11 +128,18 @@ class Running:
 @contextmanager
 def running(*args: str, **env: str) -> Iterator[Running]:
     """``python -m oas_mcp ARGS --port 0`` until it announces its URL (so no port race); stopped on exit."""
+    with running_on(0, *args, **env) as server:
+        yield server
+
+
+@contextmanager
+def running_on(port: int, *args: str, **env: str) -> Iterator[Running]:
+    """``python -m oas_mcp ARGS --port PORT``, for a server that must know its URL before it starts."""
     with tempfile.TemporaryDirectory() as folder:
         out, err = Path(folder, "stdout"), Path(folder, "stderr")
         with out.open("wb") as stdout, err.open("wb") as stderr:
             process = subprocess.Popen(
-                [PYTHON, "-m", "oas_mcp", *args, "--port", "0"],
+                [PYTHON, "-m", "oas_mcp", *args, "--port", str(port)],
                 env={**BASE_ENV, **env},
                 stdin=subprocess.DEVNULL,
                 stdout=stdout,

@@ -183,7 +183,7 @@ def test_an_idle_session_ends_and_its_id_then_answers_as_unknown() -> None:
         (
             ("--host", "0.0.0.0"),
             {},
-            "oas-mcp: refusing to serve MCP on 0.0.0.0 without a client token: anyone who reaches the port",
+            "oas-mcp: refusing to serve MCP on 0.0.0.0 without authenticating clients: anyone who reaches the port",
         ),
         (
             ("--host", "0.0.0.0"),
@@ -198,7 +198,7 @@ def test_an_idle_session_ends_and_its_id_then_answers_as_unknown() -> None:
         (
             ("--host", "::", "--allowed-host", "mcp.example.test"),
             {},
-            "oas-mcp: refusing to serve MCP on :: without a client token",
+            "oas-mcp: refusing to serve MCP on :: without authenticating clients",
         ),
         (("--insecure-no-auth",), {"OAS_MCP_TOKEN": TOKEN}, "oas-mcp: --insecure-no-auth contradicts the client token"),
         (

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 
 import httpx2
 import pytest
 
+from oas_mcp.logs import caller, configure
 from oas_mcp.redact import MASK
 
 from http_clients import TOKEN, session
@@ -34,3 +36,21 @@ async def test_every_line_is_one_json_object_with_the_fields_and_the_masking_of_
     assert access["logger"] == "uvicorn.access"
     assert f"access_token={MASK}" in access["message"]
     assert any(line["logger"] == "oas_mcp.client" and line["message"].startswith("listed 5") for line in lines)
+
+
+def test_a_line_logged_for_an_oauth_caller_names_its_subject(capsys: pytest.CaptureFixture[str]) -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure("INFO", "json")
+    try:
+        with caller("alice@example.com\n[forged]"):
+            logging.getLogger("oas_mcp.test").info("listed 3 organisations")
+        logging.getLogger("oas_mcp.test").info("after the request")
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+    first, second = (json.loads(line) for line in capsys.readouterr().err.splitlines())
+    assert first["subject"] == "alice@example.com\\n[forged]"
+    assert first["message"] == "listed 3 organisations"
+    assert "subject" not in second

@@ -19,7 +19,7 @@ from support import run, running
 pytestmark = pytest.mark.anyio
 
 TOKEN = "Xq7-mP2_vL9kR4tN8wZ1"
-GOOD = {"api_key": DEMO_API_KEY, "password": DEMO_PASSWORD, "mcp_token": TOKEN}
+GOOD = {"api_key": DEMO_API_KEY, "password": DEMO_PASSWORD, "mcp_token": TOKEN, "oauth_client_secret": TOKEN}
 
 
 def secret_file(tmp_path: Path, text: str, name: str = "secret") -> Path:
@@ -29,7 +29,12 @@ def secret_file(tmp_path: Path, text: str, name: str = "secret") -> Path:
 
 
 def test_each_secret_that_has_a_variable_has_a_file_too() -> None:
-    assert SECRET_FILES == {"api_key": "api_key_file", "password": "password_file", "mcp_token": "mcp_token_file"}
+    assert SECRET_FILES == {
+        "api_key": "api_key_file",
+        "password": "password_file",
+        "mcp_token": "mcp_token_file",
+        "oauth_client_secret": "oauth_client_secret_file",
+    }
 
 
 @pytest.mark.parametrize("secret", SECRET_FILES)

@@ -1,0 +1,406 @@
+"""oas-mcp as an OAuth 2.1 resource server, as the MCP authorization specification defines it: an authorization
+server (the issuer, e.g. the organisation's identity provider) gives MCP clients access tokens, and oas-mcp checks
+them. It issues none itself.
+
+The issuer's metadata is discovered (RFC 8414, then OpenID Connect discovery), and from it its signing keys (the
+JWKS), which are kept and fetched again when a token names a key id not among them (at most once per
+``REFETCH_COOLDOWN``), so a key rotation needs no restart. A JWT access token (RFC 9068) passes when it is signed
+with an asymmetric algorithm by one of those keys, names the issuer in ``iss`` exactly and this server
+(``OAS_PUBLIC_URL``) in ``aud``, and is within ``exp`` and ``nbf`` (with ``LEEWAY``). An opaque token is asked
+about at the issuer's introspection endpoint (RFC 7662) when this server has a client ID and secret there.
+
+What the SDK does with the verifier's answer (see ``hosting``): 401 with ``WWW-Authenticate: Bearer`` naming the
+protected-resource metadata (RFC 9728) when a token is missing or refused, 403 ``insufficient_scope`` when it lacks
+a required scope, and each session bound to the (client, issuer, subject) that opened it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import httpx2
+import jwt
+from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.settings import AuthSettings
+from pydantic import SecretStr
+
+from oas_mcp.redact import remember
+
+logger = logging.getLogger("oas_mcp.oauth")
+
+ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+"""Asymmetric signatures only. ``none`` proves nothing, and an HS* signature is made with a shared secret: whoever
+verifies one could forge one, and a verifier that took the issuer's public key as that secret would accept tokens
+signed by anyone who has read the JWKS."""
+KEY_TYPES = ("RSA", "EC", "OKP")
+LEEWAY = 30
+"""Seconds of clock difference with the issuer allowed on ``exp`` and ``nbf``."""
+REFETCH_COOLDOWN = 30.0
+"""Seconds after a fetch of the keys that a token with an unknown key id causes (or after a failed fetch) before
+another: a flood of made-up key ids costs the issuer one request per this many seconds."""
+KEYS_MAX_AGE = 3600.0
+"""Seconds the keys are trusted before they are fetched again (so a key the issuer withdrew stops working)."""
+RETRY_FIRST, RETRY_MOST = 1.0, 60.0
+"""Seconds before trying an unreachable issuer again: doubling from the first to the most."""
+FETCH_TIMEOUT = 10.0
+MAX_DOCUMENT = 1024 * 1024
+"""Largest metadata, JWKS or introspection answer read, in bytes."""
+
+
+class IssuerError(Exception):
+    """The issuer's metadata, keys or introspection could not be had; the message is one line, without secrets."""
+
+
+class Refused(Exception):
+    """A token is not accepted; the message says why, without the token."""
+
+
+def discovery_urls(issuer: str) -> tuple[str, str]:
+    """Where the issuer's metadata is: RFC 8414's well-known URL (inserted before the issuer's path), then OpenID
+    Connect discovery's (appended to it)."""
+    parts = urlsplit(issuer)
+    origin, path = f"{parts.scheme}://{parts.netloc}", parts.path.rstrip("/")
+    rfc8414 = f"{origin}/.well-known/oauth-authorization-server{path}"
+    return rfc8414, f"{origin}{path}/.well-known/openid-configuration"
+
+
+@dataclass(frozen=True)
+class Introspection:
+    """This server's client at the issuer, for RFC 7662 introspection (client_secret_basic)."""
+
+    client_id: str
+    secret: SecretStr
+
+
+class Issuer:
+    """The authorization server: its metadata and signing keys, fetched over HTTP and kept.
+
+    ``transport`` and ``clock`` are for tests (an in-process issuer, a clock they move).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        introspection: Introspection | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = url
+        self.introspection = introspection
+        self.metadata: dict[str, Any] | None = None
+        self._transport = transport
+        self._clock = clock
+        self._http: httpx2.AsyncClient | None = None
+        self._keys: dict[str, dict[str, Any]] = {}  # by key id ("" for a key without one)
+        self._parsed: dict[tuple[str, str], jwt.PyJWK] = {}  # by key id and algorithm
+        self._stale_at = 0.0  # when the keys are to be fetched again
+        self._refetch_after = 0.0  # when an unknown key id may next cause a fetch
+        self._lock = anyio.Lock()
+
+    async def discover(self) -> None:
+        """Read the issuer's metadata, then its keys. Raises IssuerError."""
+        failures = []
+        for url in discovery_urls(self.url):
+            try:
+                metadata = await self._get(url)
+            except IssuerError as exc:
+                failures.append(str(exc))
+                continue
+            if metadata.get("issuer") != self.url:
+                raise IssuerError(
+                    f"the metadata at {url} is for issuer {metadata.get('issuer')!r}, not {self.url!r}: "
+                    "OAS_OAUTH_ISSUER must be the issuer exactly as it names itself"
+                )
+            if not isinstance(metadata.get("jwks_uri"), str) and self.introspection is None:
+                raise IssuerError(f"the metadata at {url} has no jwks_uri, so no token could be checked")
+            self.metadata = metadata
+            if isinstance(metadata.get("jwks_uri"), str):
+                await self._fetch_keys()
+            return
+        raise IssuerError("; ".join(failures))
+
+    async def keep_trying(self) -> None:
+        """Discover the issuer, trying again with growing waits until it answers. Says so in one line when it
+        cannot at first, and in one more when it then can; meanwhile every token is refused."""
+        wait, failed = RETRY_FIRST, False
+        while True:
+            try:
+                await self.discover()
+            except IssuerError as exc:
+                if not failed:
+                    logger.warning(
+                        "cannot use the OAuth issuer %s (%s); serving anyway, refusing tokens until it answers, "
+                        "and retrying",
+                        self.url,
+                        exc,
+                    )
+                logger.debug("OAuth issuer %s: %s; next try in %.0f s", self.url, exc, wait)
+                failed = True
+                await anyio.sleep(wait)
+                wait = min(wait * 2, RETRY_MOST)
+                continue
+            logger.info(
+                "OAuth issuer %s%s: %d signing keys", self.url, " reached at last" if failed else "", len(self._keys)
+            )
+            return
+
+    async def run(self) -> None:
+        """Keep trying (see :meth:`keep_trying`), then hold the HTTP client open until cancelled: for the life of
+        the server."""
+        try:
+            await self.keep_trying()
+            await anyio.sleep_forever()
+        finally:
+            if self._http is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._http.aclose()
+
+    async def signing_key(self, key_id: str | None, algorithm: str) -> jwt.PyJWK:
+        """The issuer's key with ``key_id`` (or its only key, when the token names none) for ``algorithm``;
+        the keys are fetched again when stale or when none has that id (at most once per cool-down). Raises
+        Refused."""
+        if self.metadata is None:
+            raise Refused(f"the issuer {self.url} has not been reached yet")
+        if not isinstance(self.metadata.get("jwks_uri"), str):
+            raise Refused(f"it is a JWT, and the issuer {self.url} publishes no keys (jwks_uri)")
+        if self._clock() >= self._stale_at:
+            await self._refresh(lambda: self._clock() >= self._stale_at)
+        key = self._find(key_id)
+        if key is None and self._clock() >= self._refetch_after:
+            self._refetch_after = self._clock() + REFETCH_COOLDOWN
+            await self._refresh(lambda: self._find(key_id) is None)
+            key = self._find(key_id)
+        if key is None:
+            raise Refused(f"no signing key of the issuer has the token's key id {key_id!r}")
+        return self._parse(key_id or "", key, algorithm)
+
+    async def introspect(self, token: str) -> dict[str, Any]:
+        """What the issuer says of an opaque ``token`` (RFC 7662). Raises Refused when it cannot be asked, or
+        says the token is not active."""
+        endpoint = (self.metadata or {}).get("introspection_endpoint")
+        if self.introspection is None:
+            raise Refused("it is not a JWT, and introspection needs OAS_OAUTH_CLIENT_ID and OAS_OAUTH_CLIENT_SECRET")
+        if not isinstance(endpoint, str):
+            raise Refused(f"it is not a JWT, and the issuer {self.url} publishes no introspection_endpoint")
+        auth = httpx2.BasicAuth(self.introspection.client_id, self.introspection.secret.get_secret_value())
+        form = {"token": token, "token_type_hint": "access_token"}
+        try:
+            answer = await self._get(endpoint, form=form, auth=auth)
+        except IssuerError as exc:
+            raise Refused(f"introspection failed: {exc}") from None
+        if answer.get("active") is not True:
+            raise Refused("the issuer says it is not active")
+        return answer
+
+    def _find(self, key_id: str | None) -> dict[str, Any] | None:
+        if key_id is None:
+            return next(iter(self._keys.values())) if len(self._keys) == 1 else None
+        return self._keys.get(key_id)
+
+    def _parse(self, key_id: str, key: dict[str, Any], algorithm: str) -> jwt.PyJWK:
+        """``key`` as pyjwt's for ``algorithm``; raises Refused when they do not fit (an RSA key for ES256, a key
+        that declares another ``alg``)."""
+        cached = self._parsed.get((key_id, algorithm))
+        if cached is not None:
+            return cached
+        if key.get("alg", algorithm) != algorithm:
+            raise Refused(f"the token's alg {algorithm} is not its key's ({key['alg']})")
+        try:
+            parsed = jwt.PyJWK(key, algorithm)
+        except (jwt.PyJWKError, jwt.InvalidKeyError):
+            raise Refused(f"the token's alg {algorithm} does not fit its key (kty {key.get('kty')})") from None
+        self._parsed[(key_id, algorithm)] = parsed
+        return parsed
+
+    async def _refresh(self, still_needed: Callable[[], bool]) -> None:
+        """Fetch the keys unless another task did meanwhile; on failure keep the ones there are (and log it)."""
+        async with self._lock:
+            if not still_needed():
+                return
+            try:
+                await self._fetch_keys()
+            except IssuerError as exc:
+                self._stale_at = self._clock() + REFETCH_COOLDOWN
+                known = len(self._keys)
+                logger.warning("cannot fetch the OAuth issuer's keys again (%s); keeping the %d known", exc, known)
+
+    async def _fetch_keys(self) -> None:
+        """Raises IssuerError."""
+        url = (self.metadata or {})["jwks_uri"]
+        document = await self._get(url)
+        listed = document.get("keys")
+        if not isinstance(listed, list):
+            raise IssuerError(f"{url} is not a JWKS (no keys list)")
+        usable = [key for key in listed if isinstance(key, dict) and _signs(key)]
+        self._keys = {str(key.get("kid", "")): key for key in usable}
+        self._parsed = {}
+        self._stale_at = self._clock() + KEYS_MAX_AGE
+
+    async def _get(
+        self, url: str, *, form: dict[str, str] | None = None, auth: httpx2.BasicAuth | None = None
+    ) -> dict[str, Any]:
+        """The JSON object at ``url`` (POSTed ``form`` when given). Raises IssuerError."""
+        if self._http is None:
+            self._http = httpx2.AsyncClient(transport=self._transport, timeout=FETCH_TIMEOUT, follow_redirects=False)
+        headers = {"Accept": "application/json"}
+        try:
+            if form is None:
+                response = await self._http.get(url, headers=headers)
+            else:
+                sent = auth or httpx2.USE_CLIENT_DEFAULT
+                response = await self._http.post(url, data=form, auth=sent, headers=headers)
+        except httpx2.HTTPError as exc:
+            raise IssuerError(f"cannot reach {url}: {exc.__class__.__name__}") from None
+        if response.status_code != 200:
+            raise IssuerError(f"{url} answered HTTP {response.status_code}")
+        if len(response.content) > MAX_DOCUMENT:
+            raise IssuerError(f"{url} answered more than {MAX_DOCUMENT} bytes")
+        try:
+            document = response.json()
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise IssuerError(f"{url} answered no JSON object")
+        return document
+
+
+def _signs(key: dict[str, Any]) -> bool:
+    """Whether a JWKS entry is a public key for signatures."""
+    return key.get("kty") in KEY_TYPES and key.get("use", "sig") == "sig" and "d" not in key
+
+
+class Verifier:
+    """The SDK's TokenVerifier for the issuer's access tokens, for the resource ``audience`` (OAS_PUBLIC_URL)."""
+
+    def __init__(self, issuer: Issuer, audience: str) -> None:
+        self.issuer = issuer
+        self.audience = audience
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        """The token's principal and scopes, or None (logged with the reason) when it is refused."""
+        try:
+            claims = await (self._decode(token) if token.count(".") == 2 else self._introspect(token))
+            return self._access_token(token, claims)
+        except Refused as why:
+            logger.info("refused a bearer token: %s", why)
+            return None
+
+    async def _decode(self, token: str) -> dict[str, Any]:
+        """A JWT's claims, once its signature and claims are checked. Raises Refused."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise Refused("it is not a well-formed JWT") from None
+        algorithm, key_id = header.get("alg"), header.get("kid")
+        if algorithm not in ALGORITHMS:
+            raise Refused(f"its alg {algorithm!r} is not an asymmetric signature ({', '.join(ALGORITHMS)})")
+        if key_id is not None and not isinstance(key_id, str):
+            raise Refused("its kid is not a string")
+        key = await self.issuer.signing_key(key_id, algorithm)
+        try:
+            return jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                audience=self.audience,
+                issuer=self.issuer.url,
+                leeway=LEEWAY,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.InvalidTokenError as exc:
+            raise Refused(_why(exc, self.issuer.url, self.audience)) from None
+
+    async def _introspect(self, token: str) -> dict[str, Any]:
+        """An opaque token's claims, as the issuer tells them, once checked as a JWT's would be. Raises Refused."""
+        remember(token, transient=True)  # masked in logs like any secret, whatever its shape
+        claims = await self.issuer.introspect(token)
+        audience = claims.get("aud")
+        now = time.time()
+        if "iss" in claims and claims["iss"] != self.issuer.url:
+            raise Refused(f"its iss is not {self.issuer.url}")
+        if self.audience not in (audience if isinstance(audience, list) else [audience]):
+            raise Refused(f"its aud does not name {self.audience}")
+        if isinstance(claims.get("exp"), int | float) and claims["exp"] < now - LEEWAY:
+            raise Refused("it has expired")
+        if isinstance(claims.get("nbf"), int | float) and claims["nbf"] > now + LEEWAY:
+            raise Refused("it is not valid yet (nbf)")
+        # A client_credentials token may have no sub (RFC 7662 makes it optional): its client is its subject.
+        subject = next((claims[name] for name in ("sub", "client_id") if isinstance(claims.get(name), str)), None)
+        if subject is None:
+            raise Refused("it has neither a sub nor a client_id claim")
+        return {"iss": self.issuer.url, **claims, "sub": subject}
+
+    def _access_token(self, token: str, claims: dict[str, Any]) -> AccessToken:
+        """What the SDK keeps of a token: its principal (client, issuer, subject), scopes and expiry. The expiry
+        includes the leeway, as the SDK checks it again without one."""
+        client = next((claims[name] for name in ("client_id", "azp") if isinstance(claims.get(name), str)), None)
+        expires = claims.get("exp")
+        return AccessToken(
+            token=token,
+            client_id=client or claims["sub"],
+            scopes=scopes_of(claims),
+            expires_at=int(expires) + LEEWAY if isinstance(expires, int | float) else None,
+            resource=self.audience,
+            subject=claims["sub"],
+            claims=claims,
+        )
+
+
+@dataclass(frozen=True)
+class ResourceServer:
+    """What serving as a resource server takes: the issuer (whose :meth:`Issuer.run` runs while serving), the
+    verifier, and the SDK's auth settings (RFC 9728 metadata, required scopes)."""
+
+    issuer: Issuer
+    verifier: Verifier
+    auth: AuthSettings
+
+    @classmethod
+    def of(
+        cls, issuer_url: str, public_url: str, scopes: list[str], introspection: Introspection | None = None
+    ) -> ResourceServer:
+        issuer = Issuer(issuer_url, introspection=introspection)
+        auth = AuthSettings.model_validate(
+            {
+                "issuer_url": issuer_url,  # as given: an issuer is compared exactly, a slash more or less counts
+                "resource_server_url": public_url,
+                "required_scopes": scopes or None,
+                "validate_token_resource": True,
+            }
+        )
+        return cls(issuer, Verifier(issuer, public_url), auth)
+
+
+def scopes_of(claims: dict[str, Any]) -> list[str]:
+    """A token's scopes: ``scope`` (RFC 9068, space-separated), and ``scp`` (Entra ID and Okta: a string or a
+    list)."""
+    found: list[str] = []
+    for name in ("scope", "scp"):
+        value = claims.get(name)
+        words = value.split() if isinstance(value, str) else value if isinstance(value, list) else []
+        found += [word for word in words if isinstance(word, str) and word not in found]
+    return found
+
+
+def _why(exc: jwt.InvalidTokenError, issuer: str, audience: str) -> str:
+    """What pyjwt found wrong with a token, in words."""
+    if isinstance(exc, jwt.ExpiredSignatureError):
+        return "it has expired"
+    if isinstance(exc, jwt.ImmatureSignatureError):
+        return "it is not valid yet (nbf or iat in the future)"
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return f"its aud does not name {audience}"
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return f"its iss is not {issuer}"
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"it has no {exc.claim} claim"
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return "its signature does not verify with the issuer's key"
+    return f"it is not a valid JWT ({exc.__class__.__name__})"

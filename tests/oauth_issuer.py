@@ -1,0 +1,160 @@
+"""A small OAuth authorization server for the tests: it publishes its metadata and signing keys, introspects opaque
+tokens, and the tests sign its access tokens (or forge them) with keys made here by cryptography."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+RESOURCE = "http://127.0.0.1:8000/mcp"
+INTROSPECTOR = ("oas-mcp", "introspection-secret-0123456789")
+
+
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def public_jwk(kid: str, key: PrivateKey) -> dict[str, Any]:
+    if isinstance(key, rsa.RSAPrivateKey):
+        jwk = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    else:
+        jwk = jwt.algorithms.ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    return {**jwk, "kid": kid, "use": "sig"}
+
+
+def public_pem(key: PrivateKey) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unsigned(header: dict[str, Any], claims: dict[str, Any], secret: bytes | None = None) -> str:
+    """A JWT made by hand: with ``secret``, an HS256 signature keyed by it; without, none at all (``alg: none``).
+    pyjwt refuses to make either with a public key, which is the point: an attacker does it by hand."""
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+    signature = b"" if secret is None else hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(signature)}"
+
+
+@dataclass
+class FakeIssuer:
+    """The issuer at ``url``: its keys by key id (the first signs), and what it has been asked."""
+
+    url: str
+    keys: dict[str, PrivateKey] = field(default_factory=lambda: {"key-1": rsa_key()})
+    metadata_at: str = "openid"  # "openid", "rfc8414" or "both": which discovery document it publishes
+    opaque: dict[str, dict[str, Any]] = field(default_factory=dict)  # opaque token -> introspection answer
+    jwks_fetches: int = 0
+    introspections: int = 0
+
+    def claims(self, **changes: Any) -> dict[str, Any]:
+        """An access token's claims for ``RESOURCE``, for alice with scope oas, valid for 5 minutes."""
+        now = int(time.time())
+        base = {
+            "iss": self.url,
+            "aud": RESOURCE,
+            "sub": "alice",
+            "client_id": "claude",
+            "scope": "oas",
+            "iat": now,
+            "exp": now + 300,
+        }
+        return {name: value for name, value in {**base, **changes}.items() if value is not None}
+
+    def token(
+        self, *, kid: str | None = None, key: PrivateKey | None = None, alg: str = "RS256", **changes: Any
+    ) -> str:
+        """An access token signed by the issuer's first key (or ``key``, as key id ``kid``)."""
+        kid = kid or next(iter(self.keys))
+        key = key or self.keys[kid]
+        return jwt.encode(self.claims(**changes), key, algorithm=alg, headers={"kid": kid, "typ": "at+jwt"})
+
+    def rotate(self) -> str:
+        """A new signing key replaces the old ones; its key id."""
+        kid = f"key-{secrets.token_hex(4)}"
+        self.keys = {kid: rsa_key()}
+        return kid
+
+    def opaque_token(self, **answer: Any) -> str:
+        token = secrets.token_urlsafe(24)
+        self.opaque[token] = {"active": True, **self.claims(**answer)}
+        return token
+
+    @property
+    def app(self) -> Starlette:
+        async def metadata(request: Request) -> Response:
+            document = {
+                "issuer": self.url,
+                "jwks_uri": f"{self.url}/jwks",
+                "introspection_endpoint": f"{self.url}/introspect",
+                "token_endpoint": f"{self.url}/token",
+            }
+            wanted = "rfc8414" if "oauth-authorization-server" in request.url.path else "openid"
+            if self.metadata_at not in (wanted, "both"):
+                return JSONResponse({"error": "not found"}, status_code=404)
+            return JSONResponse(document)
+
+        async def jwks(request: Request) -> Response:
+            self.jwks_fetches += 1
+            return JSONResponse({"keys": [public_jwk(kid, key) for kid, key in self.keys.items()]})
+
+        async def introspect(request: Request) -> Response:
+            self.introspections += 1
+            expected = "Basic " + base64.b64encode(":".join(INTROSPECTOR).encode()).decode()
+            if request.headers.get("authorization") != expected:
+                return JSONResponse({"error": "invalid_client"}, status_code=401)
+            token = (await request.form()).get("token")
+            return JSONResponse(self.opaque.get(str(token), {"active": False}))
+
+        path = self.url.split("/", 3)[3] if self.url.count("/") > 2 else ""
+        suffix = f"/{path}" if path else ""
+        return Starlette(
+            routes=[
+                Route(f"/.well-known/oauth-authorization-server{suffix}", metadata),
+                Route(f"{suffix}/.well-known/openid-configuration", metadata),
+                Route(f"{suffix}/jwks", jwks),
+                Route(f"{suffix}/introspect", introspect, methods=["POST"]),
+            ]
+        )
+
+
+@contextmanager
+def serving(issuer: FakeIssuer) -> Iterator[None]:
+    """``issuer`` over HTTP on the loopback port its URL names, in a thread, until the block ends."""
+    port = int(issuer.url.rsplit(":", 1)[1].split("/")[0])
+    server = uvicorn.Server(uvicorn.Config(issuer.app, log_level="error", lifespan="off"))
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started and thread.is_alive():
+            time.sleep(0.01)
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

@@ -1,0 +1,590 @@
+"""oas-mcp as an OAuth resource server, against a small issuer made here (tests/oauth_issuer.py) with keys made by
+cryptography: every validation rule on its own, the keys' discovery and refetch, introspection; then served over
+HTTP as a real process: 401 and 403 answers, the protected-resource metadata, sessions bound to subjects, logs,
+and an issuer that is down at start-up."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from pydantic import SecretStr
+
+from oas_mcp.oauth import (
+    KEYS_MAX_AGE,
+    LEEWAY,
+    REFETCH_COOLDOWN,
+    Introspection,
+    Issuer,
+    IssuerError,
+    Verifier,
+    discovery_urls,
+)
+from oas_mcp.sandbox import DEMO2_API_KEY, DEMO2_ORGANISATIONS
+
+from http_clients import in_session, post_initialize, post_message, session
+from oauth_issuer import INTROSPECTOR, RESOURCE, FakeIssuer, public_jwk, public_pem, rsa_key, serving, unsigned
+from support import Running, free_port, run, running, running_on, structured
+
+pytestmark = pytest.mark.anyio
+
+ISSUER = "https://issuer.test/realms/team"
+
+
+class Clock:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def fake() -> FakeIssuer:
+    return FakeIssuer(ISSUER)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def issuer_for(fake: FakeIssuer, clock: Clock | None = None, **options: Any) -> Issuer:
+    return Issuer(fake.url, transport=httpx2.ASGITransport(app=fake.app), clock=clock or Clock(), **options)
+
+
+@pytest.fixture
+async def verifier(fake: FakeIssuer, clock: Clock) -> Verifier:
+    issuer = issuer_for(fake, clock)
+    await issuer.discover()
+    return Verifier(issuer, RESOURCE)
+
+
+@dataclass(frozen=True)
+class Ago:
+    """A time ``seconds`` before the test runs (negative: after), not before it was collected: collection may
+    come minutes earlier."""
+
+    seconds: int
+
+
+def at_test_time(claims: dict[str, Any]) -> dict[str, Any]:
+    now = int(time.time())
+    return {name: now - value.seconds if isinstance(value, Ago) else value for name, value in claims.items()}
+
+
+async def refused(verifier: Verifier, token: str, caplog: pytest.LogCaptureFixture) -> str:
+    """Why ``verifier`` refused ``token``, as its log line says; fails the test when it accepted it."""
+    caplog.clear()
+    with caplog.at_level(logging.INFO, "oas_mcp.oauth"):
+        assert await verifier.verify_token(token) is None
+    (line,) = [record.getMessage() for record in caplog.records]
+    assert token not in line
+    return line.removeprefix("refused a bearer token: ")
+
+
+async def test_a_token_from_the_issuer_for_this_server_is_its_subjects(fake: FakeIssuer, verifier: Verifier) -> None:
+    token = fake.token(scope="oas other")
+
+    accepted = await verifier.verify_token(token)
+
+    assert accepted is not None
+    assert (accepted.subject, accepted.client_id, accepted.scopes) == ("alice", "claude", ["oas", "other"])
+    assert accepted.claims is not None
+    assert accepted.claims["iss"] == ISSUER
+    assert accepted.resource == RESOURCE
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"iss": "https://issuer.test/realms/other"}, f"its iss is not {ISSUER}"),
+        ({"iss": f"{ISSUER}/"}, f"its iss is not {ISSUER}"),  # exactly: a slash more is another issuer
+        ({"aud": "https://other.example/mcp"}, f"its aud does not name {RESOURCE}"),
+        ({"aud": ["https://other.example/mcp", "account"]}, f"its aud does not name {RESOURCE}"),
+        ({"exp": Ago(LEEWAY + 60)}, "it has expired"),
+        ({"nbf": Ago(-LEEWAY - 60)}, "it is not valid yet (nbf or iat in the future)"),
+        ({"exp": None}, "it has no exp claim"),
+        ({"aud": None}, "it has no aud claim"),
+        ({"sub": None}, "it has no sub claim"),
+    ],
+)
+async def test_a_token_with_a_wrong_claim_is_refused_saying_which(
+    fake: FakeIssuer, verifier: Verifier, caplog: pytest.LogCaptureFixture, changes: dict[str, Any], reason: str
+) -> None:
+    assert await refused(verifier, fake.token(**at_test_time(changes)), caplog) == reason
+
+
+async def test_exp_and_nbf_allow_a_small_clock_difference(fake: FakeIssuer, verifier: Verifier) -> None:
+    now = int(time.time())
+
+    late = await verifier.verify_token(fake.token(exp=now - LEEWAY // 2))
+    early = await verifier.verify_token(fake.token(nbf=now + LEEWAY // 2))
+
+    assert late is not None
+    assert early is not None
+
+
+async def test_the_audience_may_be_one_of_several(fake: FakeIssuer, verifier: Verifier) -> None:
+    assert await verifier.verify_token(fake.token(aud=["https://other.example", RESOURCE])) is not None
+
+
+async def test_alg_none_is_refused(fake: FakeIssuer, verifier: Verifier, caplog: pytest.LogCaptureFixture) -> None:
+    token = unsigned({"alg": "none", "kid": "key-1"}, fake.claims())
+
+    assert await refused(verifier, token, caplog) == (
+        "its alg 'none' is not an asymmetric signature (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, "
+        "ES512, EdDSA)"
+    )
+
+
+@pytest.mark.parametrize("secret", ["pem", "jwks"])
+async def test_hs256_keyed_with_the_issuers_public_key_is_refused(
+    fake: FakeIssuer, verifier: Verifier, caplog: pytest.LogCaptureFixture, secret: str
+) -> None:
+    """The classic algorithm-confusion forgery: anyone can read the public key, and a verifier that let the token
+    pick HS256 would check the HMAC with it."""
+    key = fake.keys["key-1"]
+    public = public_pem(key) if secret == "pem" else json.dumps(public_jwk("key-1", key)).encode()
+    token = unsigned({"alg": "HS256", "kid": "key-1", "typ": "JWT"}, fake.claims(), secret=public)
+
+    assert (await refused(verifier, token, caplog)).startswith("its alg 'HS256' is not an asymmetric signature")
+
+
+async def test_a_token_signed_by_another_key_under_a_known_key_id_is_refused(
+    fake: FakeIssuer, verifier: Verifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = fake.token(kid="key-1", key=rsa_key())
+
+    assert await refused(verifier, token, caplog) == "its signature does not verify with the issuer's key"
+    assert fake.jwks_fetches == 1  # a known key id: nothing to fetch again
+
+
+async def test_an_algorithm_that_does_not_fit_the_key_is_refused(
+    fake: FakeIssuer, verifier: Verifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = fake.token(kid="key-1", key=ec.generate_private_key(ec.SECP256R1()), alg="ES256")
+
+    assert await refused(verifier, token, caplog) == "the token's alg ES256 does not fit its key (kty RSA)"
+
+
+async def test_an_elliptic_curve_key_works_too(fake: FakeIssuer, verifier: Verifier, clock: Clock) -> None:
+    fake.keys["key-ec"] = ec.generate_private_key(ec.SECP256R1())
+
+    accepted = await verifier.verify_token(fake.token(kid="key-ec", alg="ES256"))
+
+    assert accepted is not None
+
+
+async def test_an_unknown_key_id_causes_one_fetch_per_cool_down(
+    fake: FakeIssuer, verifier: Verifier, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    strangers = [fake.token(kid=f"made-up-{n}", key=rsa_key()) for n in range(3)]
+
+    reasons = [await refused(verifier, token, caplog) for token in strangers]
+    fetches_at_once = fake.jwks_fetches
+    clock.now += REFETCH_COOLDOWN
+    await refused(verifier, strangers[0], caplog)
+
+    assert reasons[0] == "no signing key of the issuer has the token's key id 'made-up-0'"
+    assert fetches_at_once == 2  # the first at discovery, one more for the three strangers
+    assert fake.jwks_fetches == 3  # and one more once the cool-down has passed
+
+
+async def test_after_a_key_rotation_new_tokens_are_accepted_without_a_restart(
+    fake: FakeIssuer, verifier: Verifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    old = fake.token()
+    fake.rotate()
+
+    new = await verifier.verify_token(fake.token())
+
+    assert new is not None
+    assert fake.jwks_fetches == 2
+    assert await refused(verifier, old, caplog) == "no signing key of the issuer has the token's key id 'key-1'"
+
+
+async def test_keys_are_fetched_again_once_stale_so_a_withdrawn_key_stops_working(
+    fake: FakeIssuer, verifier: Verifier, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    old = fake.token()
+    fake.keys = {"key-2": rsa_key()}  # key-1 withdrawn, and no token names key-2 yet
+    still = await verifier.verify_token(old)
+    clock.now += KEYS_MAX_AGE
+
+    assert still is not None
+    assert await refused(verifier, old, caplog) == "no signing key of the issuer has the token's key id 'key-1'"
+
+
+async def test_when_the_keys_cannot_be_fetched_again_the_known_ones_are_kept(
+    fake: FakeIssuer, verifier: Verifier, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = fake.token()
+    fake.metadata_at = "nowhere"
+    fake.keys = {}
+    verifier.issuer.metadata = {**(verifier.issuer.metadata or {}), "jwks_uri": "https://issuer.test/gone"}
+    clock.now += KEYS_MAX_AGE
+
+    with caplog.at_level(logging.WARNING, "oas_mcp.oauth"):
+        accepted = await verifier.verify_token(token)
+
+    assert accepted is not None
+    assert caplog.messages == [
+        "cannot fetch the OAuth issuer's keys again (https://issuer.test/gone answered HTTP 404); keeping the 1 known"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("claims", "scopes"),
+    [
+        ({"scope": "oas read"}, ["oas", "read"]),
+        ({"scope": None, "scp": "oas read"}, ["oas", "read"]),  # Entra ID
+        ({"scope": None, "scp": ["oas", "read"]}, ["oas", "read"]),  # Okta
+        ({"scope": None}, []),
+    ],
+)
+async def test_scopes_are_read_from_scope_or_scp(
+    fake: FakeIssuer, verifier: Verifier, claims: dict[str, Any], scopes: list[str]
+) -> None:
+    accepted = await verifier.verify_token(fake.token(**claims))
+
+    assert accepted is not None
+    assert accepted.scopes == scopes
+
+
+@pytest.mark.parametrize(
+    ("issuer", "expected"),
+    [
+        (
+            "https://login.example/realms/team",
+            (
+                "https://login.example/.well-known/oauth-authorization-server/realms/team",
+                "https://login.example/realms/team/.well-known/openid-configuration",
+            ),
+        ),
+        (
+            "https://tenant.auth0.example/",
+            (
+                "https://tenant.auth0.example/.well-known/oauth-authorization-server",
+                "https://tenant.auth0.example/.well-known/openid-configuration",
+            ),
+        ),
+    ],
+)
+def test_discovery_tries_rfc_8414_then_openid_connect(issuer: str, expected: tuple[str, str]) -> None:
+    assert discovery_urls(issuer) == expected
+
+
+@pytest.mark.parametrize("published", ["rfc8414", "openid"])
+async def test_the_issuer_is_discovered_by_either_document(fake: FakeIssuer, published: str) -> None:
+    fake.metadata_at = published
+    issuer = issuer_for(fake)
+
+    await issuer.discover()
+
+    assert issuer.metadata is not None
+    assert issuer.metadata["jwks_uri"] == f"{ISSUER}/jwks"
+
+
+async def test_metadata_naming_another_issuer_is_refused(fake: FakeIssuer) -> None:
+    issuer = Issuer(f"{ISSUER}/", transport=httpx2.ASGITransport(app=fake.app))
+
+    with pytest.raises(IssuerError) as caught:
+        await issuer.discover()
+
+    assert str(caught.value) == (
+        f"the metadata at {ISSUER}/.well-known/openid-configuration is for issuer {ISSUER!r}, not '{ISSUER}/': "
+        "OAS_OAUTH_ISSUER must be the issuer exactly as it names itself"
+    )
+
+
+async def test_until_the_issuer_is_reached_every_token_is_refused(
+    fake: FakeIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    verifier = Verifier(issuer_for(fake), RESOURCE)
+
+    assert await refused(verifier, fake.token(), caplog) == f"the issuer {ISSUER} has not been reached yet"
+
+
+@pytest.fixture
+async def introspecting(fake: FakeIssuer) -> Verifier:
+    issuer = issuer_for(fake, introspection=Introspection(INTROSPECTOR[0], SecretStr(INTROSPECTOR[1])))
+    await issuer.discover()
+    return Verifier(issuer, RESOURCE)
+
+
+async def test_an_opaque_token_is_introspected(fake: FakeIssuer, introspecting: Verifier) -> None:
+    accepted = await introspecting.verify_token(fake.opaque_token(sub="bob", scope="oas"))
+
+    assert accepted is not None
+    assert (accepted.subject, accepted.scopes, fake.introspections) == ("bob", ["oas"], 1)
+    assert accepted.claims is not None
+    assert accepted.claims["iss"] == ISSUER
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ({"active": False}, "the issuer says it is not active"),
+        ({"aud": "https://other.example/mcp"}, f"its aud does not name {RESOURCE}"),
+        ({"iss": "https://elsewhere.example"}, f"its iss is not {ISSUER}"),
+        ({"exp": Ago(LEEWAY + 60)}, "it has expired"),
+        ({"sub": None, "client_id": None}, "it has neither a sub nor a client_id claim"),
+    ],
+)
+async def test_an_opaque_token_the_issuer_does_not_vouch_for_is_refused(
+    fake: FakeIssuer,
+    introspecting: Verifier,
+    caplog: pytest.LogCaptureFixture,
+    answer: dict[str, Any],
+    reason: str,
+) -> None:
+    token = fake.opaque_token(**at_test_time(answer))
+
+    assert await refused(introspecting, token, caplog) == reason
+
+
+async def test_an_opaque_client_credentials_token_without_sub_is_its_clients(
+    fake: FakeIssuer, introspecting: Verifier
+) -> None:
+    accepted = await introspecting.verify_token(fake.opaque_token(sub=None, client_id="pipeline"))
+
+    assert accepted is not None
+    assert (accepted.subject, accepted.client_id) == ("pipeline", "pipeline")
+
+
+async def test_an_opaque_token_without_introspection_configured_is_refused(
+    fake: FakeIssuer, verifier: Verifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert await refused(verifier, fake.opaque_token(), caplog) == (
+        "it is not a JWT, and introspection needs OAS_OAUTH_CLIENT_ID and OAS_OAUTH_CLIENT_SECRET"
+    )
+    assert fake.introspections == 0
+
+
+# --- Served over HTTP, as a real process, with the issuer on a loopback port --------------------------------------
+
+
+HTTP = ("--sandbox", "--transport", "http")
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[FakeIssuer, Running]]:
+    """oas-mcp with OAuth on, requiring scope oas, its issuer up; the issuer's tokens name oas-mcp's URL."""
+    fake = FakeIssuer(f"http://127.0.0.1:{free_port()}")
+    port = free_port()
+    env = {"OAS_OAUTH_ISSUER": fake.url, "OAS_PUBLIC_URL": f"http://127.0.0.1:{port}/mcp", "OAS_OAUTH_SCOPES": "oas"}
+    with serving(fake), running_on(port, *HTTP, **env) as server:
+        wait_for(server, "signing keys")
+        yield fake, server
+
+
+def wait_for(server: Running, text: str) -> None:
+    """Until ``text`` is in the server's log (failing after a minute, on a loaded machine)."""
+    deadline = time.monotonic() + 60
+    while text not in server.output():
+        assert time.monotonic() < deadline, f"no {text!r} in the log:\n{server.output()}"
+        time.sleep(0.05)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def token_for(fake: FakeIssuer, server: Running, **changes: Any) -> str:
+    return fake.token(aud=server.mcp, **changes)
+
+
+@pytest.mark.parametrize("case", ["missing", "expired", "other audience"])
+def test_without_a_valid_token_the_answer_is_401_naming_the_resource_metadata(
+    served: tuple[FakeIssuer, Running], case: str
+) -> None:
+    fake, server = served
+    sent = {
+        "missing": {},
+        "expired": bearer(token_for(fake, server, exp=int(time.time()) - 3600)),
+        "other audience": bearer(fake.token(aud="https://other.example/mcp")),
+    }[case]
+
+    response = post_initialize(server.mcp, **sent)
+
+    assert response.status_code == 401
+    metadata = f"{server.url}/.well-known/oauth-protected-resource/mcp"
+    assert response.headers["www-authenticate"] == (
+        f'Bearer error="invalid_token", error_description="Authentication required", resource_metadata="{metadata}"'
+    )
+
+
+def test_a_token_without_the_scope_gets_403_insufficient_scope(served: tuple[FakeIssuer, Running]) -> None:
+    fake, server = served
+
+    response = post_initialize(server.mcp, **bearer(token_for(fake, server, scope="profile")))
+
+    assert response.status_code == 403
+    assert response.headers["www-authenticate"].startswith('Bearer error="insufficient_scope"')
+    assert response.json() == {"error": "insufficient_scope", "error_description": "Required scope: oas"}
+
+
+def test_the_protected_resource_metadata_names_the_resource_and_the_issuer(
+    served: tuple[FakeIssuer, Running],
+) -> None:
+    fake, server = served
+
+    response = httpx2.get(f"{server.url}/.well-known/oauth-protected-resource/mcp")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "resource": server.mcp,
+        "authorization_servers": [fake.url],
+        "scopes_supported": ["oas"],
+        "bearer_methods_supported": ["header"],
+    }
+
+
+async def test_the_tools_work_with_a_token_and_the_log_names_its_subject(served: tuple[FakeIssuer, Running]) -> None:
+    fake, server = served
+    token = token_for(fake, server, sub="carol@example.com")
+
+    async with session(server.mcp, token=token, mode="legacy") as client:
+        hello = structured(await client.call_tool("hello", {}))
+        listed = structured(await client.call_tool("list_organisations", {"limit": 2}))
+
+    assert hello["username"] == "demo"
+    assert listed["returned"] == 2
+    log = server.output()
+    assert "oas_mcp.client [sub carol@example.com]: listed 2 organisations" in log
+    assert token not in log
+
+
+async def test_one_subjects_session_is_not_anothers(served: tuple[FakeIssuer, Running]) -> None:
+    fake, server = served
+    alice, mallory = token_for(fake, server, sub="alice"), token_for(fake, server, sub="mallory")
+    opened = post_initialize(server.mcp, **bearer(alice))
+    session_id = opened.headers["mcp-session-id"]
+    ping = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "ping"})
+
+    stolen = post_message(server.mcp, ping, **bearer(mallory), **in_session(session_id))
+    own = post_message(server.mcp, ping, **bearer(alice), **in_session(session_id))
+
+    assert opened.status_code == 200
+    assert stolen.status_code == 404
+    assert own.status_code == 200
+
+
+def test_an_issuer_down_at_start_up_is_said_in_one_line_and_tried_again() -> None:
+    fake = FakeIssuer(f"http://127.0.0.1:{free_port()}")
+    port = free_port()
+    env = {"OAS_OAUTH_ISSUER": fake.url, "OAS_PUBLIC_URL": f"http://127.0.0.1:{port}/mcp"}
+    with running_on(port, *HTTP, **env) as server:
+        wait_for(server, "cannot use the OAuth issuer")
+        token = token_for(fake, server)
+        health = httpx2.get(f"{server.url}/healthz")
+        before = post_initialize(server.mcp, **bearer(token))
+        with serving(fake):
+            wait_for(server, "reached at last")
+            after = post_initialize(server.mcp, **bearer(token))
+        log = server.output()
+
+    assert (health.status_code, before.status_code, after.status_code) == (200, 401, 200)
+    (warning,) = [line for line in log.splitlines() if "WARNING" in line]
+    assert warning.endswith(
+        f"oas_mcp.oauth: cannot use the OAuth issuer {fake.url} (cannot reach {fake.url}/.well-known/"
+        f"oauth-authorization-server: ConnectError; cannot reach {fake.url}/.well-known/openid-configuration: "
+        "ConnectError); serving anyway, refusing tokens until it answers, and retrying"
+    )
+    assert f"OAuth issuer {fake.url} reached at last: 1 signing keys" in log
+
+
+async def test_per_request_credentials_still_use_each_requests_key_with_oauth() -> None:
+    fake = FakeIssuer(f"http://127.0.0.1:{free_port()}")
+    port = free_port()
+    env = {"OAS_OAUTH_ISSUER": fake.url, "OAS_PUBLIC_URL": f"http://127.0.0.1:{port}/mcp"}
+    with serving(fake), running_on(port, *HTTP, "--per-request-credentials", **env) as server:
+        wait_for(server, "signing keys")
+        token = token_for(fake, server, sub="dave")
+        async with session(server.mcp, token=token, api_key=DEMO2_API_KEY, mode="legacy") as client:
+            listed = structured(await client.call_tool("list_organisations", {}))
+        without = post_initialize(server.mcp, **bearer(token))
+        opened = post_initialize(server.mcp, **bearer(token), **{"X-Api-Key": DEMO2_API_KEY})
+        ping = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "ping"})
+        other_key = post_message(
+            server.mcp, ping, **bearer(token), **in_session(opened.headers["mcp-session-id"]), **{"X-Api-Key": "x" * 41}
+        )
+
+    assert {org["name"] for org in listed["organisations"]} == {name for name, _, _ in DEMO2_ORGANISATIONS}
+    assert without.status_code == 200  # a session may open; its tool calls need the key
+    assert other_key.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (
+            (),
+            {"OAS_OAUTH_ISSUER": ISSUER, "OAS_PUBLIC_URL": RESOURCE, "OAS_MCP_TOKEN": "test-client-token-0123456789"},
+            "OAS_OAUTH_ISSUER and a client token (OAS_MCP_TOKEN or OAS_MCP_TOKEN_FILE) are two ways to authenticate "
+            "clients; set one of them",
+        ),
+        (
+            ("--insecure-no-auth",),
+            {"OAS_OAUTH_ISSUER": ISSUER, "OAS_PUBLIC_URL": RESOURCE},
+            "--insecure-no-auth contradicts OAS_OAUTH_ISSUER; drop one of them",
+        ),
+        (
+            (),
+            {"OAS_OAUTH_ISSUER": ISSUER},
+            "OAS_OAUTH_ISSUER needs OAS_PUBLIC_URL, the URL clients reach the MCP endpoint at "
+            "(e.g. https://mcp.example.com/mcp): tokens must name it in their aud",
+        ),
+        (
+            (),
+            {"OAS_PUBLIC_URL": RESOURCE},
+            "OAS_PUBLIC_URL is only used with OAuth: set OAS_OAUTH_ISSUER too, or drop it",
+        ),
+        (
+            (),
+            {"OAS_OAUTH_ISSUER": ISSUER, "OAS_PUBLIC_URL": RESOURCE, "OAS_OAUTH_CLIENT_ID": "oas-mcp"},
+            "introspection needs both OAS_OAUTH_CLIENT_ID and OAS_OAUTH_CLIENT_SECRET; set both",
+        ),
+        (
+            (),
+            {"OAS_OAUTH_ISSUER": "http://login.example.com/realms/team", "OAS_PUBLIC_URL": RESOURCE},
+            "invalid setting OAS_OAUTH_ISSUER: must be https:// (plain http:// only on loopback, for tests)",
+        ),
+        (
+            (),
+            {"OAS_OAUTH_ISSUER": ISSUER, "OAS_PUBLIC_URL": RESOURCE, "OAS_OAUTH_SCOPES": "oas,read write"},
+            "invalid setting OAS_OAUTH_SCOPES: 'read write' is not a scope such as mcp:tools (no spaces, quotes or "
+            "backslashes)",
+        ),
+    ],
+)
+def test_incomplete_or_contradictory_oauth_settings_refuse_to_start_with_one_line(
+    args: tuple[str, ...], env: dict[str, str], expected: str
+) -> None:
+    result = run(*HTTP, *args, **env)
+
+    assert (result.returncode, result.stderr) == (2, f"oas-mcp: {expected}\n")
+
+
+def test_on_a_public_address_the_public_urls_host_is_an_allowed_host() -> None:
+    fake = FakeIssuer(f"http://127.0.0.1:{free_port()}")
+    env = {"OAS_OAUTH_ISSUER": fake.url, "OAS_PUBLIC_URL": "https://mcp.example.com/mcp"}
+    token = bearer(fake.token(aud="https://mcp.example.com/mcp"))
+
+    with serving(fake), running(*HTTP, "--host", "0.0.0.0", **env) as server:
+        wait_for(server, "signing keys")
+        allowed = post_initialize(server.mcp, Host="mcp.example.com", **token)
+        other = post_initialize(server.mcp, Host="evil.example", **token)
+
+    assert allowed.status_code == 200
+    assert other.status_code == 421
