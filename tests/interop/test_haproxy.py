@@ -26,15 +26,21 @@ from mcp.client.streamable_http import streamable_http_client
 from http_clients import PING, in_session, post_initialize, post_message
 from support import Running, free_port, running, structured
 
-CONFIG = Path(__file__).parent.parent / "deploy" / "haproxy.cfg"
+CONFIG = Path(__file__).parents[2] / "deploy" / "haproxy.cfg"
 HAPROXY = shutil.which("haproxy") or next((path for path in ("/usr/sbin/haproxy",) if Path(path).exists()), None)
 SESSIONS = 200
 KILL_AFTER = 50  # sessions done when a replica is killed
 
 pytestmark = [
     pytest.mark.anyio,
-    pytest.mark.skipif(HAPROXY is None, reason="haproxy is not installed (apt-get install haproxy; .ci/run does)"),
+    pytest.mark.skipif(not os.environ.get("INTEROP_BIN"), reason="an interop test: .ci/run sets INTEROP_BIN"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _haproxy_is_installed() -> None:
+    if HAPROXY is None:
+        pytest.fail("haproxy is not installed: apt-get install haproxy (.ci/run does)")
 
 
 @contextmanager
