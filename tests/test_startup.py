@@ -11,6 +11,8 @@ from support import PYTHON
 LOADED_ON_FIRST_TOOL_CALL = {"oas_mcp.client._client", "oas_mcp.client._models", "jwt"}
 TELEMETRY = ("opentelemetry.sdk", "opentelemetry.exporter", "opentelemetry.metrics", "prometheus_client", "google")
 """What traces and metrics need (the otel extra's SDK, exporters and protobuf): loaded only when OTEL_* asks."""
+NOT_FOR_SERVING = {"oas_mcp.commands", "oas_mcp.problems", "difflib", "pydantic_settings", "dotenv"}
+"""The other commands, the failure table (loaded with the first failure) and no settings library beyond pydantic."""
 
 
 SERVE_THEN_LIST_MODULES = """
@@ -50,6 +52,7 @@ def test_serving_the_api_loads_no_sandbox_no_toml_and_no_client_before_a_tool_is
     assert "tomllib" not in loaded
     assert not telemetry_in(loaded)
     assert "oas_mcp.jsonlogs" not in loaded
+    assert not {name for name in loaded if name in NOT_FOR_SERVING or name.split(".")[0] in NOT_FOR_SERVING}
 
 
 def test_serving_the_sandbox_loads_the_sandbox_but_not_its_token_library(tmp_path: Path) -> None:
@@ -58,6 +61,7 @@ def test_serving_the_sandbox_loads_the_sandbox_but_not_its_token_library(tmp_pat
     assert "oas_mcp.sandbox" in loaded
     assert not loaded & LOADED_ON_FIRST_TOOL_CALL
     assert "tomllib" not in loaded
+    assert not loaded & NOT_FOR_SERVING
 
 
 def test_a_config_file_loads_the_toml_parser(tmp_path: Path) -> None:
