@@ -16,16 +16,18 @@ NOT_FOR_SERVING = {"oas_mcp.commands", "oas_mcp.problems", "difflib", "pydantic_
 
 
 SERVE_THEN_LIST_MODULES = """
-import atexit, sys
+import atexit, gc, sys
 from pathlib import Path
 atexit.register(lambda: Path(sys.argv[1]).write_text("\\n".join(sorted(sys.modules))))
+atexit.register(lambda: Path(sys.argv[1] + ".gc").write_text(f"{gc.get_freeze_count()} {gc.isenabled()}"))
 from oas_mcp.cli import main
 sys.exit(main(sys.argv[2:]))
 """
 
 
 def modules_loaded_serving(tmp_path: Path, *args: str, **env: str) -> set[str]:
-    """Every module an oas-mcp process imports while it starts, serves stdio until end of input, and stops."""
+    """Every module an oas-mcp process imports while it starts, serves stdio until end of input, and stops; beside
+    them, in ``modules.txt.gc``, how many objects it left out of garbage collection and whether it collects."""
     listing = tmp_path / "modules.txt"
     subprocess.run(
         [PYTHON, "-c", SERVE_THEN_LIST_MODULES, str(listing), *args],
@@ -89,3 +91,11 @@ def test_otel_variables_load_the_sdk_and_its_exporter(tmp_path: Path) -> None:
 
     assert {"opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter"} <= loaded
     assert not loaded & LOADED_ON_FIRST_TOOL_CALL
+
+
+def test_serving_leaves_what_start_up_made_out_of_garbage_collection(tmp_path: Path) -> None:
+    modules_loaded_serving(tmp_path)
+
+    frozen, collecting = (tmp_path / "modules.txt.gc").read_text().split()
+    assert int(frozen) > 10_000  # the modules, classes and schemas of start-up (gc.freeze)
+    assert collecting == "True"
