@@ -11,7 +11,7 @@ from support import PYTHON
 LOADED_ON_FIRST_TOOL_CALL = {"oas_mcp.client._client", "oas_mcp.client._models", "jwt"}
 TELEMETRY = ("opentelemetry.sdk", "opentelemetry.exporter", "opentelemetry.metrics", "prometheus_client", "google")
 """What traces and metrics need (the otel extra's SDK, exporters and protobuf): loaded only when OTEL_* asks."""
-NOT_FOR_SERVING = {"oas_mcp.commands", "oas_mcp.problems", "difflib", "pydantic_settings", "dotenv"}
+NOT_FOR_SERVING = {"oas_mcp.commands", "oas_mcp.problems", "difflib"}
 """The other commands, the failure table (loaded with the first failure) and no settings library beyond pydantic."""
 
 
