@@ -12,7 +12,7 @@ from contextvars import ContextVar
 MASK = "[redacted]"
 _SHORTEST = 4
 """Shorter values are not masked: masking every "ab" would garble all text and hide nothing worth hiding."""
-_SHAPES = re.compile(
+_SHAPES = (  # compiled (and cached by re) when first used, not at start-up
     r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*"  # a JWT
     r"|\b[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}\b"  # an API key as the guide shows them (8 + 1 + 32 characters)
     r"|(?i:(?<=authorization: )bearer \S+|(?<=authorization': ')bearer [^']+)"  # an Authorization header value
@@ -49,7 +49,7 @@ class _Vault:
             for value in values:
                 if len(value) >= _SHORTEST:
                     text = text.replace(value, MASK)
-        return _SHAPES.sub(MASK, text) if shapes else text
+        return re.sub(_SHAPES, MASK, text) if shapes else text
 
 
 _vault = _Vault()
