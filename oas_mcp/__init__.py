@@ -7,3 +7,7 @@ DEFAULT_BASE_URL = "https://oas-beta.ottomate.me"
 
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 """The largest API response body read: a page of 100 organisations is about 30 KB."""
+
+DEFAULT_PAGE_CONCURRENCY = 12
+"""The most pages of a list fetched at once, at first: the client halves it each time the API says it is overloaded
+(429, 503)."""

@@ -21,7 +21,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from oas_mcp import DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES
+from oas_mcp import DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_PAGE_CONCURRENCY
 
 MAX_LIST_LIMIT = 10_000
 MAX_PAGE_CONCURRENCY = 32
@@ -140,7 +140,11 @@ class Settings(BaseSettings):
         100, ge=1, le=MAX_LIST_LIMIT, description="Default number of organisations list_organisations returns."
     )
     page_concurrency: int = Field(
-        8, ge=1, le=MAX_PAGE_CONCURRENCY, description="Most pages of a list fetched at once (1: one after another)."
+        DEFAULT_PAGE_CONCURRENCY,
+        ge=1,
+        le=MAX_PAGE_CONCURRENCY,
+        description="Most pages of a list fetched at once (1: one after another); halved when the API says it is "
+        "overloaded.",
     )
     max_response_bytes: int = Field(
         DEFAULT_MAX_RESPONSE_BYTES,

@@ -82,6 +82,48 @@ async def test_pages_after_the_first_are_fetched_concurrently_but_never_more_tha
     assert peak == 3
 
 
+def gauged(sandbox: Sandbox) -> list[tuple[int, int]]:
+    """Makes ``sandbox`` record each list request as it arrives: (its page number, how many were in flight then,
+    itself included)."""
+    inner, arrivals, in_flight = sandbox.app, [], 0
+
+    async def gauge(scope, receive, send):  # type: ignore[no-untyped-def]
+        nonlocal in_flight
+        in_flight += 1
+        query = parse_qs(scope["query_string"].decode())
+        arrivals.append((int(query.get("page", ["1"])[0]), in_flight))
+        try:
+            await inner(scope, receive, send)
+        finally:
+            in_flight -= 1
+
+    sandbox.app = gauge  # type: ignore[assignment]
+    return arrivals
+
+
+@pytest.mark.parametrize(
+    ("status", "pages", "most"),
+    [
+        (429, (), 12),
+        (429, (2, 3, 4, 5), 6),  # requests sent together and told together: halved once
+        (503, (2, 3, 4, 5), 6),
+        (429, (2, 60), 3),  # told again after slowing down: halved again
+    ],
+)
+async def test_told_the_api_is_overloaded_prefetch_sends_half_as_many_pages_at_once(
+    status: int, pages: tuple[int, ...], most: int
+) -> None:
+    sandbox = big(120, page_size=1, page_latency=0.002)
+    arrivals = gauged(sandbox)
+    for number in pages:
+        sandbox.inject(Fault(match=f"GET *?page={number}", status=status, headers={"Retry-After": "0"}))
+
+    result = await listing(sandbox, 12)
+
+    assert [org.id for org in result.organisations] == list(range(1, 121))
+    assert most // 2 < max(count for number, count in arrivals if number > 100) <= most
+
+
 @pytest.mark.parametrize("style", ["cursor", "loop"])
 async def test_links_that_are_not_plain_page_numbers_are_followed_one_by_one(style: str) -> None:
     one_by_one, concurrent, sandbox = await both_ways(lambda: big(20, page_size=3, link_style=style))

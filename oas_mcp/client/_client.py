@@ -17,7 +17,7 @@ from pydantic import SecretStr, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 import oas_mcp.client._telemetry as telemetry
-from oas_mcp import DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES
+from oas_mcp import DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_PAGE_CONCURRENCY
 from oas_mcp.client._auth import Credentials, Token, headers_for
 from oas_mcp.client._connection import Connection
 from oas_mcp.client._errors import (
@@ -53,8 +53,6 @@ from oas_mcp.text import clean
 
 logger = logging.getLogger("oas_mcp.client")
 T = TypeVar("T")
-
-DEFAULT_PAGE_CONCURRENCY = 8
 
 Progress = Callable[[int, int | None, int], Awaitable[None]]
 """Called after each page of a list: pages read, pages in all (None when unknown), items kept so far."""
@@ -291,8 +289,9 @@ class OASClient:
 
         ``name_contains`` matches case-insensitively; ``currency`` matches the base currency or any currency.
         Once the first page shows how many pages there are, up to ``page_concurrency`` pages are fetched at
-        once, never more than ``limit`` can use. ``progress`` is awaited after each page with the pages read,
-        the pages in all (None when unknown) and the organisations kept so far.
+        once (half as many each time the API answers that it is overloaded), never more than ``limit`` can use.
+        ``progress`` is awaited after each page with the pages read, the pages in all (None when unknown) and the
+        organisations kept so far.
 
         Raises:
             UnexpectedResponseError: a page is not a page of organisations with integer ids.

@@ -26,6 +26,7 @@ import httpx2
 
 from oas_mcp.client._errors import NotFoundError
 from oas_mcp.client._responses import read_json, unexpected_shape
+from oas_mcp.client._retry import slow_down
 
 logger = logging.getLogger("oas_mcp.client")
 
@@ -184,12 +185,18 @@ class _Read:
 
 class _Window:
     """Pages being prefetched: at most ``concurrency`` requests in flight, each refilled as soon as it completes,
-    at most ``2 * concurrency`` pages ahead of the one being read."""
+    at most ``2 * concurrency`` pages ahead of the one being read.
+
+    When the API answers that it is overloaded (429, 503: see :data:`slow_down`), the window halves, down to one
+    page at a time, and stays so for the rest of the list: once per round, so that the many requests of one round
+    told to slow down together halve it once, as TCP's congestion control does.
+    """
 
     def __init__(self, fetch: Fetch, plan: PageNumbers, concurrency: int, group: anyio.abc.TaskGroup) -> None:
         self._fetch = fetch
         self._plan = plan
         self._concurrency = concurrency
+        self._round = 0
         self._group = group
         self._outcomes: dict[int, tuple[Page, httpx2.Response] | Exception] = {}
         self._requested = 1
@@ -203,12 +210,13 @@ class _Window:
             while self._requested < min(last, number + 2 * self._concurrency) and self._in_flight < self._concurrency:
                 self._requested += 1
                 self._in_flight += 1
-                self._group.start_soon(self._get, self._requested)
+                self._group.start_soon(self._get, self._requested, self._round)
             self._landed = anyio.Event()
             await self._landed.wait()
         return self._outcomes.pop(number)
 
-    async def _get(self, number: int) -> None:
+    async def _get(self, number: int, sent_in: int) -> None:
+        slow_down.set(lambda: self._slow_down(sent_in))
         try:
             response = await self._fetch(self._plan.link(number))
             self._outcomes[number] = (read_page(response), response)
@@ -217,6 +225,15 @@ class _Window:
         finally:
             self._in_flight -= 1
             self._landed.set()
+
+    def _slow_down(self, sent_in: int) -> None:
+        """A request sent in round ``sent_in`` was told to slow down: halve the window, unless that round's
+        requests already did."""
+        if sent_in != self._round or self._concurrency == 1:
+            return
+        self._round += 1
+        self._concurrency //= 2
+        logger.info("the API asked to slow down: fetching at most %d pages at once", self._concurrency)
 
 
 def _everything() -> None:

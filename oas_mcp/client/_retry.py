@@ -28,6 +28,10 @@ logger = logging.getLogger("oas_mcp.client")
 T = TypeVar("T")
 RETRYABLE_STATUS = frozenset({502, 503, 504})
 
+slow_down: ContextVar[Callable[[], None] | None] = ContextVar("oas_mcp_slow_down", default=None)
+"""Called, when set, each time a request is retried because the API said it is overloaded (429, or 503): what
+sends several requests at once (the pager's prefetch) sets it, to send fewer."""
+
 
 @dataclass(frozen=True)
 class Deadline:
@@ -90,6 +94,10 @@ def budget(seconds: float) -> Iterator[Deadline]:
         _enclosing.reset(token)
 
 
+def _overloaded(error: OASError) -> bool:
+    return isinstance(error, RateLimitError) or (isinstance(error, ServerError) and error.status_code == 503)
+
+
 def enclosing_deadline() -> Deadline | None:
     """The deadline of the :func:`budget` the caller runs in, if any."""
     return _enclosing.get()
@@ -141,6 +149,8 @@ class RetryPolicy:
                     telemetry.gave_up(what, error, wait)
                     raise
                 retry += 1
+                if _overloaded(error) and (told := slow_down.get()) is not None:
+                    told()
                 logger.info("%s failed (%s); retry %d of %d in %.2f s", what, error, retry, self.max_retries, wait)
                 telemetry.retrying(what, error, retry, wait)
                 await anyio.sleep(wait)
