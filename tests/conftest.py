@@ -54,3 +54,13 @@ def node_bin() -> Path:
     if missing:
         pytest.fail(f"{', '.join(missing)} missing from INTEROP_BIN={folder}; .ci/node-tools installs them")
     return Path(folder)
+
+
+@pytest.fixture(scope="module")
+def node_modules(node_bin: Path) -> Path:
+    """The node_modules folder of those tools, where ``.ci/node-tools`` installs node-oidc-provider too (a real OAuth
+    authorization server: tests/interop/oauth_provider.mjs)."""
+    modules = node_bin.parent
+    if not (modules / "oidc-provider" / "package.json").exists():
+        pytest.fail(f"oidc-provider missing from {modules}; .ci/node-tools installs it")
+    return modules

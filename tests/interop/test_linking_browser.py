@@ -1,0 +1,215 @@
+"""Linked accounts in a real browser: a person signed in through OAuth calls a tool, gets a URL elicitation with the
+link, opens it in Chromium (Debian's ``chromium``, driven by Playwright's Python API), signs in at the identity
+provider (node-oidc-provider, tests/interop/oauth_provider.mjs), pastes their OAS API key, and from then on their
+calls act as their own OAS account (the sandbox API over HTTP). And what the page refuses.
+
+``.ci/run`` installs the provider, Chromium and Playwright, and sets ``INTEROP_BIN``; without that variable these
+tests are skipped, and with it a missing tool fails them. ``OAS_UPDATE_SCREENSHOT=1`` writes the README's picture of
+the link page (docs/link-page.png).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from cryptography.fernet import Fernet
+from mcp import Client
+from mcp.client.auth import OAuthClientProvider
+from mcp.client.session import ClientRequestContext, IncomingMessage
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import OAuthClientMetadata
+from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
+from mcp_types import (
+    URL_ELICITATION_REQUIRED,
+    ElicitCompleteNotification,
+    ElicitRequestParams,
+    ElicitRequestURLParams,
+    ElicitResult,
+)
+from playwright.async_api import Browser as Chromium
+from playwright.async_api import Page, Route, async_playwright
+from test_oauth_provider import REDIRECT_URI, Browser, Memory, Provider, provider, wait_for
+
+from oas_mcp.sandbox import DEMO2_API_KEY, DEMO2_USERNAME
+
+from support import Running, free_port, running, running_on, structured, text_of
+
+pytestmark = pytest.mark.anyio
+
+LINK_CLIENT = ("oas-mcp-link", "link-secret-0123456789")  # as oauth_provider.mjs registers it
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+NOT_LOOPBACK = re.compile(r"^(?!http://127\.0\.0\.1[:/])")  # the provider's login page asks for web fonts
+VIEWPORT = {"width": 760, "height": 640}
+SCREENSHOT = Path(__file__).parents[2] / "docs" / "link-page.png"
+WRONG_KEY = "Sandbox0.NotAKeyTheSandboxKnowsOfAtAll0000"
+
+
+@dataclass
+class Deployment:
+    """oidc-provider; the sandbox API over HTTP; and oas-mcp trusting the one, calling the other, with linked
+    accounts on (its link page a client of the provider), keeping them in ``accounts`` (SQLite)."""
+
+    provider: Provider
+    api: Running
+    server: Running
+    accounts: Path
+
+    @property
+    def resource(self) -> str:
+        return self.server.mcp
+
+
+@pytest.fixture(scope="module")
+def deployed(node_modules: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    folder = tmp_path_factory.mktemp("accounts")
+    keys = folder / "keys"
+    keys.write_text(Fernet.generate_key().decode() + "\n")
+    keys.chmod(0o600)
+    port = free_port()
+    callback = f"http://127.0.0.1:{port}/link/callback"
+    with provider(node_modules, free_port(), callback) as issuer, running("sandbox") as api:
+        env = {
+            "OAS_BASE_URL": api.url,
+            "OAS_OAUTH_ISSUER": issuer.url,
+            "OAS_PUBLIC_URL": f"http://127.0.0.1:{port}/mcp",
+            "OAS_OAUTH_SCOPES": "oas",
+            "OAS_OAUTH_CLIENT_ID": LINK_CLIENT[0],
+            "OAS_OAUTH_CLIENT_SECRET": LINK_CLIENT[1],
+            "OAS_ACCOUNTS_KEY_FILE": str(keys),
+            "OAS_ACCOUNTS_PATH": str(folder / "accounts.sqlite3"),
+        }
+        with running_on(port, "--transport", "http", **env) as server:
+            wait_for(server, "signing keys")
+            yield Deployment(issuer, api, server, folder / "accounts.sqlite3")
+
+
+@dataclass
+class Person:
+    """An MCP client signed in at the provider as one subject, declaring URL elicitation, with the elicitation ids
+    the server says are complete (notifications/elicitation/complete)."""
+
+    client: Client
+    completions: anyio.abc.ObjectReceiveStream[str]
+
+    async def asked_to_link(self) -> ElicitRequestURLParams:
+        """The link the server asks for on a tool call; fails the test if the call is answered instead."""
+        try:
+            answer = await self.client.call_tool("hello", {})
+        except MCPError as error:  # not pytest.raises: its failure would end the test's event loop
+            refusal = error.error
+        else:
+            raise AssertionError(f"the call was answered, no link asked for: {text_of(answer)}")
+        assert refusal.code == URL_ELICITATION_REQUIRED, refusal
+        (asked,) = UrlElicitationRequiredError.from_error(refusal).elicitations
+        return asked
+
+    async def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
+        return structured(await self.client.call_tool(tool, arguments))
+
+    async def completed(self) -> str:
+        """The next elicitation id the server says is complete."""
+        with anyio.fail_after(30):  # a guard against hanging, not a timing check
+            return await self.completions.receive()
+
+
+async def form_elicitation(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+    """Declares URL (and form) elicitation; the server raises URL elicitations as errors, so none arrives here."""
+    raise AssertionError(f"unexpected elicitation request: {params}")
+
+
+@asynccontextmanager
+async def signed_in(deployed: Deployment, subject: str) -> AsyncIterator[Person]:
+    """``subject``'s MCP client: signed in at the provider (authorization code + PKCE), in a session of its own."""
+    send, receive = anyio.create_memory_object_stream[str](8)
+
+    async def on_message(message: IncomingMessage) -> None:
+        if isinstance(message, ElicitCompleteNotification):
+            send.send_nowait(message.params.elicitation_id)
+
+    sign_in = Browser(subject)
+    auth = OAuthClientProvider(
+        deployed.resource,
+        OAuthClientMetadata(redirect_uris=[REDIRECT_URI], client_name="oas-mcp link tests"),
+        Memory(),
+        redirect_handler=sign_in.open,
+        callback_handler=sign_in.callback,
+    )
+    async with (
+        httpx2.AsyncClient(auth=auth, timeout=60) as http,
+        Client(
+            streamable_http_client(deployed.resource, http_client=http),
+            mode="legacy",
+            elicitation_callback=form_elicitation,
+            message_handler=on_message,
+        ) as client,
+    ):
+        yield Person(client, receive)
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Chromium]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+async def abort(route: Route) -> None:
+    await route.abort()
+
+
+async def opened(chromium: Chromium, deployed: Deployment, link: str, login: str) -> tuple[Page, int]:
+    """``link`` opened in a new browser (no cookies), signed in at the provider as ``login``: the page oas-mcp
+    shows after the sign-in, and its HTTP status."""
+    context = await chromium.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    await context.route(NOT_LOOPBACK, abort)
+    page = await context.new_page()
+    await page.goto(link)
+    await page.fill("input[name=login]", login)
+    await page.fill("input[name=password]", "any password will do")
+    await page.click("button[type=submit]")
+    async with page.expect_response(lambda response: "/link/callback" in response.url) as callback:
+        await page.click("button[type=submit]")  # consent
+    return page, (await callback.value).status
+
+
+async def test_a_person_links_their_account_in_the_browser_then_calls_tools_as_it(
+    deployed: Deployment, chromium: Chromium
+) -> None:
+    async with signed_in(deployed, "alice") as alice:
+        asked = await alice.asked_to_link()
+        page, status = await opened(chromium, deployed, asked.url, "alice")
+        await page.fill("#api_key", DEMO2_API_KEY)
+        picture = await page.screenshot()
+        await page.click("#link")
+        linked = await page.locator("#linked").inner_text()
+        completed = await alice.completed()
+        hello = await alice.call("hello")
+        organisations = await alice.call("list_organisations")
+
+    if os.environ.get("OAS_UPDATE_SCREENSHOT") == "1":
+        SCREENSHOT.write_bytes(picture)
+    assert asked.url.startswith(f"{deployed.server.url}/link/")
+    assert status == 200
+    assert f"Hello world @{DEMO2_USERNAME}" in linked
+    assert completed == asked.elicitation_id
+    assert hello["username"] == DEMO2_USERNAME
+    assert [organisation["id"] for organisation in organisations["organisations"]] == [6, 7]
+    assert DEMO2_API_KEY.encode() not in deployed.accounts.read_bytes()
