@@ -37,10 +37,10 @@ from mcp_types import (
     ElicitResult,
 )
 from playwright.async_api import Browser as Chromium
-from playwright.async_api import Page, Route, async_playwright
+from playwright.async_api import Page, Route, ViewportSize, async_playwright
 from test_oauth_provider import REDIRECT_URI, Browser, Memory, Provider, provider, wait_for
 
-from oas_mcp.sandbox import DEMO2_API_KEY, DEMO2_USERNAME
+from oas_mcp.sandbox import DEMO2_API_KEY, DEMO2_USERNAME, DEMO_API_KEY, DEMO_USERNAME
 
 from support import Running, free_port, running, running_on, structured, text_of
 
@@ -56,7 +56,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 NOT_LOOPBACK = re.compile(r"^(?!http://127\.0\.0\.1[:/])")  # the provider's login page asks for web fonts
-VIEWPORT = {"width": 760, "height": 640}
+VIEWPORT: ViewportSize = {"width": 760, "height": 640}
 SCREENSHOT = Path(__file__).parents[2] / "docs" / "link-page.png"
 WRONG_KEY = "Sandbox0.NotAKeyTheSandboxKnowsOfAtAll0000"
 
@@ -175,13 +175,20 @@ async def abort(route: Route) -> None:
     await route.abort()
 
 
-async def opened(chromium: Chromium, deployed: Deployment, link: str, login: str) -> tuple[Page, int]:
-    """``link`` opened in a new browser (no cookies), signed in at the provider as ``login``: the page oas-mcp
-    shows after the sign-in, and its HTTP status."""
-    context = await chromium.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+async def visited(chromium: Chromium, link: str) -> tuple[Page, int]:
+    """``link`` opened in a new browser (no cookies, nothing but loopback): the page and its HTTP status."""
+    context = await chromium.new_context(viewport=VIEWPORT)
     await context.route(NOT_LOOPBACK, abort)
     page = await context.new_page()
-    await page.goto(link)
+    response = await page.goto(link)
+    assert response is not None
+    return page, response.status
+
+
+async def opened(chromium: Chromium, link: str, login: str) -> tuple[Page, int]:
+    """``link`` opened in a new browser, signed in at the provider as ``login``: the page oas-mcp shows after the
+    sign-in, and its HTTP status."""
+    page, _ = await visited(chromium, link)
     await page.fill("input[name=login]", login)
     await page.fill("input[name=password]", "any password will do")
     await page.click("button[type=submit]")
@@ -195,7 +202,7 @@ async def test_a_person_links_their_account_in_the_browser_then_calls_tools_as_i
 ) -> None:
     async with signed_in(deployed, "alice") as alice:
         asked = await alice.asked_to_link()
-        page, status = await opened(chromium, deployed, asked.url, "alice")
+        page, status = await opened(chromium, asked.url, "alice")
         await page.fill("#api_key", DEMO2_API_KEY)
         picture = await page.screenshot()
         await page.click("#link")
@@ -213,3 +220,77 @@ async def test_a_person_links_their_account_in_the_browser_then_calls_tools_as_i
     assert hello["username"] == DEMO2_USERNAME
     assert [organisation["id"] for organisation in organisations["organisations"]] == [6, 7]
     assert DEMO2_API_KEY.encode() not in deployed.accounts.read_bytes()
+
+
+async def test_a_link_opened_by_someone_else_is_refused_and_stays_usable_by_its_owner(
+    deployed: Deployment, chromium: Chromium
+) -> None:
+    async with signed_in(deployed, "bob") as bob, signed_in(deployed, "mallory") as mallory:
+        asked = await bob.asked_to_link()
+        page, status = await opened(chromium, asked.url, "mallory")
+        refusal = await page.locator("body").inner_text()
+        forms = await page.locator("#api_key").count()
+        await bob.asked_to_link()  # nothing stored for either
+        await mallory.asked_to_link()
+        owners, owners_status = await opened(chromium, asked.url, "bob")
+        owners_forms = await owners.locator("#api_key").count()
+
+    assert status == 403
+    assert "someone else" in refusal
+    assert forms == 0
+    assert (owners_status, owners_forms) == (200, 1)
+
+
+async def test_a_wrong_key_is_refused_on_the_page_and_nothing_is_stored(
+    deployed: Deployment, chromium: Chromium
+) -> None:
+    async with signed_in(deployed, "carol") as carol:
+        asked = await carol.asked_to_link()
+        page, _ = await opened(chromium, asked.url, "carol")
+        await page.fill("#api_key", WRONG_KEY)
+        await page.click("#link")
+        refused = await page.content()
+        await carol.asked_to_link()  # nothing stored
+        await page.fill("#api_key", DEMO_API_KEY)  # the link still works
+        await page.click("#link")
+        linked = await page.locator("#linked").inner_text()
+        hello = await carol.call("hello")
+
+    assert "The API refused this key" in refused
+    assert WRONG_KEY not in refused
+    assert f"Hello world @{DEMO_USERNAME}" in linked
+    assert hello["username"] == DEMO_USERNAME
+
+
+async def test_a_used_link_is_refused_and_unlinking_on_the_page_deletes_the_account(
+    deployed: Deployment, chromium: Chromium
+) -> None:
+    async with signed_in(deployed, "dave") as dave:
+        asked = await dave.asked_to_link()
+        page, _ = await opened(chromium, asked.url, "dave")
+        await page.fill("#api_key", DEMO_API_KEY)
+        await page.click("#link")
+        await page.locator("#linked").wait_for()
+        reused, reused_status = await visited(chromium, asked.url)
+        reuse_refusal = await reused.locator("body").inner_text()
+        await page.click("#unlink")
+        unlinked = await page.locator("#unlinked").inner_text()
+        asked_again = await dave.asked_to_link()
+
+    assert reused_status in {403, 404, 410}
+    assert "used" in reuse_refusal
+    assert "Unlinked" in unlinked
+    assert asked_again.url != asked.url
+
+
+async def test_a_post_without_the_csrf_token_is_refused(deployed: Deployment, chromium: Chromium) -> None:
+    async with signed_in(deployed, "erin") as erin:
+        asked = await erin.asked_to_link()
+        page, _ = await opened(chromium, asked.url, "erin")
+        cookies = {cookie["name"]: cookie["value"] for cookie in await page.context.cookies(deployed.server.url)}
+        async with httpx2.AsyncClient(cookies=cookies, timeout=60) as http:  # the signed-in browser's cookie
+            forged = await http.post(asked.url, data={"api_key": DEMO_API_KEY})
+        await erin.asked_to_link()  # nothing stored
+
+    assert cookies
+    assert forged.status_code == 403
