@@ -11,6 +11,7 @@ from pydantic import BeforeValidator, Field
 from oas_mcp.client import MAX_ORGANISATION_ID, CurrencyCode, ImageURL, NotFoundError, OrganisationName
 from oas_mcp.settings import MAX_LIST_LIMIT, Settings
 from oas_mcp.text import clean
+from oas_mcp.tools.credentials import LINKED_WITHOUT_LOGIN
 from oas_mcp.tools.duplicates import CreateAnother, Existing, confirmation, refusal, same_named
 from oas_mcp.tools.results import Activated, CreatedOrganisationResult, Greeting, Organisations, SignedIn
 from oas_mcp.tools.state import State, client_of
@@ -66,6 +67,8 @@ def add_read_tools(server: MCPServer[Any], settings: Settings) -> None:
             """Sign in with the configured credentials (never ask the user for them); returns the user and session
             expiry. Other tools sign in by themselves."""
             client = await client_of(ctx)
+            if ctx.request_context.lifespan_context.linked is not None and not client.credentials.can_login:
+                raise ToolError(LINKED_WITHOUT_LOGIN)
             return SignedIn.of(await client.login())
 
     @server.tool(annotations=hints("List organisations", read_only=True, idempotent=True))

@@ -30,6 +30,11 @@ MISSING_KEY = (
     f"This server uses each user's own OAS API key: configure your MCP client to send it in the "
     f"{API_KEY_HEADER} header, then call again."
 )
+LINKED_KEY = "the API key you linked (to link another: call unlink_account, then any tool)"
+LINKED_WITHOUT_LOGIN = (
+    "login needs the username (or email) and password of your OAS account, and you linked its API key alone: to "
+    "give them, call unlink_account, then any tool, and fill them in on the link page."
+)
 MALFORMED_KEY = (
     f"The {API_KEY_HEADER} header is not an API key (expected up to {MAX_KEY_LENGTH} visible ASCII "
     "characters, such as the 41-character key from the welcome email); correct it in your MCP client."

@@ -35,7 +35,7 @@ from oas_mcp.text import clean
 from oas_mcp.tools.catalogue import add_read_tools, add_write_tools
 from oas_mcp.tools.client_log import ForwardLogs, install, set_level
 from oas_mcp.tools.completions import completer
-from oas_mcp.tools.credentials import FROM_HEADER
+from oas_mcp.tools.credentials import FROM_HEADER, LINKED_KEY
 from oas_mcp.tools.errors import (
     API_KEY_SETTING,
     MAX_MESSAGE,
@@ -84,6 +84,7 @@ def build_server(
     if linked is not None:
         from oas_mcp.tools.linked import add_unlink_tool
 
+        server.api_key_source = LINKED_KEY
         add_unlink_tool(server, linked)  # unlink_account
     add_resources(server, settings)  # oas://session, oas://organisations, oas://organisations/{organisation_id}
     writers = add_write_tools(server)  # create_organisation, activate_organisation
