@@ -114,7 +114,8 @@ KEY_REFUSED = (
 NOT_A_KEY = "This is not an API key: paste the 41-character key from your OAS welcome email. Nothing was stored."
 LOGIN_REFUSED = "The API refused this username, email and password for the login tool. Nothing was stored."
 LOGIN_INCOMPLETE = (
-    "For the login tool, give the password with a username or an email, or leave all three empty. Nothing was stored."
+    "For the login tool, give your username, email and password together (the API asks for all three), or leave "
+    "all three empty. Nothing was stored."
 )
 API_FAILED = "The OAS API could not check this right now; nothing was stored. Try again in a minute."
 
@@ -360,8 +361,6 @@ class LinkPage:
         key, username, email, password = (form.get(name, "") for name in ("api_key", "username", "email", "password"))
         if not key or len(key) > MAX_FIELD or not (key.isascii() and key.isprintable()) or " " in key:
             return Checked(error=NOT_A_KEY)
-        if (password and not (username or email)) or (not password and (username or email)):
-            return Checked(error=LOGIN_INCOMPLETE)
         shared = self.shared()
         try:
             owner = _owner(await shared.with_credentials(Credentials.of(api_key=key)).hello())
@@ -372,6 +371,8 @@ class LinkPage:
             return Checked(error=API_FAILED, status=502)
         if owner is None:
             return Checked(error=API_FAILED, status=502)
+        if any((username, email, password)) and not all((username, email, password)):
+            return Checked(error=LOGIN_INCOMPLETE)
         if password:
             login = shared.with_credentials(Credentials.of(username=username, email=email, password=password))
             try:
@@ -460,7 +461,7 @@ def _form(
         f"{field('api_key', 'OAS API key', 'password', required=True)}"
         "<fieldset><legend>For the login tool (optional)</legend>"
         f"{field('username', 'Username', 'text', keep=True)}"
-        f"{field('email', 'Email', 'email', 'or the username', keep=True)}"
+        f"{field('email', 'Email', 'email', keep=True)}"
         f"{field('password', 'Password', 'password')}"
         '</fieldset><button type="submit" id="link">Link account</button></form>'
     )

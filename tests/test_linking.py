@@ -4,6 +4,7 @@ their key, and from then on their tools act as their own account. Refusals store
 
 from __future__ import annotations
 
+import html
 import re
 import secrets
 import sqlite3
@@ -20,11 +21,22 @@ from cryptography.fernet import Fernet
 from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
 from mcp_types import URL_ELICITATION_REQUIRED, ElicitRequestURLParams, ElicitResult
 
-from oas_mcp.sandbox import DEMO2_API_KEY, DEMO2_ORGANISATIONS, DEMO2_USERNAME, DEMO_API_KEY, DEMO_USERNAME
+from oas_mcp.sandbox import (
+    DEMO2_API_KEY,
+    DEMO2_EMAIL,
+    DEMO2_ORGANISATIONS,
+    DEMO2_PASSWORD,
+    DEMO2_USERNAME,
+    DEMO_API_KEY,
+    DEMO_EMAIL,
+    DEMO_PASSWORD,
+    DEMO_USERNAME,
+)
 
 from http_clients import session
 from oauth_issuer import INTROSPECTOR, FakeIssuer, serving
-from support import Running, error_text, free_port, run, running, running_on, structured, wait_for
+from pg_server import Postgres, fresh_schema
+from support import Running, error_text, free_port, run, running_on, structured, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -173,7 +185,7 @@ def shown(page: httpx2.Response, element: str) -> str:
     """The text of the element with id ``element`` on ``page``."""
     found = re.search(rf'id="{element}">([^<]*)<', page.text)
     assert found is not None, page.text
-    return found.group(1)
+    return html.unescape(found.group(1))
 
 
 async def link(linking: Linking, url: str, user: str, key: str) -> httpx2.Response:
@@ -194,7 +206,6 @@ async def test_an_unlinked_person_is_asked_to_link_by_url_elicitation(linking: L
     assert asked.url.startswith(f"{linking.server.url}/link/")
     assert asked.elicitation_id
     assert asked.message.startswith("Link your OAS account: open this page, sign in, and paste your OAS API key")
-    assert DEMO_USERNAME not in linking.server.output()  # the operator's (sandbox) account was never used
 
 
 async def test_a_client_without_url_elicitation_gets_the_link_in_a_tool_error(linking: Linking) -> None:
@@ -232,6 +243,7 @@ async def test_once_linked_each_person_acts_as_their_own_account(linking: Linkin
     stored = linking.query("SELECT sub, oas_username, secrets FROM oas_mcp_accounts")
     assert {(sub, name) for sub, name, _ in stored} >= {(alice, DEMO2_USERNAME), (bob, DEMO_USERNAME)}
     assert not [row for row in stored if DEMO2_API_KEY in row[2] or DEMO_API_KEY in row[2]]
+    assert asked.url.rsplit("/", 1)[1] not in linking.server.output()
 
 
 # --- Refused, and nothing stored ----------------------------------------------------------------------------------
@@ -300,6 +312,39 @@ async def test_a_post_without_the_csrf_token_or_with_a_wrong_key_stores_nothing(
     assert 'value="alice@example.com"' in wrong.text  # what is no secret is kept for a second try
     assert stored == []
     assert shown(right, "linked") == f"Linked: Hello world @{DEMO_USERNAME}"
+
+
+def login(username: str, email: str, password: str) -> dict[str, str]:
+    return {"username": username, "email": email, "password": password}
+
+
+async def test_login_credentials_given_on_the_page_are_checked_and_then_used_by_login(linking: Linking) -> None:
+    alice, bob = person(), person()
+    async with mcp_as(linking, alice) as alices, mcp_as(linking, bob) as bobs:
+        async with browser(linking, alice) as opened:
+            form = await opened.open((await asked_to_link(alices)).url)
+            demo2 = login(DEMO2_USERNAME, DEMO2_EMAIL, DEMO2_PASSWORD)
+            others = await opened.submit(form, api_key=DEMO_API_KEY, **demo2)
+            wrong = await opened.submit(form, api_key=DEMO_API_KEY, **login(DEMO_USERNAME, DEMO_EMAIL, "pw-canary"))
+            half = await opened.submit(form, api_key=DEMO_API_KEY, username=DEMO_USERNAME, password=DEMO_PASSWORD)
+            linked = await opened.submit(form, api_key=DEMO_API_KEY, **login(DEMO_USERNAME, DEMO_EMAIL, DEMO_PASSWORD))
+        signed_in = structured(await alices.call_tool("login", {}))
+        await link(linking, (await asked_to_link(bobs)).url, bob, DEMO2_API_KEY)
+        without = error_text(await bobs.call_tool("login", {}))
+
+    assert shown(others, "error") == (
+        f"These sign in as @{DEMO2_USERNAME}, not as @{DEMO_USERNAME} (the key's account). Nothing was stored."
+    )
+    assert shown(wrong, "error").startswith("The API refused this username, email and password")
+    assert shown(half, "error").startswith("For the login tool, give your username, email and password together")
+    assert shown(linked, "linked") == f"Linked: Hello world @{DEMO_USERNAME}"
+    assert signed_in["user"]["username"] == DEMO_USERNAME
+    assert without == (
+        "login needs the username (or email) and password of your OAS account, and you linked its API key alone: to "
+        "give them, call unlink_account, then any tool, and fill them in on the link page."
+    )
+    log = linking.server.output()
+    assert [secret for secret in (DEMO_PASSWORD, DEMO2_PASSWORD, "pw-canary", DEMO2_API_KEY) if secret in log] == []
 
 
 # --- Unlinking ----------------------------------------------------------------------------------------------------
@@ -394,10 +439,11 @@ def test_linked_accounts_without_a_way_to_sign_people_in_refuse_to_start(tmp_pat
 
 
 @contextmanager
-def replica(linking: Linking, **changes: str) -> Iterator[Linking]:
-    """Another oas-mcp on the same store and public URL, as behind a load balancer."""
+def replica(linking: Linking, port: int = 0, **changes: str) -> Iterator[Linking]:
+    """Another oas-mcp on ``port`` (0: any) with the same settings (``changes`` aside): the same store and public
+    URL, as behind a load balancer."""
     env = {**linking.environment, **changes}
-    with running(*HTTP, **env) as server:
+    with running_on(port, *HTTP, **env) as server:
         wait_for(server, "signing keys")
         yield Linking(linking.fake, server, env, linking.notified)
 
@@ -407,13 +453,22 @@ async def test_replicas_share_links_accounts_and_completions(linking: Linking) -
         await replicas_share_links_accounts_and_completions(linking, other)
 
 
+async def test_replicas_share_them_on_postgresql_too(linking: Linking, postgres: Postgres) -> None:
+    port = free_port()
+    database = {"OAS_ACCOUNTS_PATH": "", "OAS_DATABASE_URL": fresh_schema(postgres)}
+    public = {"OAS_PUBLIC_URL": f"http://127.0.0.1:{port}/mcp"}
+    with replica(linking, port, **database, **public) as one, replica(one) as two:
+        await replicas_share_links_accounts_and_completions(one, two)
+
+
 async def replicas_share_links_accounts_and_completions(one: Linking, two: Linking) -> None:
+    """A link made on ``one`` is used on ``two`` (whose page then uses ``one``'s: the public URL's); ``one`` tells its
+    client; ``two`` then acts as the account, and unlinks it; ``one`` then asks to link again."""
     alice = person()
     async with mcp_as(one, alice) as on_one, mcp_as(two, alice) as on_two:
         asked = await asked_to_link(on_one)
-        url_on_two = asked.url.replace(one.server.url, two.server.url)
         async with browser(two, alice) as opened:
-            form = await opened.open(url_on_two)
+            form = await opened.open(asked.url.replace(one.server.url, two.server.url))
             linked = await opened.submit(form, to=two.server.url, api_key=DEMO_API_KEY)
         await one.notified.wait_for(asked.elicitation_id)  # told by the first replica, which learns it from the store
         hello = structured(await on_two.call_tool("hello", {}))
