@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import anyio
 import httpx2
@@ -314,7 +314,15 @@ async def test_a_post_without_the_csrf_token_or_with_a_wrong_key_stores_nothing(
     assert shown(right, "linked") == f"Linked: Hello world @{DEMO_USERNAME}"
 
 
-def login(username: str, email: str, password: str) -> dict[str, str]:
+class Login(TypedDict):
+    """The login tool's credentials, as the form takes them."""
+
+    username: str
+    email: str
+    password: str
+
+
+def login(username: str, email: str, password: str) -> Login:
     return {"username": username, "email": email, "password": password}
 
 
