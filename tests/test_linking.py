@@ -21,6 +21,9 @@ from cryptography.fernet import Fernet
 from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
 from mcp_types import URL_ELICITATION_REQUIRED, ElicitRequestURLParams, ElicitResult
 
+from oas_mcp.hosting import Policy
+from oas_mcp.linking import link_page
+from oas_mcp.oauth import Issuer
 from oas_mcp.sandbox import (
     DEMO2_API_KEY,
     DEMO2_EMAIL,
@@ -32,11 +35,13 @@ from oas_mcp.sandbox import (
     DEMO_PASSWORD,
     DEMO_USERNAME,
 )
+from oas_mcp.settings import Settings, SettingsError
+from oas_mcp.wiring import make_client
 
 from http_clients import session
 from oauth_issuer import INTROSPECTOR, FakeIssuer, serving
 from pg_server import Postgres, fresh_schema
-from support import Running, error_text, free_port, run, running_on, structured, wait_for
+from support import Running, error_text, free_port, running_on, structured, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -423,24 +428,39 @@ async def test_the_page_is_locked_down_and_its_cookie_is_http_only(linking: Link
 
 
 @pytest.mark.parametrize("problem", ["no client", "issuer cannot sign in"])
-def test_linked_accounts_without_a_way_to_sign_people_in_refuse_to_start(tmp_path: Path, problem: str) -> None:
+def test_linked_accounts_without_a_way_to_sign_people_in_refuse_to_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, problem: str
+) -> None:
     fake = FakeIssuer(f"http://127.0.0.1:{free_port()}", signs_in=problem != "issuer cannot sign in")
     env = environment(fake, 8000, tmp_path)
     if problem == "no client":
         del env["OAS_OAUTH_CLIENT_ID"], env["OAS_OAUTH_CLIENT_SECRET"]
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
 
-    with serving(fake):
-        result = run(*HTTP, **env)
+    with serving(fake), pytest.raises(SettingsError) as refused:
+        link_page(Settings.load(transport="http"), Issuer(fake.url), lambda: make_client(Settings.load()))
 
-    expected = {
-        "no client": "oas-mcp: linked accounts (OAS_ACCOUNTS_KEY_FILE) need OAS_OAUTH_CLIENT_ID and "
-        "OAS_OAUTH_CLIENT_SECRET (or OAS_OAUTH_CLIENT_SECRET_FILE): the link page signs people in as that client "
-        "of the issuer, with redirect URI http://127.0.0.1:8000/link/callback\n",
-        "issuer cannot sign in": f"oas-mcp: linked accounts need the OAuth issuer {fake.url} to sign people in, "
-        "and its metadata has no authorization_endpoint and no token_endpoint: use an OpenID Connect provider's "
-        "issuer URL\n",
-    }[problem]
-    assert (result.returncode, result.stderr) == (2, expected)
+    assert (
+        str(refused.value)
+        == {
+            "no client": "linked accounts (OAS_ACCOUNTS_KEY_FILE) need OAS_OAUTH_CLIENT_ID and OAS_OAUTH_CLIENT_SECRET "
+            "(or OAS_OAUTH_CLIENT_SECRET_FILE): the link page signs people in as that client of the issuer, with "
+            "redirect URI http://127.0.0.1:8000/link/callback",
+            "issuer cannot sign in": f"linked accounts need the OAuth issuer {fake.url} to sign people in, and its "
+            "metadata has no authorization_endpoint and no token_endpoint: use an OpenID Connect provider's issuer URL",
+        }[problem]
+    )
+    assert not (tmp_path / "accounts.sqlite3").exists()  # refused before the database is made
+
+
+def test_an_accounts_key_file_without_oauth_refuses_to_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OAS_ACCOUNTS_KEY_FILE", str(tmp_path / "keys"))
+
+    with pytest.raises(SettingsError) as refused:
+        Policy.of(Settings.load(transport="http"))
+
+    assert str(refused.value) == "OAS_ACCOUNTS_KEY_FILE is only used with OAuth: set OAS_OAUTH_ISSUER too, or drop it"
 
 
 # --- Replicas -----------------------------------------------------------------------------------------------------
