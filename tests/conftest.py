@@ -1,9 +1,10 @@
-"""Fixtures: a sandbox per test, an MCP client on it, an environment without OAS_* variables, and the npm tools."""
+"""Fixtures: a sandbox per test, an MCP client on it, an environment without OAS_* variables, a PostgreSQL server,
+and the npm tools."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from mcp import Client
 
 from oas_mcp.sandbox import Sandbox
 
+from pg_server import Postgres, started
 from support import server_for
 
 
@@ -37,6 +39,13 @@ async def mcp(sandbox: Sandbox) -> AsyncIterator[Client]:
     """An MCP client session with oas-mcp on the demo sandbox."""
     async with Client(server_for(sandbox)) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL server, started once per test worker (see pg_server)."""
+    with started() as server:
+        yield server
 
 
 NODE_TOOLS = ("node", "mcp-inspector", "conformance", "mcpb")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPError
 from mcp_types import CompleteRequestParams, CompleteResult, Completion, PromptReference, ResourceTemplateReference
 
 from oas_mcp.client import CURRENCY_NAMES, ISO_4217, OASError
@@ -166,7 +167,7 @@ async def _organisations(
     index: OrganisationIndex, request: ServerRequestContext[Any, Any]
 ) -> tuple[list[tuple[int, str]], bool]:
     try:
-        client = client_for(request)
-    except ToolError:  # per-request credentials, and this request has no usable key: nothing to list
+        client = await client_for(request)
+    except (ToolError, MCPError):  # no usable key, or no linked account: nothing to list
         return [], False
     return await index.organisations(client)
