@@ -4,17 +4,19 @@ provider (node-oidc-provider, tests/interop/oauth_provider.mjs), pastes their OA
 calls act as their own OAS account (the sandbox API over HTTP). And what the page refuses.
 
 ``.ci/run`` installs the provider, Chromium and Playwright, and sets ``INTEROP_BIN``; without that variable these
-tests are skipped, and with it a missing tool fails them. ``OAS_UPDATE_SCREENSHOT=1`` writes the README's picture of
+tests are skipped, and with it a missing tool fails them. ``UPDATE_SCREENSHOTS=1`` writes the README's picture of
 the link page (docs/link-page.png).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +58,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 NOT_LOOPBACK = re.compile(r"^(?!http://127\.0\.0\.1[:/])")  # the provider's login page asks for web fonts
-VIEWPORT: ViewportSize = {"width": 760, "height": 640}
+VIEWPORT: ViewportSize = {"width": 720, "height": 600}
 SCREENSHOT = Path(__file__).parents[2] / "docs" / "link-page.png"
 WRONG_KEY = "Sandbox0.NotAKeyTheSandboxKnowsOfAtAll0000"
 
@@ -192,9 +194,26 @@ async def opened(chromium: Chromium, link: str, login: str) -> tuple[Page, int]:
     await page.fill("input[name=login]", login)
     await page.fill("input[name=password]", "any password will do")
     await page.click("button[type=submit]")
-    async with page.expect_response(lambda response: "/link/callback" in response.url) as callback:
+    pages = link.rsplit("/", 1)[0]  # {origin}/link, where the provider sends the browser back
+    async with page.expect_response(
+        lambda answer: answer.url.startswith(pages) and not 300 <= answer.status < 400
+    ) as landed:
         await page.click("button[type=submit]")  # consent
-    return page, (await callback.value).status
+    await page.wait_for_url(lambda url: url.startswith(pages))  # and loaded
+    return page, (await landed.value).status
+
+
+def linked_subjects(deployed: Deployment) -> list[str]:
+    """The subjects with a linked account, as the server's SQLite file holds them."""
+    with closing(sqlite3.connect(deployed.accounts)) as database:
+        return [sub for (sub,) in database.execute("SELECT sub FROM oas_mcp_accounts ORDER BY sub")]
+
+
+def expire(deployed: Deployment, link: str) -> None:
+    """Make ``link`` ten minutes old, as if its form had been left open that long."""
+    digest = hashlib.sha256(link.rsplit("/", 1)[1].encode()).hexdigest()
+    with closing(sqlite3.connect(deployed.accounts)) as database, database:
+        database.execute("UPDATE oas_mcp_links SET expires_at = '2000-01-01T00:00:00+00:00' WHERE digest = ?", [digest])
 
 
 async def test_a_person_links_their_account_in_the_browser_then_calls_tools_as_it(
@@ -203,22 +222,25 @@ async def test_a_person_links_their_account_in_the_browser_then_calls_tools_as_i
     async with signed_in(deployed, "alice") as alice:
         asked = await alice.asked_to_link()
         page, status = await opened(chromium, asked.url, "alice")
+        styled = await page.evaluate("getComputedStyle(document.querySelector('main')).maxWidth")
         await page.fill("#api_key", DEMO2_API_KEY)
-        picture = await page.screenshot()
+        picture = await page.screenshot(full_page=True)
         await page.click("#link")
         linked = await page.locator("#linked").inner_text()
         completed = await alice.completed()
         hello = await alice.call("hello")
         organisations = await alice.call("list_organisations")
 
-    if os.environ.get("OAS_UPDATE_SCREENSHOT") == "1":
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         SCREENSHOT.write_bytes(picture)
     assert asked.url.startswith(f"{deployed.server.url}/link/")
     assert status == 200
-    assert f"Hello world @{DEMO2_USERNAME}" in linked
+    assert styled != "none"  # the page's inline style passes its Content-Security-Policy
+    assert linked == f"Linked: Hello world @{DEMO2_USERNAME}"
     assert completed == asked.elicitation_id
     assert hello["username"] == DEMO2_USERNAME
     assert [organisation["id"] for organisation in organisations["organisations"]] == [6, 7]
+    assert "alice" in linked_subjects(deployed)
     assert DEMO2_API_KEY.encode() not in deployed.accounts.read_bytes()
 
 
@@ -228,7 +250,7 @@ async def test_a_link_opened_by_someone_else_is_refused_and_stays_usable_by_its_
     async with signed_in(deployed, "bob") as bob, signed_in(deployed, "mallory") as mallory:
         asked = await bob.asked_to_link()
         page, status = await opened(chromium, asked.url, "mallory")
-        refusal = await page.locator("body").inner_text()
+        refusal = await page.locator("#error").inner_text()
         forms = await page.locator("#api_key").count()
         await bob.asked_to_link()  # nothing stored for either
         await mallory.asked_to_link()
@@ -236,8 +258,9 @@ async def test_a_link_opened_by_someone_else_is_refused_and_stays_usable_by_its_
         owners_forms = await owners.locator("#api_key").count()
 
     assert status == 403
-    assert "someone else" in refusal
+    assert refusal.startswith("This link was made for someone else")
     assert forms == 0
+    assert {"bob", "mallory"}.isdisjoint(linked_subjects(deployed))
     assert (owners_status, owners_forms) == (200, 1)
 
 
@@ -249,16 +272,19 @@ async def test_a_wrong_key_is_refused_on_the_page_and_nothing_is_stored(
         page, _ = await opened(chromium, asked.url, "carol")
         await page.fill("#api_key", WRONG_KEY)
         await page.click("#link")
-        refused = await page.content()
-        await carol.asked_to_link()  # nothing stored
+        refusal = await page.locator("#error").inner_text()
+        html = await page.content()
+        stored = linked_subjects(deployed)
+        await carol.asked_to_link()
         await page.fill("#api_key", DEMO_API_KEY)  # the link still works
         await page.click("#link")
         linked = await page.locator("#linked").inner_text()
         hello = await carol.call("hello")
 
-    assert "The API refused this key" in refused
-    assert WRONG_KEY not in refused
-    assert f"Hello world @{DEMO_USERNAME}" in linked
+    assert refusal.startswith("The API refused this key")
+    assert WRONG_KEY not in html
+    assert "carol" not in stored
+    assert linked == f"Linked: Hello world @{DEMO_USERNAME}"
     assert hello["username"] == DEMO_USERNAME
 
 
@@ -272,15 +298,32 @@ async def test_a_used_link_is_refused_and_unlinking_on_the_page_deletes_the_acco
         await page.click("#link")
         await page.locator("#linked").wait_for()
         reused, reused_status = await visited(chromium, asked.url)
-        reuse_refusal = await reused.locator("body").inner_text()
+        reuse_refusal = await reused.locator("#error").inner_text()
         await page.click("#unlink")
         unlinked = await page.locator("#unlinked").inner_text()
         asked_again = await dave.asked_to_link()
 
-    assert reused_status in {403, 404, 410}
-    assert "used" in reuse_refusal
-    assert "Unlinked" in unlinked
+    assert reused_status == 410
+    assert reuse_refusal.startswith("This link was already used")
+    assert unlinked.startswith(f"Unlinked OAS account @{DEMO_USERNAME}")
+    assert "dave" not in linked_subjects(deployed)
     assert asked_again.url != asked.url
+
+
+async def test_a_link_that_expires_while_its_form_is_open_is_refused(deployed: Deployment, chromium: Chromium) -> None:
+    async with signed_in(deployed, "frank") as frank:
+        asked = await frank.asked_to_link()
+        page, _ = await opened(chromium, asked.url, "frank")
+        expire(deployed, asked.url)
+        await page.fill("#api_key", DEMO_API_KEY)
+        async with page.expect_response(asked.url) as submitted:
+            await page.click("#link")
+        refusal = await page.locator("#error").inner_text()
+        await frank.asked_to_link()
+
+    assert (await submitted.value).status == 410
+    assert refusal.startswith("This link has expired")
+    assert "frank" not in linked_subjects(deployed)
 
 
 async def test_a_post_without_the_csrf_token_is_refused(deployed: Deployment, chromium: Chromium) -> None:
@@ -290,7 +333,9 @@ async def test_a_post_without_the_csrf_token_is_refused(deployed: Deployment, ch
         cookies = {cookie["name"]: cookie["value"] for cookie in await page.context.cookies(deployed.server.url)}
         async with httpx2.AsyncClient(cookies=cookies, timeout=60) as http:  # the signed-in browser's cookie
             forged = await http.post(asked.url, data={"api_key": DEMO_API_KEY})
-        await erin.asked_to_link()  # nothing stored
+        await erin.asked_to_link()
 
     assert cookies
     assert forged.status_code == 403
+    assert "This form was not sent from this page" in forged.text
+    assert "erin" not in linked_subjects(deployed)
