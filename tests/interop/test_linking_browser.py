@@ -233,6 +233,7 @@ async def test_a_person_links_their_account_in_the_browser_then_calls_tools_as_i
 
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         SCREENSHOT.write_bytes(picture)
+    assert asked.message.startswith("Link your OAS account: open this page, sign in, and paste your OAS API key")
     assert asked.url.startswith(f"{deployed.server.url}/link/")
     assert status == 200
     assert styled != "none"  # the page's inline style passes its Content-Security-Policy
