@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx2
@@ -38,13 +38,14 @@ from mcp_types import (
     ElicitRequestURLParams,
     ElicitResult,
 )
-from playwright.async_api import Browser as Chromium
-from playwright.async_api import Page, Route, ViewportSize, async_playwright
 from test_oauth_provider import REDIRECT_URI, Browser, Memory, Provider, provider, wait_for
 
 from oas_mcp.sandbox import DEMO2_API_KEY, DEMO2_USERNAME, DEMO_API_KEY, DEMO_USERNAME
 
 from support import Running, free_port, running, running_on, structured, text_of
+
+if TYPE_CHECKING:  # Playwright is imported when a test runs: .ci/interop.lock has it, tests/requirements.lock not
+    from playwright import async_api as playwright  # type: ignore[import-not-found, unused-ignore]
 
 pytestmark = pytest.mark.anyio
 
@@ -58,7 +59,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 NOT_LOOPBACK = re.compile(r"^(?!http://127\.0\.0\.1[:/])")  # the provider's login page asks for web fonts
-VIEWPORT: ViewportSize = {"width": 720, "height": 600}
+VIEWPORT: playwright.ViewportSize = {"width": 720, "height": 600}
 SCREENSHOT = Path(__file__).parents[2] / "docs" / "link-page.png"
 WRONG_KEY = "Sandbox0.NotAKeyTheSandboxKnowsOfAtAll0000"
 
@@ -166,18 +167,23 @@ async def signed_in(deployed: Deployment, subject: str) -> AsyncIterator[Person]
 
 
 @pytest.fixture
-async def chromium() -> AsyncIterator[Chromium]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+async def chromium(deployed: Deployment) -> AsyncIterator[playwright.Browser]:
+    """Debian's Chromium, through Playwright (after ``deployed``, so skipped with it)."""
+    from playwright.async_api import async_playwright  # type: ignore[import-not-found, unused-ignore]
+
+    executable = shutil.which("chromium")
+    assert executable is not None, "chromium is missing; .ci/run installs Debian's chromium package"
+    async with async_playwright() as driver:
+        browser = await driver.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser
         await browser.close()
 
 
-async def abort(route: Route) -> None:
+async def abort(route: playwright.Route) -> None:
     await route.abort()
 
 
-async def visited(chromium: Chromium, link: str) -> tuple[Page, int]:
+async def visited(chromium: playwright.Browser, link: str) -> tuple[playwright.Page, int]:
     """``link`` opened in a new browser (no cookies, nothing but loopback): the page and its HTTP status."""
     context = await chromium.new_context(viewport=VIEWPORT)
     await context.route(NOT_LOOPBACK, abort)
@@ -187,7 +193,7 @@ async def visited(chromium: Chromium, link: str) -> tuple[Page, int]:
     return page, response.status
 
 
-async def opened(chromium: Chromium, link: str, login: str) -> tuple[Page, int]:
+async def opened(chromium: playwright.Browser, link: str, login: str) -> tuple[playwright.Page, int]:
     """``link`` opened in a new browser, signed in at the provider as ``login``: the page oas-mcp shows after the
     sign-in, and its HTTP status."""
     page, _ = await visited(chromium, link)
@@ -217,7 +223,7 @@ def expire(deployed: Deployment, link: str) -> None:
 
 
 async def test_a_person_links_their_account_in_the_browser_then_calls_tools_as_it(
-    deployed: Deployment, chromium: Chromium
+    deployed: Deployment, chromium: playwright.Browser
 ) -> None:
     async with signed_in(deployed, "alice") as alice:
         asked = await alice.asked_to_link()
@@ -246,7 +252,7 @@ async def test_a_person_links_their_account_in_the_browser_then_calls_tools_as_i
 
 
 async def test_a_link_opened_by_someone_else_is_refused_and_stays_usable_by_its_owner(
-    deployed: Deployment, chromium: Chromium
+    deployed: Deployment, chromium: playwright.Browser
 ) -> None:
     async with signed_in(deployed, "bob") as bob, signed_in(deployed, "mallory") as mallory:
         asked = await bob.asked_to_link()
@@ -266,7 +272,7 @@ async def test_a_link_opened_by_someone_else_is_refused_and_stays_usable_by_its_
 
 
 async def test_a_wrong_key_is_refused_on_the_page_and_nothing_is_stored(
-    deployed: Deployment, chromium: Chromium
+    deployed: Deployment, chromium: playwright.Browser
 ) -> None:
     async with signed_in(deployed, "carol") as carol:
         asked = await carol.asked_to_link()
@@ -290,7 +296,7 @@ async def test_a_wrong_key_is_refused_on_the_page_and_nothing_is_stored(
 
 
 async def test_a_used_link_is_refused_and_unlinking_on_the_page_deletes_the_account(
-    deployed: Deployment, chromium: Chromium
+    deployed: Deployment, chromium: playwright.Browser
 ) -> None:
     async with signed_in(deployed, "dave") as dave:
         asked = await dave.asked_to_link()
@@ -311,7 +317,9 @@ async def test_a_used_link_is_refused_and_unlinking_on_the_page_deletes_the_acco
     assert asked_again.url != asked.url
 
 
-async def test_a_link_that_expires_while_its_form_is_open_is_refused(deployed: Deployment, chromium: Chromium) -> None:
+async def test_a_link_that_expires_while_its_form_is_open_is_refused(
+    deployed: Deployment, chromium: playwright.Browser
+) -> None:
     async with signed_in(deployed, "frank") as frank:
         asked = await frank.asked_to_link()
         page, _ = await opened(chromium, asked.url, "frank")
@@ -327,7 +335,7 @@ async def test_a_link_that_expires_while_its_form_is_open_is_refused(deployed: D
     assert "frank" not in linked_subjects(deployed)
 
 
-async def test_a_post_without_the_csrf_token_is_refused(deployed: Deployment, chromium: Chromium) -> None:
+async def test_a_post_without_the_csrf_token_is_refused(deployed: Deployment, chromium: playwright.Browser) -> None:
     async with signed_in(deployed, "erin") as erin:
         asked = await erin.asked_to_link()
         page, _ = await opened(chromium, asked.url, "erin")
