@@ -249,6 +249,8 @@ async def test_a_person_links_their_account_in_the_browser_then_calls_tools_as_i
     assert [organisation["id"] for organisation in organisations["organisations"]] == [6, 7]
     assert "alice" in linked_subjects(deployed)
     assert DEMO2_API_KEY.encode() not in deployed.accounts.read_bytes()
+    assert f"linked OAS account @{DEMO2_USERNAME}" in deployed.server.output()
+    assert DEMO2_API_KEY not in deployed.server.output()
 
 
 async def test_a_link_opened_by_someone_else_is_refused_and_stays_usable_by_its_owner(
@@ -290,6 +292,7 @@ async def test_a_wrong_key_is_refused_on_the_page_and_nothing_is_stored(
 
     assert refusal.startswith("The API refused this key")
     assert WRONG_KEY not in html
+    assert WRONG_KEY not in deployed.server.output()
     assert "carol" not in stored
     assert linked == f"Linked: Hello world @{DEMO_USERNAME}"
     assert hello["username"] == DEMO_USERNAME
