@@ -351,3 +351,21 @@ async def test_a_post_without_the_csrf_token_is_refused(deployed: Deployment, ch
     assert forged.status_code == 403
     assert "This form was not sent from this page" in forged.text
     assert "erin" not in linked_subjects(deployed)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="server bug: the page's sign-in sends no prompt=login, so the provider's session in the browser signs the "
+    "wrong person in again, and the refusal's advice to sign in as the person who asked cannot be followed",
+)
+async def test_after_a_refusal_the_link_asks_who_signs_in_again_in_the_same_browser(
+    deployed: Deployment, chromium: playwright.Browser
+) -> None:
+    async with signed_in(deployed, "grace") as grace:
+        asked = await grace.asked_to_link()
+        page, status = await opened(chromium, asked.url, "mallory")  # e.g. a shared computer signed in as mallory
+        await page.goto(asked.url)
+        asks_who = await page.locator("input[name=login]").count()
+
+    assert status == 403
+    assert asks_who == 1, await page.locator("body").inner_text()
