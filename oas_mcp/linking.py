@@ -57,6 +57,8 @@ COOKIE_TTL = 15 * 60
 """Seconds the page's cookie lasts: a sign-in started, or a person signed in on the page."""
 MAX_FIELD = 512
 """Longest value a form field may have."""
+MAX_FORM = 16 * 1024
+"""Largest form body read, in bytes."""
 PURPOSE = "oas-mcp link page"
 """Marks the cookie's contents, so that nothing else these keys encrypt is taken for it."""
 
@@ -347,6 +349,9 @@ class LinkPage:
         signed_in = self.cookie.read(request, "signed-in")
         if signed_in is None:
             return _page("Sign-in expired", _error(SIGNED_OUT), 403), {}
+        length = request.headers.get("content-length", "")
+        if not length.isdigit() or int(length) > MAX_FORM:
+            return _page("Form too large", _error("This form is larger than the page sends."), 413), {}
         async with request.form(max_files=0, max_fields=10) as posted:
             form = {name: value.strip()[: MAX_FIELD + 1] for name, value in posted.items() if isinstance(value, str)}
         if not hmac.compare_digest(form.get("csrf", "").encode(), signed_in["csrf"].encode()):

@@ -300,6 +300,21 @@ async def test_replicas_see_each_others_links(backend: Backend, keys: Path) -> N
         assert [event.event for event in await one.events()] == ["link", "unlink"]
 
 
+async def test_a_link_made_on_one_replica_is_used_on_another_and_the_first_sees_it(
+    backend: Backend, keys: Path
+) -> None:
+    settings = Settings.load()
+    async with open_store(settings) as one, open_store(settings) as two:
+        link = await one.start_link(ALICE)
+
+        await two.complete_link(link.token, ALICE, account("alice"))
+
+        assert await one.completed([link.elicitation_id]) == {link.elicitation_id}
+        assert await one.get(ALICE) is not None
+        with pytest.raises(LinkRefused):
+            await one.complete_link(link.token, ALICE, account("alice"))
+
+
 async def test_replicas_starting_at_once_migrate_the_schema_once(backend: Backend, keys: Path) -> None:
     async def replica() -> None:
         async with open_store(Settings.load()) as store:

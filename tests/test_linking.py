@@ -19,7 +19,7 @@ import httpx2
 import pytest
 from cryptography.fernet import Fernet
 from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
-from mcp_types import URL_ELICITATION_REQUIRED, ElicitRequestURLParams, ElicitResult
+from mcp_types import URL_ELICITATION_REQUIRED, ElicitRequestURLParams, ElicitResult, ResourceTemplateReference
 
 from oas_mcp.hosting import Policy
 from oas_mcp.linking import link_page
@@ -40,7 +40,6 @@ from oas_mcp.wiring import make_client
 
 from http_clients import session
 from oauth_issuer import INTROSPECTOR, FakeIssuer, serving
-from pg_server import Postgres, fresh_schema
 from support import Running, error_text, free_port, running_on, structured, wait_for
 
 pytestmark = pytest.mark.anyio
@@ -223,6 +222,20 @@ async def test_a_client_without_url_elicitation_gets_the_link_in_a_tool_error(li
     assert (
         text == f"Link your OAS account first: open {url.group(1)} (valid 10 minutes, for you alone), then call again."
     )
+
+
+async def test_resources_ask_to_link_too_and_completions_offer_nothing_and_make_no_link(linking: Linking) -> None:
+    alice = person()
+    async with mcp_as(linking, alice) as client:
+        with pytest.raises(MCPError) as reading:
+            await client.read_resource("oas://organisations")
+        made = linking.query(f"SELECT COUNT(*) FROM oas_mcp_links WHERE sub = '{alice}'")
+        template = ResourceTemplateReference(uri="oas://organisations/{organisation_id}")
+        completed = await client.complete(template, {"name": "organisation_id", "value": ""})
+
+    assert reading.value.error.code == URL_ELICITATION_REQUIRED
+    assert completed.completion.values == []
+    assert linking.query(f"SELECT COUNT(*) FROM oas_mcp_links WHERE sub = '{alice}'") == made == [(1,)]
 
 
 # --- Linking, then acting as oneself ------------------------------------------------------------------------------
@@ -479,14 +492,6 @@ def replica(linking: Linking, port: int = 0, **changes: str) -> Iterator[Linking
 async def test_replicas_share_links_accounts_and_completions(linking: Linking) -> None:
     with replica(linking) as other:
         await replicas_share_links_accounts_and_completions(linking, other)
-
-
-async def test_replicas_share_them_on_postgresql_too(linking: Linking, postgres: Postgres) -> None:
-    port = free_port()
-    database = {"OAS_ACCOUNTS_PATH": "", "OAS_DATABASE_URL": fresh_schema(postgres)}
-    public = {"OAS_PUBLIC_URL": f"http://127.0.0.1:{port}/mcp"}
-    with replica(linking, port, **database, **public) as one, replica(one) as two:
-        await replicas_share_links_accounts_and_completions(one, two)
 
 
 async def replicas_share_links_accounts_and_completions(one: Linking, two: Linking) -> None:
