@@ -249,7 +249,9 @@ class LinkPage:
             return link
         if Subject(claims["iss"], claims["sub"]) != link.subject:
             logger.warning("%s signed in on the link page of a link made for %s", claims["sub"], link.subject)
-            return self._refused("someone else")
+            refused = self._refused("someone else")
+            self.cookie.clear(refused)  # they are not signed in here: the link waits for its owner
+            return refused
         response = RedirectResponse(self.url(link.token), status_code=303, headers=HEADERS)
         self.cookie.set(response, "signed-in", iss=claims["iss"], sub=claims["sub"], csrf=secrets.token_urlsafe(32))
         return response

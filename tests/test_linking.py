@@ -373,6 +373,25 @@ async def test_login_credentials_given_on_the_page_are_checked_and_then_used_by_
     assert [secret for secret in (DEMO_PASSWORD, DEMO2_PASSWORD, "pw-canary", DEMO2_API_KEY) if secret in log] == []
 
 
+async def test_a_sign_in_this_page_did_not_start_and_an_oversized_form_are_refused(linking: Linking) -> None:
+    alice = person()
+    async with mcp_as(linking, alice) as client:
+        url = (await asked_to_link(client)).url
+    async with browser(linking, alice) as opened:
+        started = await opened.http.get(url, follow_redirects=False)
+        forged = await opened.http.get(f"{linking.server.url}/link/callback?code=stolen&state=guessed")
+        form = await opened.open(url)
+        oversized = await opened.submit(form, api_key="k" * 20_000)
+
+    assert started.status_code == 302
+    assert (forged.status_code, shown(forged, "error")) == (
+        400,
+        "This sign-in is not the one this page started. Ask your assistant again for a new link.",
+    )
+    assert oversized.status_code == 413
+    assert linking.query(f"SELECT * FROM oas_mcp_accounts WHERE sub = '{alice}'") == []
+
+
 # --- Unlinking ----------------------------------------------------------------------------------------------------
 
 
