@@ -122,11 +122,6 @@ LOGIN_INCOMPLETE = (
 API_FAILED = "The OAS API could not check this right now; nothing was stored. Try again in a minute."
 
 
-def enabled(settings: Settings) -> bool:
-    """Whether linked accounts are on: OAuth, and a key file to encrypt them with."""
-    return settings.oauth_issuer is not None and settings.accounts_key_file is not None
-
-
 def origin_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"

@@ -1,11 +1,14 @@
-"""Which OAS client serves a call: the server's own, or one per X-Api-Key (per-request credentials)."""
+"""Which OAS client serves a call: the server's own, one per X-Api-Key (per-request credentials), or one per linked
+account."""
 
 from __future__ import annotations
 
 import anyio
 import pytest
 from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import SecretStr
 
+from oas_mcp.accounts import LinkedAccount, Subject
 from oas_mcp.client import OASClient, OrganisationList
 from oas_mcp.sandbox import DEMO2_API_KEY, DEMO2_ORGANISATIONS, DEMO_API_KEY, DEMO_ORGANISATIONS, Fault, Sandbox
 from oas_mcp.tools.credentials import MALFORMED_KEY, MISSING_KEY, Clients
@@ -107,3 +110,22 @@ async def test_a_cookie_the_api_sets_for_one_user_never_reaches_the_api_for_anot
         await alice.hello()
 
     assert cookies == []
+
+
+async def test_a_linked_account_gets_a_client_of_its_own_and_a_new_one_when_linked_anew(sandbox: Sandbox) -> None:
+    alice, bob = Subject("https://login.example.com", "alice"), Subject("https://login.example.com", "bob")
+    demo = LinkedAccount(oas_username="demo", api_key=SecretStr(DEMO_API_KEY))
+    demo2 = LinkedAccount(oas_username="demo2", api_key=SecretStr(DEMO2_API_KEY))
+    async with client_for(sandbox) as shared:
+        clients = Clients(shared, per_request=False)
+
+        first = clients.for_account(alice, demo)
+        again = clients.for_account(alice, demo)
+        relinked = clients.for_account(alice, demo2)
+        bobs = clients.for_account(bob, demo)
+        greeting = await relinked.hello()
+
+    assert first is again
+    assert len({id(first), id(relinked), id(bobs), id(shared)}) == 4
+    assert greeting == "Hello world @demo2"
+    assert relinked.credentials.api_key == SecretStr(DEMO2_API_KEY)

@@ -366,8 +366,8 @@ async def test_login_credentials_given_on_the_page_are_checked_and_then_used_by_
     assert shown(linked, "linked") == f"Linked: Hello world @{DEMO_USERNAME}"
     assert signed_in["user"]["username"] == DEMO_USERNAME
     assert without == (
-        "login needs the username (or email) and password of your OAS account, and you linked its API key alone: to "
-        "give them, call unlink_account, then any tool, and fill them in on the link page."
+        "login needs the username, email and password of your OAS account, and you linked its API key alone: to give "
+        "them, call unlink_account, then any tool, and fill them in on the link page."
     )
     log = linking.server.output()
     assert [secret for secret in (DEMO_PASSWORD, DEMO2_PASSWORD, "pw-canary", DEMO2_API_KEY) if secret in log] == []
