@@ -4,6 +4,7 @@ their key, and from then on their tools act as their own account. Refusals store
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 import secrets
@@ -11,6 +12,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -289,9 +291,8 @@ async def test_a_used_an_expired_and_an_unknown_link_are_refused(linking: Linkin
     async with mcp_as(linking, alice) as client:
         used, expired = (await asked_to_link(client)).url, (await asked_to_link(client)).url
     await link(linking, used, alice, DEMO_API_KEY)
-    linking.query(
-        f"UPDATE oas_mcp_links SET expires_at = '2000-01-01T00:00:00+00:00' WHERE digest = '{digest(expired)}'"
-    )
+    a_minute_ago = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="seconds")
+    linking.query(f"UPDATE oas_mcp_links SET expires_at = '{a_minute_ago}' WHERE digest = '{digest(expired)}'")
 
     async with browser(linking, alice) as opened:
         again = await opened.open(used)
@@ -305,8 +306,7 @@ async def test_a_used_an_expired_and_an_unknown_link_are_refused(linking: Linkin
 
 
 def digest(url: str) -> str:
-    import hashlib
-
+    """What the store keeps of the token of the link ``url``: its SHA-256, in hex."""
     return hashlib.sha256(url.rsplit("/", 1)[1].encode()).hexdigest()
 
 
