@@ -3,6 +3,9 @@ account."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any, cast
+
 import anyio
 import pytest
 from mcp.server.mcpserver.exceptions import ToolError
@@ -12,6 +15,9 @@ from oas_mcp.accounts import LinkedAccount, Subject
 from oas_mcp.client import OASClient, OrganisationList
 from oas_mcp.sandbox import DEMO2_API_KEY, DEMO2_ORGANISATIONS, DEMO_API_KEY, DEMO_ORGANISATIONS, Fault, Sandbox
 from oas_mcp.tools.credentials import MALFORMED_KEY, MISSING_KEY, Clients
+from oas_mcp.tools.linked import LinkedAccounts
+from oas_mcp.tools.state import State
+from oas_mcp.tools.state import client_for as client_of_request
 
 from support import client_for
 
@@ -129,3 +135,29 @@ async def test_a_linked_account_gets_a_client_of_its_own_and_a_new_one_when_link
     assert len({id(first), id(relinked), id(bobs), id(shared)}) == 4
     assert greeting == "Hello world @demo2"
     assert relinked.credentials.api_key == SecretStr(DEMO2_API_KEY)
+
+
+async def test_with_linked_accounts_a_requests_own_key_still_wins(sandbox: Sandbox) -> None:
+    class Linked:
+        """Linked accounts that answer with the account linked by whoever asks (here: demo's)."""
+
+        asked = 0
+
+        async def client(self, request: object, clients: Clients, *, ask: bool = True) -> OASClient:
+            self.asked += 1
+            return clients.for_account(Subject("https://login.example.com", "alice"), demo)
+
+    demo = LinkedAccount(oas_username="demo", api_key=SecretStr(DEMO_API_KEY))
+    linked = Linked()
+    async with client_for(sandbox) as shared:
+        state = State(lambda: shared, per_request=True, linked=cast("LinkedAccounts", linked))
+
+        def request(headers: dict[str, str]) -> Any:
+            return SimpleNamespace(lifespan_context=state, request=SimpleNamespace(headers=headers))
+
+        with_key = await client_of_request(request(key(DEMO2_API_KEY)))
+        without = await client_of_request(request({}))
+        greetings = [await with_key.hello(), await without.hello()]
+
+    assert greetings == ["Hello world @demo2", "Hello world @demo"]
+    assert linked.asked == 1
