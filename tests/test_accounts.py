@@ -20,7 +20,7 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from oas_mcp.accounts import AccountsError, AccountStore, LinkedAccount, LinkRefused, Subject, open_store
-from oas_mcp.accounts.store import PENDING_PER_SUBJECT
+from oas_mcp.accounts.store import MAX_PARAMETERS, PENDING_PER_SUBJECT
 from oas_mcp.settings import Settings, SettingsError
 
 from pg_server import Postgres, fresh_schema
@@ -236,7 +236,9 @@ async def test_a_link_is_used_once_and_links_the_account_with_it(store: AccountS
     assert found is not None
     assert secrets_of(found) == secrets_of(linked)
     assert [event.event for event in await store.events(ALICE)] == ["link"]
-    assert await store.completed([link.elicitation_id, "another"]) == {link.elicitation_id}
+    assert await store.completed([*(f"other-{n}" for n in range(MAX_PARAMETERS)), link.elicitation_id]) == {
+        link.elicitation_id
+    }
     for again in (store.open_link(link.token), store.complete_link(link.token, ALICE, account("alice"))):
         with pytest.raises(LinkRefused) as caught:
             await again
