@@ -4,7 +4,8 @@ What this module adds to the SDK's transport is policy: clients present a bearer
 compared in constant time, or OAuth access tokens from an authorization server: see ``oauth``), Host and Origin
 are checked against an allowlist (DNS-rebinding protection), and a non-loopback bind without either refuses to
 start. Sessions are capped in number and idle time, and belong to the OAuth subject and, with per-request
-credentials, the key that opened them. ``GET /healthz`` answers load balancers without authentication.
+credentials, the key that opened them. ``GET /healthz`` answers load balancers without authentication. With OAuth
+and an accounts key file, each person links their own OAS account on the link page (see ``linking``).
 """
 
 from __future__ import annotations
