@@ -38,6 +38,7 @@ from oas_mcp.accounts import LINK_TTL, AccountsError, AccountStore, Link, Linked
 from oas_mcp.accounts.store import Refusal
 from oas_mcp.oauth import Introspection, Issuer, IssuerError, Refused
 from oas_mcp.settings import SettingsError
+from oas_mcp.tools.linked import LinkedAccounts
 
 if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 
     from oas_mcp.client import OASClient
     from oas_mcp.settings import Settings
-    from oas_mcp.tools.linked import LinkedAccounts
 
 logger = logging.getLogger("oas_mcp.linking")
 
@@ -167,9 +167,9 @@ class Checked:
 
 
 class LinkPage:
-    """The link page's routes, with what they need: the accounts ``store``, the MCP side (``accounts``, told when
-    a link is used), the ``issuer`` people sign in at as ``client``, the public ``origin``, and ``shared``, the
-    OAS client whose connection pool checks the credentials."""
+    """The link page's routes, with what they need: the accounts ``store``, the ``issuer`` people sign in at as
+    ``client``, the public ``origin``, and ``shared``, the OAS client whose connection pool checks the credentials;
+    and the MCP side of linked accounts (``accounts``: it makes the links, and is told when one is used)."""
 
     def __init__(
         self,
@@ -185,7 +185,7 @@ class LinkPage:
         self.origin = origin
         self.shared = shared
         self.cookie = Cookie(store.keys, secure=origin.startswith("https:"))
-        self.accounts: LinkedAccounts | None = None
+        self.accounts = LinkedAccounts(store, self.url)
 
     def url(self, token: str) -> str:
         """The page of the link ``token``, as the person opens it."""
@@ -273,8 +273,7 @@ class LinkPage:
         except AccountsError as exc:
             return _store_failed(exc)
         logger.info("%s linked OAS account @%s", subject, checked.account.oas_username)
-        if self.accounts is not None:
-            await self.accounts.completed(link.elicitation_id)
+        await self.accounts.completed(link.elicitation_id)
         return _linked(checked.account.oas_username, signed_in["csrf"])
 
     async def unlink(self, request: Request) -> Response:
