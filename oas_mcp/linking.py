@@ -70,7 +70,6 @@ h1{font-size:1.35rem;margin:0 0 .75rem}
 p{margin:.5rem 0}
 .who{color:#4a5468;font-size:.95rem}
 label{display:block;margin:1rem 0 .25rem;font-weight:600}
-.hint{font-weight:400;color:#5f6b80;font-size:.9rem}
 input{box-sizing:border-box;width:100%;padding:.6rem .7rem;border:1px solid #c4cad6;border-radius:8px;font:inherit}
 input:focus{outline:2px solid #3d6fd8;outline-offset:1px;border-color:#3d6fd8}
 fieldset{border:1px solid #e1e5ec;border-radius:10px;margin:1.25rem 0 0;padding:.25rem 1rem 1rem}
@@ -444,11 +443,10 @@ def _form(
     """The form: the key, then the optional sign-in of the login tool. A key or password is never shown again."""
     given = given or {}
 
-    def field(name: str, label: str, kind: str, hint: str = "", *, required: bool = False, keep: bool = False) -> str:
+    def field(name: str, label: str, kind: str, *, required: bool = False, keep: bool = False) -> str:
         value = f' value="{escape(given.get(name, "")[:MAX_FIELD])}"' if keep and given.get(name) else ""
-        note = f' <span class="hint">{escape(hint)}</span>' if hint else ""
         return (
-            f'<label for="{name}">{escape(label)}{note}</label><input id="{name}" name="{name}" type="{kind}"'
+            f'<label for="{name}">{escape(label)}</label><input id="{name}" name="{name}" type="{kind}"'
             f'{value}{" required" if required else ""} autocomplete="off" maxlength="{MAX_FIELD}">'
         )
 
