@@ -38,6 +38,7 @@ from oas_mcp.accounts import LINK_TTL, AccountsError, AccountStore, Link, Linked
 from oas_mcp.accounts.store import Refusal
 from oas_mcp.oauth import Introspection, Issuer, IssuerError, Refused
 from oas_mcp.settings import SettingsError
+from oas_mcp.tools.linked import LinkedAccounts
 
 if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 
     from oas_mcp.client import OASClient
     from oas_mcp.settings import Settings
-    from oas_mcp.tools.linked import LinkedAccounts
 
 logger = logging.getLogger("oas_mcp.linking")
 
@@ -57,6 +57,8 @@ COOKIE_TTL = 15 * 60
 """Seconds the page's cookie lasts: a sign-in started, or a person signed in on the page."""
 MAX_FIELD = 512
 """Longest value a form field may have."""
+MAX_FORM = 16 * 1024
+"""Largest form body read, in bytes."""
 PURPOSE = "oas-mcp link page"
 """Marks the cookie's contents, so that nothing else these keys encrypt is taken for it."""
 
@@ -68,7 +70,6 @@ h1{font-size:1.35rem;margin:0 0 .75rem}
 p{margin:.5rem 0}
 .who{color:#4a5468;font-size:.95rem}
 label{display:block;margin:1rem 0 .25rem;font-weight:600}
-.hint{font-weight:400;color:#5f6b80;font-size:.9rem}
 input{box-sizing:border-box;width:100%;padding:.6rem .7rem;border:1px solid #c4cad6;border-radius:8px;font:inherit}
 input:focus{outline:2px solid #3d6fd8;outline-offset:1px;border-color:#3d6fd8}
 fieldset{border:1px solid #e1e5ec;border-radius:10px;margin:1.25rem 0 0;padding:.25rem 1rem 1rem}
@@ -120,11 +121,6 @@ LOGIN_INCOMPLETE = (
 API_FAILED = "The OAS API could not check this right now; nothing was stored. Try again in a minute."
 
 
-def enabled(settings: Settings) -> bool:
-    """Whether linked accounts are on: OAuth, and a key file to encrypt them with."""
-    return settings.oauth_issuer is not None and settings.accounts_key_file is not None
-
-
 def origin_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
@@ -170,9 +166,9 @@ class Checked:
 
 
 class LinkPage:
-    """The link page's routes, with what they need: the accounts ``store``, the MCP side (``accounts``, told when
-    a link is used), the ``issuer`` people sign in at as ``client``, the public ``origin``, and ``shared``, the
-    OAS client whose connection pool checks the credentials."""
+    """The link page's routes, with what they need: the accounts ``store``, the ``issuer`` people sign in at as
+    ``client``, the public ``origin``, and ``shared``, the OAS client whose connection pool checks the credentials;
+    and the MCP side of linked accounts (``accounts``: it makes the links, and is told when one is used)."""
 
     def __init__(
         self,
@@ -188,7 +184,7 @@ class LinkPage:
         self.origin = origin
         self.shared = shared
         self.cookie = Cookie(store.keys, secure=origin.startswith("https:"))
-        self.accounts: LinkedAccounts | None = None
+        self.accounts = LinkedAccounts(store, self.url)
 
     def url(self, token: str) -> str:
         """The page of the link ``token``, as the person opens it."""
@@ -247,7 +243,9 @@ class LinkPage:
             return link
         if Subject(claims["iss"], claims["sub"]) != link.subject:
             logger.warning("%s signed in on the link page of a link made for %s", claims["sub"], link.subject)
-            return self._refused("someone else")
+            refused = self._refused("someone else")
+            self.cookie.clear(refused)  # they are not signed in here: the link waits for its owner
+            return refused
         response = RedirectResponse(self.url(link.token), status_code=303, headers=HEADERS)
         self.cookie.set(response, "signed-in", iss=claims["iss"], sub=claims["sub"], csrf=secrets.token_urlsafe(32))
         return response
@@ -274,8 +272,7 @@ class LinkPage:
         except AccountsError as exc:
             return _store_failed(exc)
         logger.info("%s linked OAS account @%s", subject, checked.account.oas_username)
-        if self.accounts is not None:
-            await self.accounts.completed(link.elicitation_id)
+        await self.accounts.completed(link.elicitation_id)
         return _linked(checked.account.oas_username, signed_in["csrf"])
 
     async def unlink(self, request: Request) -> Response:
@@ -347,6 +344,9 @@ class LinkPage:
         signed_in = self.cookie.read(request, "signed-in")
         if signed_in is None:
             return _page("Sign-in expired", _error(SIGNED_OUT), 403), {}
+        length = request.headers.get("content-length", "")
+        if not length.isdigit() or int(length) > MAX_FORM:
+            return _page("Form too large", _error("This form is larger than the page sends."), 413), {}
         async with request.form(max_files=0, max_fields=10) as posted:
             form = {name: value.strip()[: MAX_FIELD + 1] for name, value in posted.items() if isinstance(value, str)}
         if not hmac.compare_digest(form.get("csrf", "").encode(), signed_in["csrf"].encode()):
@@ -443,11 +443,10 @@ def _form(
     """The form: the key, then the optional sign-in of the login tool. A key or password is never shown again."""
     given = given or {}
 
-    def field(name: str, label: str, kind: str, hint: str = "", *, required: bool = False, keep: bool = False) -> str:
+    def field(name: str, label: str, kind: str, *, required: bool = False, keep: bool = False) -> str:
         value = f' value="{escape(given.get(name, "")[:MAX_FIELD])}"' if keep and given.get(name) else ""
-        note = f' <span class="hint">{escape(hint)}</span>' if hint else ""
         return (
-            f'<label for="{name}">{escape(label)}{note}</label><input id="{name}" name="{name}" type="{kind}"'
+            f'<label for="{name}">{escape(label)}</label><input id="{name}" name="{name}" type="{kind}"'
             f'{value}{" required" if required else ""} autocomplete="off" maxlength="{MAX_FIELD}">'
         )
 

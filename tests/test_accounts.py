@@ -20,7 +20,7 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from oas_mcp.accounts import AccountsError, AccountStore, LinkedAccount, LinkRefused, Subject, open_store
-from oas_mcp.accounts.store import PENDING_PER_SUBJECT
+from oas_mcp.accounts.store import MAX_PARAMETERS, PENDING_PER_SUBJECT
 from oas_mcp.settings import Settings, SettingsError
 
 from pg_server import Postgres, fresh_schema
@@ -236,7 +236,9 @@ async def test_a_link_is_used_once_and_links_the_account_with_it(store: AccountS
     assert found is not None
     assert secrets_of(found) == secrets_of(linked)
     assert [event.event for event in await store.events(ALICE)] == ["link"]
-    assert await store.completed([link.elicitation_id, "another"]) == {link.elicitation_id}
+    assert await store.completed([*(f"other-{n}" for n in range(MAX_PARAMETERS)), link.elicitation_id]) == {
+        link.elicitation_id
+    }
     for again in (store.open_link(link.token), store.complete_link(link.token, ALICE, account("alice"))):
         with pytest.raises(LinkRefused) as caught:
             await again
@@ -298,6 +300,21 @@ async def test_replicas_see_each_others_links(backend: Backend, keys: Path) -> N
         assert secrets_of(found) == secrets_of(linked)
         assert await one.get(ALICE) is None
         assert [event.event for event in await one.events()] == ["link", "unlink"]
+
+
+async def test_a_link_made_on_one_replica_is_used_on_another_and_the_first_sees_it(
+    backend: Backend, keys: Path
+) -> None:
+    settings = Settings.load()
+    async with open_store(settings) as one, open_store(settings) as two:
+        link = await one.start_link(ALICE)
+
+        await two.complete_link(link.token, ALICE, account("alice"))
+
+        assert await one.completed([link.elicitation_id]) == {link.elicitation_id}
+        assert await one.get(ALICE) is not None
+        with pytest.raises(LinkRefused):
+            await one.complete_link(link.token, ALICE, account("alice"))
 
 
 async def test_replicas_starting_at_once_migrate_the_schema_once(backend: Backend, keys: Path) -> None:

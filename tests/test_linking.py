@@ -4,6 +4,7 @@ their key, and from then on their tools act as their own account. Refusals store
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 import secrets
@@ -11,6 +12,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -19,7 +21,7 @@ import httpx2
 import pytest
 from cryptography.fernet import Fernet
 from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
-from mcp_types import URL_ELICITATION_REQUIRED, ElicitRequestURLParams, ElicitResult
+from mcp_types import URL_ELICITATION_REQUIRED, ElicitRequestURLParams, ElicitResult, ResourceTemplateReference
 
 from oas_mcp.hosting import Policy
 from oas_mcp.linking import link_page
@@ -40,7 +42,6 @@ from oas_mcp.wiring import make_client
 
 from http_clients import session
 from oauth_issuer import INTROSPECTOR, FakeIssuer, serving
-from pg_server import Postgres, fresh_schema
 from support import Running, error_text, free_port, running_on, structured, wait_for
 
 pytestmark = pytest.mark.anyio
@@ -213,6 +214,15 @@ async def test_an_unlinked_person_is_asked_to_link_by_url_elicitation(linking: L
     assert asked.message.startswith("Link your OAS account: open this page, sign in, and paste your OAS API key")
 
 
+async def test_the_instructions_say_to_give_the_link_and_never_ask_for_a_key(linking: Linking) -> None:
+    async with mcp_as(linking, person()) as client:
+        instructions = client.instructions or ""
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+
+    assert "When a tool answers with a link to open, give it to the user; never ask for an API key" in instructions
+    assert "unlink_account" in tools
+
+
 async def test_a_client_without_url_elicitation_gets_the_link_in_a_tool_error(linking: Linking) -> None:
     async with mcp_as(linking, person(), url_elicitation=False) as client:
         result = await client.call_tool("list_organisations", {})
@@ -223,6 +233,20 @@ async def test_a_client_without_url_elicitation_gets_the_link_in_a_tool_error(li
     assert (
         text == f"Link your OAS account first: open {url.group(1)} (valid 10 minutes, for you alone), then call again."
     )
+
+
+async def test_resources_ask_to_link_too_and_completions_offer_nothing_and_make_no_link(linking: Linking) -> None:
+    alice = person()
+    async with mcp_as(linking, alice) as client:
+        with pytest.raises(MCPError) as reading:
+            await client.read_resource("oas://organisations")
+        made = linking.query(f"SELECT COUNT(*) FROM oas_mcp_links WHERE sub = '{alice}'")
+        template = ResourceTemplateReference(uri="oas://organisations/{organisation_id}")
+        completed = await client.complete(template, {"name": "organisation_id", "value": ""})
+
+    assert reading.value.error.code == URL_ELICITATION_REQUIRED
+    assert completed.completion.values == []
+    assert linking.query(f"SELECT COUNT(*) FROM oas_mcp_links WHERE sub = '{alice}'") == made == [(1,)]
 
 
 # --- Linking, then acting as oneself ------------------------------------------------------------------------------
@@ -276,9 +300,8 @@ async def test_a_used_an_expired_and_an_unknown_link_are_refused(linking: Linkin
     async with mcp_as(linking, alice) as client:
         used, expired = (await asked_to_link(client)).url, (await asked_to_link(client)).url
     await link(linking, used, alice, DEMO_API_KEY)
-    linking.query(
-        f"UPDATE oas_mcp_links SET expires_at = '2000-01-01T00:00:00+00:00' WHERE digest = '{digest(expired)}'"
-    )
+    a_minute_ago = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="seconds")
+    linking.query(f"UPDATE oas_mcp_links SET expires_at = '{a_minute_ago}' WHERE digest = '{digest(expired)}'")
 
     async with browser(linking, alice) as opened:
         again = await opened.open(used)
@@ -292,8 +315,7 @@ async def test_a_used_an_expired_and_an_unknown_link_are_refused(linking: Linkin
 
 
 def digest(url: str) -> str:
-    import hashlib
-
+    """What the store keeps of the token of the link ``url``: its SHA-256, in hex."""
     return hashlib.sha256(url.rsplit("/", 1)[1].encode()).hexdigest()
 
 
@@ -353,11 +375,30 @@ async def test_login_credentials_given_on_the_page_are_checked_and_then_used_by_
     assert shown(linked, "linked") == f"Linked: Hello world @{DEMO_USERNAME}"
     assert signed_in["user"]["username"] == DEMO_USERNAME
     assert without == (
-        "login needs the username (or email) and password of your OAS account, and you linked its API key alone: to "
-        "give them, call unlink_account, then any tool, and fill them in on the link page."
+        "login needs the username, email and password of your OAS account, and you linked its API key alone: to give "
+        "them, call unlink_account, then any tool, and fill them in on the link page."
     )
     log = linking.server.output()
     assert [secret for secret in (DEMO_PASSWORD, DEMO2_PASSWORD, "pw-canary", DEMO2_API_KEY) if secret in log] == []
+
+
+async def test_a_sign_in_this_page_did_not_start_and_an_oversized_form_are_refused(linking: Linking) -> None:
+    alice = person()
+    async with mcp_as(linking, alice) as client:
+        url = (await asked_to_link(client)).url
+    async with browser(linking, alice) as opened:
+        started = await opened.http.get(url, follow_redirects=False)
+        forged = await opened.http.get(f"{linking.server.url}/link/callback?code=stolen&state=guessed")
+        form = await opened.open(url)
+        oversized = await opened.submit(form, api_key="k" * 20_000)
+
+    assert started.status_code == 302
+    assert (forged.status_code, shown(forged, "error")) == (
+        400,
+        "This sign-in is not the one this page started. Ask your assistant again for a new link.",
+    )
+    assert oversized.status_code == 413
+    assert linking.query(f"SELECT * FROM oas_mcp_accounts WHERE sub = '{alice}'") == []
 
 
 # --- Unlinking ----------------------------------------------------------------------------------------------------
@@ -479,14 +520,6 @@ def replica(linking: Linking, port: int = 0, **changes: str) -> Iterator[Linking
 async def test_replicas_share_links_accounts_and_completions(linking: Linking) -> None:
     with replica(linking) as other:
         await replicas_share_links_accounts_and_completions(linking, other)
-
-
-async def test_replicas_share_them_on_postgresql_too(linking: Linking, postgres: Postgres) -> None:
-    port = free_port()
-    database = {"OAS_ACCOUNTS_PATH": "", "OAS_DATABASE_URL": fresh_schema(postgres)}
-    public = {"OAS_PUBLIC_URL": f"http://127.0.0.1:{port}/mcp"}
-    with replica(linking, port, **database, **public) as one, replica(one) as two:
-        await replicas_share_links_accounts_and_completions(one, two)
 
 
 async def replicas_share_links_accounts_and_completions(one: Linking, two: Linking) -> None:

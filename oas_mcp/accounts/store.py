@@ -212,17 +212,24 @@ class AccountStore:
 
     async def completed(self, elicitation_ids: Collection[str]) -> set[str]:
         """Which of ``elicitation_ids`` belong to links used by now. Raises AccountsError."""
-        wanted = list(elicitation_ids)[:MAX_PARAMETERS]
-        if not wanted:
-            return set()
-        marks = ", ".join("?" * len(wanted))
-        rows = await self._run(
-            lambda session: session.run(
-                f"SELECT elicitation_id FROM oas_mcp_links WHERE used_at IS NOT NULL AND elicitation_id IN ({marks})",
-                wanted,
-            )
-        )
-        return {elicitation_id for (elicitation_id,) in rows}
+        wanted = list(elicitation_ids)
+        chunks = [wanted[start : start + MAX_PARAMETERS] for start in range(0, len(wanted), MAX_PARAMETERS)]
+
+        def completed(session: Session) -> set[str]:
+            found = set()
+            for chunk in chunks:
+                marks = ", ".join("?" * len(chunk))
+                found |= {
+                    elicitation_id
+                    for (elicitation_id,) in session.run(
+                        "SELECT elicitation_id FROM oas_mcp_links "
+                        f"WHERE used_at IS NOT NULL AND elicitation_id IN ({marks})",
+                        chunk,
+                    )
+                }
+            return found
+
+        return await self._run(completed) if chunks else set()
 
     def close(self) -> None:
         """Close the database (its connections); it blocks."""

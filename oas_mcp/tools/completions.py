@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.shared.exceptions import MCPError
 from mcp_types import CompleteRequestParams, CompleteResult, Completion, PromptReference, ResourceTemplateReference
 
 from oas_mcp.client import CURRENCY_NAMES, ISO_4217, OASError
@@ -167,7 +166,7 @@ async def _organisations(
     index: OrganisationIndex, request: ServerRequestContext[Any, Any]
 ) -> tuple[list[tuple[int, str]], bool]:
     try:
-        client = await client_for(request)
-    except (ToolError, MCPError):  # no usable key, or no linked account: nothing to list
+        client = await client_for(request, ask=False)
+    except ToolError:  # no usable key, or no linked account: nothing to list
         return [], False
     return await index.organisations(client)

@@ -32,8 +32,8 @@ MISSING_KEY = (
 )
 LINKED_KEY = "the API key you linked (to link another: call unlink_account, then any tool)"
 LINKED_WITHOUT_LOGIN = (
-    "login needs the username (or email) and password of your OAS account, and you linked its API key alone: to "
-    "give them, call unlink_account, then any tool, and fill them in on the link page."
+    "login needs the username, email and password of your OAS account, and you linked its API key alone: to give "
+    "them, call unlink_account, then any tool, and fill them in on the link page."
 )
 MALFORMED_KEY = (
     f"The {API_KEY_HEADER} header is not an API key (expected up to {MAX_KEY_LENGTH} visible ASCII "

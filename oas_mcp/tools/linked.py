@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("oas_mcp.tools")
 
-POLL_INTERVAL = 1.0
+POLL_INTERVAL = 0.5
 """Seconds between asking the store which of the links this replica handed out were used meanwhile."""
 MAX_WATCHED = 10_000
 """Most elicitations watched at once on one replica; past it, the oldest is no longer watched."""
@@ -47,6 +47,7 @@ NO_SUBJECT = (
     "to look one up by; sign in through OAuth."
 )
 LINK_SHOWN = f"Link your OAS account first: open the link your client shows ({VALIDITY}), then call again."
+NOT_LINKED = "You have not linked an OAS account yet: call any tool to get the link."
 STORE_FAILED = "The linked accounts' database failed; try again in a minute (the server's log has the details)."
 
 
@@ -72,11 +73,12 @@ class LinkedAccounts:
         self._watched: OrderedDict[str, _Watched] = OrderedDict()  # by elicitation id
         self._wake = anyio.Event()
 
-    async def client(self, request: ServerRequestContext[Any, Any], clients: Clients) -> OASClient:
+    async def client(self, request: ServerRequestContext[Any, Any], clients: Clients, *, ask: bool = True) -> OASClient:
         """The client for the caller's linked account, looked up now (an unlink elsewhere counts at once).
 
         Raises UrlElicitationRequiredError (the client can open a URL) or ToolError (it cannot) carrying a link
-        when the caller linked none; ToolError without an OAuth subject, or when the store fails.
+        when the caller linked none (``ask=False``: ToolError, and no link is made); ToolError without an OAuth
+        subject, or when the store fails.
         """
         subject = caller()
         try:
@@ -85,6 +87,8 @@ class LinkedAccounts:
             logger.error("cannot read the account linked by %s: %s", subject, exc)
             raise ToolError(STORE_FAILED) from None
         if account is None:
+            if not ask:
+                raise ToolError(NOT_LINKED)
             await self._ask_to_link(subject, request)
         return clients.for_account(subject, account)
 

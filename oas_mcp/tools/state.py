@@ -68,8 +68,9 @@ async def client_of(ctx: Context[Any, Any]) -> OASClient:
     return await client_for(ctx.request_context)
 
 
-async def client_for(request: ServerRequestContext[Any, Any]) -> OASClient:
-    """The OAS client for ``request``, a tool call or another request (a completion). Raises as :func:`client_of`.
+async def client_for(request: ServerRequestContext[Any, Any], *, ask: bool = True) -> OASClient:
+    """The OAS client for ``request``, a tool call or another request (a completion: ``ask=False``, for no link
+    is offered then). Raises as :func:`client_of`.
 
     A request's own X-Api-Key (per-request credentials) wins; else, with linked accounts, the caller's linked
     account (never the server's); else the server's credentials."""
@@ -78,4 +79,4 @@ async def client_for(request: ServerRequestContext[Any, Any]) -> OASClient:
     headers = getattr(request.request, "headers", None)
     if state.linked is None or clients.sent_key(headers):
         return clients.for_request(headers)
-    return await state.linked.client(request, clients)
+    return await state.linked.client(request, clients, ask=ask)
