@@ -4,7 +4,8 @@ What this module adds to the SDK's transport is policy: clients present a bearer
 compared in constant time, or OAuth access tokens from an authorization server: see ``oauth``), Host and Origin
 are checked against an allowlist (DNS-rebinding protection), and a non-loopback bind without either refuses to
 start. Sessions are capped in number and idle time, and belong to the OAuth subject and, with per-request
-credentials, the key that opened them. ``GET /healthz`` answers load balancers without authentication.
+credentials, the key that opened them. ``GET /healthz`` answers load balancers without authentication. With OAuth
+and an accounts key file, each person links their own OAS account on the link page (see ``linking``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from oas_mcp.client import OASClient
+    from oas_mcp.linking import LinkPage
     from oas_mcp.oauth import ResourceServer
     from oas_mcp.sandbox import Sandbox
     from oas_mcp.tools.server import Server
@@ -134,8 +136,16 @@ def _host_patterns(name: str) -> list[str]:
     return [name] if has_port else [name, f"{name}:*"]
 
 
-OAUTH_ONLY = ("public_url", "oauth_scopes", "oauth_client_id", "oauth_client_secret")
-"""Settings that mean something only with OAuth on."""
+OAUTH_ONLY = (
+    "public_url",
+    "oauth_scopes",
+    "oauth_client_id",
+    "oauth_client_secret",
+    "accounts_key_file",
+    "database_url",
+    "accounts_path",
+)
+"""Settings that mean something only with OAuth on (when serving: linked accounts are for people signed in)."""
 
 
 def resource_server(settings: Settings, token: SecretStr | None, *, insecure_no_auth: bool) -> ResourceServer | None:
@@ -181,8 +191,8 @@ def client_token(settings: Settings) -> SecretStr | None:
     return token
 
 
-def http_app(server: Server, settings: Settings, policy: Policy) -> ASGIApp:
-    """The Starlette app: MCP at ``settings.http_path``, and ``GET /healthz``."""
+def http_app(server: Server, settings: Settings, policy: Policy, page: LinkPage | None = None) -> ASGIApp:
+    """The Starlette app: MCP at ``settings.http_path``, ``GET /healthz``, and the link ``page``'s routes."""
     from starlette.responses import JSONResponse
 
     @server.custom_route(HEALTH_PATH, methods=["GET"], include_in_schema=False)  # type: ignore[untyped-decorator]
@@ -190,6 +200,8 @@ def http_app(server: Server, settings: Settings, policy: Policy) -> ASGIApp:
         """Liveness for load balancers: no authentication, no Host check, no upstream call, no secret."""
         return JSONResponse({"status": "ok", "version": __version__})
 
+    for path, method, handler in page.routes() if page is not None else ():
+        server.custom_route(path, methods=[method], include_in_schema=False)(handler)
     app = server.streamable_http_app(
         streamable_http_path=settings.http_path,
         stateless_http=settings.stateless,
@@ -206,7 +218,10 @@ def http_app(server: Server, settings: Settings, policy: Policy) -> ASGIApp:
     if settings.per_request_credentials:
         app.user_middleware.append(Middleware(KeyBoundSessions, anonymous=not policy.authenticates))
     served = CanonicalRequests(RetryAfterWhenFull(app))
-    return served if policy.oauth is None else WhileServing(served, policy.oauth.issuer.run)
+    tasks = [policy.oauth.issuer.run] if policy.oauth is not None else []
+    if page is not None:
+        tasks.append(page.accounts.run)
+    return WhileServing(served, *tasks) if tasks else served
 
 
 class CanonicalRequests:
@@ -252,18 +267,19 @@ class RetryAfterWhenFull:
 
 
 class WhileServing:
-    """ASGI wrapper: ``task`` runs in the background from start-up until shutdown (for as long as the lifespan)."""
+    """ASGI wrapper: ``tasks`` run in the background from start-up until shutdown (for as long as the lifespan)."""
 
-    def __init__(self, app: ASGIApp, task: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    def __init__(self, app: ASGIApp, *tasks: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self.app = app
-        self.task = task
+        self.tasks = tasks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "lifespan":
             await self.app(scope, receive, send)
             return
         async with anyio.create_task_group() as group:
-            group.start_soon(self.task)
+            for task in self.tasks:
+                group.start_soon(task)
             await self.app(scope, receive, send)
             group.cancel_scope.cancel()
 
@@ -321,10 +337,13 @@ def serve(
     from oas_mcp.tools import build_server
 
     policy = Policy.of(settings, insecure_no_auth=insecure_no_auth)
-    server = build_server(settings, connect, **policy.server_options(settings))
+    page = None
+    if policy.oauth is not None and settings.accounts_key_file is not None:
+        connect, page = linked_accounts(settings, policy.oauth, connect)
+    server = build_server(settings, connect, linked=page.accounts if page else None, **policy.server_options(settings))
     if instrument is not None:
         instrument(server)
-    app = http_app(server, settings, policy)
+    app = http_app(server, settings, policy, page)
 
     def announce(url: str) -> None:
         if policy.oauth is not None:
@@ -334,11 +353,30 @@ def serve(
         notes = ["stateless, JSON responses" if settings.stateless else "sessions, streamed responses", auth]
         if settings.per_request_credentials:
             notes.append("each request's X-Api-Key header is its OAS API key")
+        if page is not None:
+            notes.append(f"linked OAS accounts, linked at {page.url('…')}")
         logger.info("oas-mcp %s serves MCP at %s%s (%s)", __version__, url, settings.http_path, "; ".join(notes))
         if not policy.authenticates and not is_loopback(settings.host):
             logger.warning("clients are not authenticated (--insecure-no-auth): only a proxy in front protects it")
 
-    run(app, settings.host, settings.port, announce)
+    try:
+        run(app, settings.host, settings.port, announce)
+    finally:
+        if page is not None:
+            page.store.close()
+
+
+def linked_accounts(
+    settings: Settings, oauth: ResourceServer, connect: Callable[[], OASClient]
+) -> tuple[Callable[[], OASClient], LinkPage]:
+    """Linked accounts: the link page (with the MCP side it tells of links used), and ``connect`` made to give the
+    one client the tools and the page share. Raises SettingsError (see :func:`oas_mcp.linking.link_page`)."""
+    import functools
+
+    from oas_mcp.linking import link_page
+
+    shared = functools.cache(connect)
+    return shared, link_page(settings, oauth.issuer, shared)
 
 
 def serve_sandbox(host: str, port: int) -> None:

@@ -16,6 +16,7 @@ a required scope, and each session bound to the (client, issuer, subject) that o
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -72,7 +73,8 @@ def discovery_urls(issuer: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Introspection:
-    """This server's client at the issuer, for RFC 7662 introspection (client_secret_basic)."""
+    """This server's client at the issuer (client_secret_basic): for RFC 7662 introspection, and for signing people
+    in on the link page (see ``oas_mcp.linking``)."""
 
     client_id: str
     secret: SecretStr
@@ -158,9 +160,14 @@ class Issuer:
             await self.keep_trying()
             await anyio.sleep_forever()
         finally:
-            if self._http is not None:
-                with anyio.CancelScope(shield=True):
-                    await self._http.aclose()
+            with anyio.CancelScope(shield=True):
+                await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client (made again if the issuer is asked anything more)."""
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
     async def signing_key(self, key_id: str | None, algorithm: str) -> jwt.PyJWK:
         """The issuer's key with ``key_id`` (or its only key, when the token names none) for ``algorithm``;
@@ -198,6 +205,55 @@ class Issuer:
         if answer.get("active") is not True:
             raise Refused("the issuer says it is not active")
         return answer
+
+    def endpoint(self, name: str) -> str | None:
+        """The URL of the issuer's ``name`` endpoint (``authorization_endpoint``, ``token_endpoint``), as its
+        metadata gives it; None before it is discovered, or when it has none."""
+        url = (self.metadata or {}).get(name)
+        return url if isinstance(url, str) else None
+
+    async def redeem(self, code: str, redirect_uri: str, verifier: str, client: Introspection) -> dict[str, Any]:
+        """The issuer's answer to an authorization code (RFC 6749 4.1.3, with PKCE's ``code_verifier``), redeemed
+        as ``client``: tokens, an OpenID Connect ``id_token`` among them. Raises IssuerError."""
+        endpoint = self.endpoint("token_endpoint")
+        if endpoint is None:
+            raise IssuerError(f"the issuer {self.url} publishes no token_endpoint")
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": verifier,
+        }
+        return await self._get(
+            endpoint, form=form, auth=httpx2.BasicAuth(client.client_id, client.secret.get_secret_value())
+        )
+
+    async def id_token_claims(self, token: str, client_id: str, nonce: str) -> dict[str, Any]:
+        """An OpenID Connect ID token's claims, once its signature (by the issuer's keys), ``iss``, ``aud`` (this
+        client), ``exp`` and ``nonce`` are checked. Raises Refused."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise Refused("the ID token is not a well-formed JWT") from None
+        algorithm, key_id = header.get("alg"), header.get("kid")
+        if algorithm not in ALGORITHMS or (key_id is not None and not isinstance(key_id, str)):
+            raise Refused(f"the ID token's alg {algorithm!r} or kid is not acceptable")
+        key = await self.signing_key(key_id, algorithm)
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                audience=client_id,
+                issuer=self.url,
+                leeway=LEEWAY,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except jwt.InvalidTokenError as exc:
+            raise Refused(f"the ID token: {_why(exc, self.url, client_id)}") from None
+        if not isinstance(claims.get("nonce"), str) or not hmac.compare_digest(claims["nonce"], nonce):
+            raise Refused("the ID token's nonce is not this sign-in's")
+        return claims
 
     def _find(self, key_id: str | None) -> dict[str, Any] | None:
         if key_id is None:

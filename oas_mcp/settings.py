@@ -198,10 +198,12 @@ class Settings(BaseSettings):
         [], description="Scopes every OAuth token needs, comma-separated."
     )
     oauth_client_id: Annotated[str | None, HTTP_ONLY] = Field(
-        None, description="This server's client ID at the issuer, to introspect opaque tokens (RFC 7662)."
+        None,
+        description="This server's client ID at the issuer: to introspect opaque tokens (RFC 7662), and, with "
+        "linked accounts, to sign people in on the link page.",
     )
     oauth_client_secret: Annotated[SecretStr | None, HTTP_ONLY] = Field(
-        None, description="This server's client secret at the issuer, to introspect opaque tokens."
+        None, description="This server's client secret at the issuer (see oauth_client_id)."
     )
     oauth_client_secret_file: Annotated[Path | None, HTTP_ONLY, SecretFile("oauth_client_secret")] = Field(
         None, description="File holding that client secret (instead of oauth_client_secret)."
@@ -217,7 +219,8 @@ class Settings(BaseSettings):
     )
     accounts_key_file: Annotated[Path | None, HTTP_ONLY] = Field(
         None,
-        description="Fernet keys that encrypt linked accounts, one a line: the first encrypts, all decrypt.",
+        description="Fernet keys that encrypt linked accounts, one a line: the first encrypts, all decrypt. With "
+        "OAuth, setting it turns linked accounts on.",
     )
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
 

@@ -1,9 +1,10 @@
-"""Fixtures: a sandbox per test, an MCP client on it, an environment without OAS_* variables, and the npm tools."""
+"""Fixtures: a sandbox per test, an MCP client on it, an environment without OAS_* variables, a PostgreSQL server,
+and the npm tools."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from mcp import Client
 
 from oas_mcp.sandbox import Sandbox
 
+from pg_server import Postgres, started
 from support import server_for
 
 
@@ -39,6 +41,13 @@ async def mcp(sandbox: Sandbox) -> AsyncIterator[Client]:
         yield client
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL server, started once per test worker (see pg_server)."""
+    with started() as server:
+        yield server
+
+
 NODE_TOOLS = ("node", "mcp-inspector", "conformance", "mcpb")
 
 
@@ -54,3 +63,13 @@ def node_bin() -> Path:
     if missing:
         pytest.fail(f"{', '.join(missing)} missing from INTEROP_BIN={folder}; .ci/node-tools installs them")
     return Path(folder)
+
+
+@pytest.fixture(scope="module")
+def node_modules(node_bin: Path) -> Path:
+    """The node_modules folder of those tools, where ``.ci/node-tools`` installs node-oidc-provider too (a real OAuth
+    authorization server: tests/interop/oauth_provider.mjs)."""
+    modules = node_bin.parent
+    if not (modules / "oidc-provider" / "package.json").exists():
+        pytest.fail(f"oidc-provider missing from {modules}; .ci/node-tools installs it")
+    return modules

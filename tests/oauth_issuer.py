@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
 import uvicorn
@@ -28,6 +29,7 @@ from starlette.routing import Route
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 RESOURCE = "http://127.0.0.1:8000/mcp"
 INTROSPECTOR = ("oas-mcp", "introspection-secret-0123456789")
+"""oas-mcp's client at the issuer: its client ID and secret (for introspection, and the link page's sign-in)."""
 
 
 def rsa_key() -> rsa.RSAPrivateKey:
@@ -68,6 +70,49 @@ class FakeIssuer:
     opaque: dict[str, dict[str, Any]] = field(default_factory=dict)  # opaque token -> introspection answer
     jwks_fetches: int = 0
     introspections: int = 0
+    signs_in: bool = True  # whether it publishes authorization and token endpoints (OpenID Connect sign-in)
+    browser_user: str = "alice"  # who is signed in at the issuer in "the browser": its authorization endpoint's user
+    codes: dict[str, dict[str, str]] = field(default_factory=dict)  # authorization code -> what it was issued for
+
+    def authorize(self, query: dict[str, str]) -> Response:
+        """The authorization endpoint: ``browser_user`` signs in at once; back to the client with a code."""
+        if query.get("response_type") != "code" or query.get("code_challenge_method") != "S256":
+            return JSONResponse({"error": "invalid_request"}, status_code=400)
+        code = secrets.token_urlsafe(16)
+        self.codes[code] = {**query, "sub": self.browser_user}
+        target = f"{query['redirect_uri']}?{urlencode({'code': code, 'state': query.get('state', '')})}"
+        return Response(status_code=302, headers={"Location": target})
+
+    def redeem(self, form: dict[str, str], authorization: str | None) -> Response:
+        """The token endpoint: an authorization code (once), for the client it was issued to, with its PKCE
+        verifier; answers an ID token for its user."""
+        expected = "Basic " + base64.b64encode(":".join(INTROSPECTOR).encode()).decode()
+        if authorization != expected:
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
+        issued = self.codes.pop(form.get("code", ""), None)
+        challenge = _b64(hashlib.sha256(form.get("code_verifier", "").encode()).digest())
+        if (
+            issued is None
+            or issued["client_id"] != INTROSPECTOR[0]
+            or issued["redirect_uri"] != form.get("redirect_uri")
+            or issued["code_challenge"] != challenge
+        ):
+            return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        return JSONResponse({"access_token": "unused", "token_type": "Bearer", "id_token": self.id_token(issued)})
+
+    def id_token(self, issued: dict[str, str], **changes: Any) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": self.url,
+            "aud": INTROSPECTOR[0],
+            "sub": issued["sub"],
+            "nonce": issued.get("nonce"),
+            "iat": now,
+            "exp": now + 300,
+            **changes,
+        }
+        kid = next(iter(self.keys))
+        return jwt.encode(claims, self.keys[kid], algorithm="RS256", headers={"kid": kid})
 
     def claims(self, **changes: Any) -> dict[str, Any]:
         """An access token's claims for ``RESOURCE``, for alice with scope oas, valid for 5 minutes."""
@@ -111,6 +156,10 @@ class FakeIssuer:
                 "introspection_endpoint": f"{self.url}/introspect",
                 "token_endpoint": f"{self.url}/token",
             }
+            if self.signs_in:
+                document["authorization_endpoint"] = f"{self.url}/authorize"
+            else:
+                del document["token_endpoint"]
             wanted = "rfc8414" if "oauth-authorization-server" in request.url.path else "openid"
             if self.metadata_at not in (wanted, "both"):
                 return JSONResponse({"error": "not found"}, status_code=404)
@@ -128,6 +177,13 @@ class FakeIssuer:
             token = (await request.form()).get("token")
             return JSONResponse(self.opaque.get(str(token), {"active": False}))
 
+        async def authorize(request: Request) -> Response:
+            return self.authorize(dict(request.query_params))
+
+        async def token(request: Request) -> Response:
+            form = {name: str(value) for name, value in (await request.form()).items()}
+            return self.redeem(form, request.headers.get("authorization"))
+
         path = self.url.split("/", 3)[3] if self.url.count("/") > 2 else ""
         suffix = f"/{path}" if path else ""
         return Starlette(
@@ -136,6 +192,8 @@ class FakeIssuer:
                 Route(f"{suffix}/.well-known/openid-configuration", metadata),
                 Route(f"{suffix}/jwks", jwks),
                 Route(f"{suffix}/introspect", introspect, methods=["POST"]),
+                Route(f"{suffix}/authorize", authorize),
+                Route(f"{suffix}/token", token, methods=["POST"]),
             ]
         )
 

@@ -168,6 +168,14 @@ def _wait_for_url(process: subprocess.Popen[bytes], *outputs: Path) -> str:
     raise AssertionError("the server announced no URL in time")
 
 
+def wait_for(server: Running, text: str) -> None:
+    """Until ``text`` is in the server's log (failing after a minute, on a loaded machine)."""
+    deadline = time.monotonic() + START_UP_LIMIT
+    while text not in server.output():
+        assert time.monotonic() < deadline, f"no {text!r} in the log:\n{server.output()}"
+        time.sleep(0.05)
+
+
 @contextmanager
 def http_server(*args: str) -> Iterator[str]:
     """``oas-mcp --sandbox --transport http`` on a free loopback port; yields its MCP URL, stops it after."""

@@ -1,15 +1,13 @@
-"""Linked accounts are kept by subject, encrypted at rest, audited, and shared by replicas: the same tests on an
-SQLite file and on a real PostgreSQL server, which a fixture starts from Debian's packages in a temp folder."""
+"""Linked accounts are kept by subject, encrypted at rest, audited, linked through single-use links, and shared by
+replicas: the same tests on an SQLite file and on a real PostgreSQL server, which a fixture starts from Debian's
+packages in a temp folder (see pg_server)."""
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,9 +19,11 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from oas_mcp.accounts import AccountsError, AccountStore, LinkedAccount, Subject, open_store
+from oas_mcp.accounts import AccountsError, AccountStore, LinkedAccount, LinkRefused, Subject, open_store
+from oas_mcp.accounts.store import MAX_PARAMETERS, PENDING_PER_SUBJECT
 from oas_mcp.settings import Settings, SettingsError
 
+from pg_server import Postgres, fresh_schema
 from support import free_port, run
 
 pytestmark = pytest.mark.anyio
@@ -54,83 +54,6 @@ def secrets_of(linked: LinkedAccount) -> list[bytes]:
     ]
 
 
-# PostgreSQL, started once per test worker from the server binaries Debian's postgresql package installs.
-
-
-@dataclass(frozen=True)
-class Postgres:
-    port: int
-    password: str
-    data: Path
-
-    def url(self, database: str) -> str:
-        return f"postgresql://oas:{self.password}@127.0.0.1:{self.port}/{database}"
-
-
-def postgres_binaries() -> Path | None:
-    """The folder of initdb and pg_ctl: Debian's newest, else the PATH's."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda path: int(path.parts[-3]))
-    initdb = found[-1] if found else shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
-
-
-def unavailable(reason: str) -> None:
-    """Skip: CI installs PostgreSQL and psycopg, so there a missing one fails the test instead."""
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres]:
-    binaries = postgres_binaries()
-    if binaries is None:
-        unavailable("PostgreSQL's server is not installed (apt-get install postgresql)")
-    assert binaries is not None
-    if "psycopg" not in sys.modules and not _importable("psycopg"):
-        unavailable("psycopg is not installed (pip install -e '.[test,postgres]')")
-    folder = Path(tempfile.mkdtemp(prefix="oas-mcp-postgres-"))
-    as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # PostgreSQL refuses to run as root
-    server = Postgres(free_port(), secrets.token_urlsafe(16), folder / "data")
-    (folder / "password").write_text(server.password)
-    if as_owner:
-        for path in (folder, folder / "password"):
-            shutil.chown(path, "postgres")
-
-    def pg(*args: str | Path) -> None:
-        subprocess.run([*as_owner, *map(str, args)], check=True, capture_output=True, timeout=120)
-
-    start = f"-p {server.port} -k {folder} -h 127.0.0.1 -c fsync=off"
-    try:
-        pg(
-            binaries / "initdb",
-            "-D",
-            server.data,
-            "-U",
-            "oas",
-            "-A",
-            "scram-sha-256",
-            "--pwfile",
-            folder / "password",
-            "-N",
-        )
-        pg(binaries / "pg_ctl", "-D", server.data, "-l", folder / "log", "-w", "-o", start, "start")
-        yield server
-    finally:
-        subprocess.run(
-            [*as_owner, str(binaries / "pg_ctl"), "-D", str(server.data), "-m", "immediate", "stop"], check=False
-        )
-        shutil.rmtree(folder)
-
-
-def _importable(module: str) -> bool:
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
-
-
 # Each test's database: a fresh SQLite file, or a fresh database on the PostgreSQL server.
 
 
@@ -155,14 +78,10 @@ def sqlite_backend(path: Path) -> Backend:
 
 
 def postgres_backend(server: Postgres) -> Backend:
-    """A schema of its own, named in the URL (libpq's ``options``): quicker than a database of its own."""
+    """A schema of its own on the server (see :func:`fresh_schema`)."""
     import psycopg
-    from psycopg import sql
 
-    schema = f"test_{secrets.token_hex(6)}"
-    url = f"{server.url('postgres')}?options=-csearch_path%3D{schema}"
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    url = fresh_schema(server)
 
     def query(statement: str) -> list[tuple[Any, ...]]:
         with psycopg.connect(url, autocommit=True) as connection:
@@ -302,6 +221,69 @@ async def test_an_unlinked_account_leaves_no_trace_in_the_sqlite_file(sqlite: Ba
     assert ciphertext.encode() not in sqlite.raw()
 
 
+# Links: each made for one subject, used once, within minutes; only their hash is kept.
+
+
+async def test_a_link_is_used_once_and_links_the_account_with_it(store: AccountStore, backend: Backend) -> None:
+    link = await store.start_link(ALICE)
+    linked = account("alice")
+
+    opened = await store.open_link(link.token)
+    used = await store.complete_link(link.token, ALICE, linked)
+
+    assert opened == used == link
+    found = await store.get(ALICE)
+    assert found is not None
+    assert secrets_of(found) == secrets_of(linked)
+    assert [event.event for event in await store.events(ALICE)] == ["link"]
+    assert await store.completed([*(f"other-{n}" for n in range(MAX_PARAMETERS)), link.elicitation_id]) == {
+        link.elicitation_id
+    }
+    for again in (store.open_link(link.token), store.complete_link(link.token, ALICE, account("alice"))):
+        with pytest.raises(LinkRefused) as caught:
+            await again
+        assert caught.value.reason == "used"
+    assert link.token.encode() not in backend.raw()  # only its hash
+
+
+async def test_a_link_used_by_someone_else_links_nothing_and_stays_usable(store: AccountStore) -> None:
+    link = await store.start_link(ALICE)
+
+    with pytest.raises(LinkRefused) as caught:
+        await store.complete_link(link.token, BOB, account("bob"))
+
+    assert caught.value.reason == "someone else"
+    assert await store.get(BOB) is None
+    assert await store.events() == []
+    assert await store.completed([link.elicitation_id]) == set()
+    assert await store.open_link(link.token) == link
+
+
+async def test_an_expired_link_is_refused_then_deleted(store: AccountStore, backend: Backend) -> None:
+    link = await store.start_link(ALICE)
+    backend.query("UPDATE oas_mcp_links SET expires_at = '2000-01-01T00:00:00+00:00'")
+
+    with pytest.raises(LinkRefused) as expired:
+        await store.complete_link(link.token, ALICE, account("alice"))
+    await store.start_link(BOB)  # deletes the links that expired long ago
+    with pytest.raises(LinkRefused) as gone:
+        await store.open_link(link.token)
+
+    assert (expired.value.reason, gone.value.reason) == ("expired", "unknown")
+    assert await store.get(ALICE) is None
+    assert backend.query("SELECT sub FROM oas_mcp_links") == [("bob",)]
+
+
+async def test_a_subject_has_a_bounded_number_of_links_the_newest(store: AccountStore, backend: Backend) -> None:
+    links = [await store.start_link(ALICE) for _ in range(PENDING_PER_SUBJECT + 1)]
+
+    with pytest.raises(LinkRefused):
+        await store.open_link(links[0].token)
+
+    assert await store.open_link(links[1].token) == links[1]
+    assert backend.query("SELECT COUNT(*) FROM oas_mcp_links") == [(PENDING_PER_SUBJECT,)]
+
+
 # Replicas, migrations, and a database that was tampered with.
 
 
@@ -320,6 +302,21 @@ async def test_replicas_see_each_others_links(backend: Backend, keys: Path) -> N
         assert [event.event for event in await one.events()] == ["link", "unlink"]
 
 
+async def test_a_link_made_on_one_replica_is_used_on_another_and_the_first_sees_it(
+    backend: Backend, keys: Path
+) -> None:
+    settings = Settings.load()
+    async with open_store(settings) as one, open_store(settings) as two:
+        link = await one.start_link(ALICE)
+
+        await two.complete_link(link.token, ALICE, account("alice"))
+
+        assert await one.completed([link.elicitation_id]) == {link.elicitation_id}
+        assert await one.get(ALICE) is not None
+        with pytest.raises(LinkRefused):
+            await one.complete_link(link.token, ALICE, account("alice"))
+
+
 async def test_replicas_starting_at_once_migrate_the_schema_once(backend: Backend, keys: Path) -> None:
     async def replica() -> None:
         async with open_store(Settings.load()) as store:
@@ -329,7 +326,7 @@ async def test_replicas_starting_at_once_migrate_the_schema_once(backend: Backen
         for _ in range(4):
             group.start_soon(replica)
 
-    assert backend.query("SELECT version FROM oas_mcp_migrations") == [(1,)]
+    assert backend.query("SELECT version FROM oas_mcp_migrations ORDER BY version") == [(1,), (2,)]
 
 
 async def test_a_database_migrated_by_a_newer_oas_mcp_is_refused(backend: Backend, keys: Path) -> None:
@@ -341,7 +338,7 @@ async def test_a_database_migrated_by_a_newer_oas_mcp_is_refused(backend: Backen
         async with open_store(Settings.load()):
             pass
 
-    assert str(caught.value).endswith("has schema version 99, newer than this oas-mcp's 1: upgrade oas-mcp")
+    assert str(caught.value).endswith("has schema version 99, newer than this oas-mcp's 2: upgrade oas-mcp")
 
 
 async def test_an_account_copied_to_another_subject_is_refused(store: AccountStore, backend: Backend) -> None:

@@ -1,14 +1,23 @@
-"""Which OAS client serves a call: the server's own, or one per X-Api-Key (per-request credentials)."""
+"""Which OAS client serves a call: the server's own, one per X-Api-Key (per-request credentials), or one per linked
+account."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any, cast
 
 import anyio
 import pytest
 from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import SecretStr
 
+from oas_mcp.accounts import LinkedAccount, Subject
 from oas_mcp.client import OASClient, OrganisationList
 from oas_mcp.sandbox import DEMO2_API_KEY, DEMO2_ORGANISATIONS, DEMO_API_KEY, DEMO_ORGANISATIONS, Fault, Sandbox
 from oas_mcp.tools.credentials import MALFORMED_KEY, MISSING_KEY, Clients
+from oas_mcp.tools.linked import LinkedAccounts
+from oas_mcp.tools.state import State
+from oas_mcp.tools.state import client_for as client_of_request
 
 from support import client_for
 
@@ -107,3 +116,48 @@ async def test_a_cookie_the_api_sets_for_one_user_never_reaches_the_api_for_anot
         await alice.hello()
 
     assert cookies == []
+
+
+async def test_a_linked_account_gets_a_client_of_its_own_and_a_new_one_when_linked_anew(sandbox: Sandbox) -> None:
+    alice, bob = Subject("https://login.example.com", "alice"), Subject("https://login.example.com", "bob")
+    demo = LinkedAccount(oas_username="demo", api_key=SecretStr(DEMO_API_KEY))
+    demo2 = LinkedAccount(oas_username="demo2", api_key=SecretStr(DEMO2_API_KEY))
+    async with client_for(sandbox) as shared:
+        clients = Clients(shared, per_request=False)
+
+        first = clients.for_account(alice, demo)
+        again = clients.for_account(alice, demo)
+        relinked = clients.for_account(alice, demo2)
+        bobs = clients.for_account(bob, demo)
+        greeting = await relinked.hello()
+
+    assert first is again
+    assert len({id(first), id(relinked), id(bobs), id(shared)}) == 4
+    assert greeting == "Hello world @demo2"
+    assert relinked.credentials.api_key == SecretStr(DEMO2_API_KEY)
+
+
+async def test_with_linked_accounts_a_requests_own_key_still_wins(sandbox: Sandbox) -> None:
+    class Linked:
+        """Linked accounts that answer with the account linked by whoever asks (here: demo's)."""
+
+        asked = 0
+
+        async def client(self, request: object, clients: Clients, *, ask: bool = True) -> OASClient:
+            self.asked += 1
+            return clients.for_account(Subject("https://login.example.com", "alice"), demo)
+
+    demo = LinkedAccount(oas_username="demo", api_key=SecretStr(DEMO_API_KEY))
+    linked = Linked()
+    async with client_for(sandbox) as shared:
+        state = State(lambda: shared, per_request=True, linked=cast("LinkedAccounts", linked))
+
+        def request(headers: dict[str, str]) -> Any:
+            return SimpleNamespace(lifespan_context=state, request=SimpleNamespace(headers=headers))
+
+        with_key = await client_of_request(request(key(DEMO2_API_KEY)))
+        without = await client_of_request(request({}))
+        greetings = [await with_key.hello(), await without.hello()]
+
+    assert greetings == ["Hello world @demo2", "Hello world @demo"]
+    assert linked.asked == 1

@@ -25,7 +25,11 @@ LAYERS = {
     # Linked accounts: kept and encrypted, knowing nothing of MCP, HTTP, the client or the tools.
     "oas_mcp.accounts": ("oas_mcp.settings", "anyio", "pydantic", "cryptography", "psycopg", "psycopg_pool"),
 }
-NEVER = {"oas_mcp.tools": ("httpx2",), "oas_mcp.settings": ("mcp", "oas_mcp.client", "oas_mcp.tools")}
+NEVER = {
+    # The tools know nothing of HTTP: the link page is the HTTP host's (they only make the links, and read accounts).
+    "oas_mcp.tools": ("httpx2", "starlette", "oas_mcp.hosting", "oas_mcp.linking"),
+    "oas_mcp.settings": ("mcp", "oas_mcp.client", "oas_mcp.tools"),
+}
 
 
 def module_name(path: Path) -> str:

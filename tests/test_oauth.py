@@ -31,7 +31,7 @@ from oas_mcp.sandbox import DEMO2_API_KEY, DEMO2_ORGANISATIONS
 
 from http_clients import in_session, post_initialize, post_message, session
 from oauth_issuer import INTROSPECTOR, RESOURCE, FakeIssuer, public_jwk, public_pem, rsa_key, serving, unsigned
-from support import Running, free_port, run, running, running_on, structured
+from support import Running, free_port, run, running, running_on, structured, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -386,14 +386,6 @@ def served() -> Iterator[tuple[FakeIssuer, Running]]:
     with serving(fake), running_on(port, *HTTP, **env) as server:
         wait_for(server, "signing keys")
         yield fake, server
-
-
-def wait_for(server: Running, text: str) -> None:
-    """Until ``text`` is in the server's log (failing after a minute, on a loaded machine)."""
-    deadline = time.monotonic() + 60
-    while text not in server.output():
-        assert time.monotonic() < deadline, f"no {text!r} in the log:\n{server.output()}"
-        time.sleep(0.05)
 
 
 def bearer(token: str) -> dict[str, str]:

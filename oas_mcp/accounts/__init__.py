@@ -5,13 +5,29 @@ Kept in SQLite (one replica) or PostgreSQL (``OAS_DATABASE_URL``, any number), e
 """
 
 from oas_mcp.accounts.store import (
+    LINK_TTL,
     AccountsError,
     AccountStore,
     AuditEvent,
+    Link,
     LinkedAccount,
+    LinkRefused,
     Subject,
+    connect_store,
     default_path,
     open_store,
 )
 
-__all__ = ["AccountStore", "AccountsError", "AuditEvent", "LinkedAccount", "Subject", "default_path", "open_store"]
+__all__ = [
+    "LINK_TTL",
+    "AccountStore",
+    "AccountsError",
+    "AuditEvent",
+    "Link",
+    "LinkRefused",
+    "LinkedAccount",
+    "Subject",
+    "connect_store",
+    "default_path",
+    "open_store",
+]

@@ -10,7 +10,7 @@ import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
@@ -49,6 +49,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             oas_username TEXT NOT NULL
         )""",
     ),
+    (
+        # Links offered to subjects not linked yet: the SHA-256 of the link's token (the token itself is only in the
+        # URL given to the subject), whose it is, the elicitation it completes, until when it may be used, and when
+        # it was (it is used once). Rows are deleted a while after they expire, so the table stays small.
+        """CREATE TABLE oas_mcp_links (
+            id {identity},
+            digest TEXT NOT NULL UNIQUE,
+            issuer TEXT NOT NULL,
+            sub TEXT NOT NULL,
+            elicitation_id TEXT NOT NULL UNIQUE,
+            expires_at TEXT NOT NULL,
+            used_at TEXT
+        )""",
+        "CREATE INDEX oas_mcp_links_subject ON oas_mcp_links (issuer, sub)",
+        "CREATE INDEX oas_mcp_links_expiry ON oas_mcp_links (expires_at)",
+    ),
 )
 """The schema, one tuple of statements per version; ``{identity}`` is the database's auto-numbered key."""
 
@@ -78,9 +94,10 @@ class Database(Protocol):
     def close(self) -> None: ...
 
 
-def now() -> str:
-    """The time, as stored: ISO 8601 in UTC, to the second."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def now(later: float = 0.0) -> str:
+    """The time (or ``later`` seconds from now; negative: ago), as stored: ISO 8601 in UTC, to the second, so that
+    stored times compare as text."""
+    return (datetime.now(UTC) + timedelta(seconds=later)).isoformat(timespec="seconds")
 
 
 def first_line(exc: BaseException) -> str:

@@ -1,10 +1,13 @@
-"""The linked accounts: each OAuth subject's OAS credentials, encrypted at rest, and the audit log of links."""
+"""The linked accounts: each OAuth subject's OAS credentials, encrypted at rest, the audit log of links, and the
+single-use links that let a subject link an account."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+import secrets
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +23,7 @@ from oas_mcp.accounts.keys import read_keys
 from oas_mcp.settings import Settings, SettingsError, env_name
 
 T = TypeVar("T")
+MAX_PARAMETERS = 500  # most values one statement binds (SQLite allows 999 at least)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,33 @@ class AccountsError(Exception):
     """The accounts database failed, or holds an account these keys cannot open; the message is one line."""
 
 
+LINK_TTL = 600
+"""Seconds a link may be used after it is made."""
+LINKS_KEPT = LINK_TTL
+"""Seconds a link's row is kept after it expires (so that using it says it expired, or was used), then deleted."""
+PENDING_PER_SUBJECT = 20
+"""Most links one subject may have at once; making another deletes the oldest."""
+Refusal = Literal["unknown", "used", "expired", "someone else"]
+
+
+class LinkRefused(Exception):
+    """A link cannot be used: ``reason`` says why (unknown, used, expired, or made for someone else)."""
+
+    def __init__(self, reason: Refusal) -> None:
+        super().__init__(f"the link is {reason}" if reason != "someone else" else "the link is for someone else")
+        self.reason: Refusal = reason
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link offered to ``subject``: its ``token`` (what the URL holds; only its hash is stored), and the id of the
+    elicitation its use completes."""
+
+    token: str
+    subject: Subject
+    elicitation_id: str
+
+
 class AccountStore:
     """Linked accounts by subject. Every operation is one transaction, safe to run from many tasks and replicas."""
 
@@ -68,20 +99,15 @@ class AccountStore:
         self._keys = keys
         self._key_file = key_file
 
+    @property
+    def keys(self) -> MultiFernet:
+        """The keys of the key file: what else needs encrypting with them (the link page's cookie) uses them too."""
+        return self._keys
+
     async def link(self, subject: Subject, account: LinkedAccount) -> None:
         """Link ``account`` to ``subject`` (replacing any account linked before), and log it. Raises AccountsError."""
-        secrets = self._keys.encrypt(_seal(subject, account)).decode()
-
-        def link(session: Session) -> None:
-            session.run(
-                "INSERT INTO oas_mcp_accounts (issuer, sub, oas_username, secrets, linked_at) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (issuer, sub) DO UPDATE SET oas_username = excluded.oas_username, "
-                "secrets = excluded.secrets, linked_at = excluded.linked_at",
-                (subject.issuer, subject.sub, account.oas_username, secrets, now()),
-            )
-            _audit(session, "link", subject, account.oas_username)
-
-        await self._run(link)
+        sealed = self._seal(subject, account)
+        await self._run(lambda session: _store(session, subject, account.oas_username, sealed))
 
     async def get(self, subject: Subject) -> LinkedAccount | None:
         """The account ``subject`` linked, or None. Raises AccountsError, also when no key opens it."""
@@ -93,8 +119,8 @@ class AccountStore:
         )
         if not rows:
             return None
-        [(oas_username, secrets)] = rows
-        return _unseal(subject, oas_username, self._decrypt(subject, secrets))
+        [(oas_username, sealed)] = rows
+        return _unseal(subject, oas_username, self._decrypt(subject, sealed))
 
     async def unlink(self, subject: Subject) -> bool:
         """Delete the account ``subject`` linked (the row itself, no flag), and log it; False when there was none.
@@ -130,18 +156,84 @@ class AccountStore:
 
         def rotate(session: Session) -> int:
             rows = session.run("SELECT issuer, sub, secrets FROM oas_mcp_accounts")
-            for issuer, sub, secrets in rows:
+            for issuer, sub, sealed in rows:
                 try:
-                    rotated = self._keys.rotate(secrets.encode()).decode()
+                    rotated = self._keys.rotate(sealed.encode()).decode()
                 except InvalidToken:
                     raise self._unreadable(Subject(issuer, sub)) from None
                 session.run(  # unless a link replaced it meanwhile
                     "UPDATE oas_mcp_accounts SET secrets = ? WHERE issuer = ? AND sub = ? AND secrets = ?",
-                    (rotated, issuer, sub, secrets),
+                    (rotated, issuer, sub, sealed),
                 )
             return len(rows)
 
         return await self._run(rotate)
+
+    async def start_link(self, subject: Subject) -> Link:
+        """A new link for ``subject``, usable once within :data:`LINK_TTL` seconds. Deletes the links that expired
+        long ago, and ``subject``'s oldest beyond :data:`PENDING_PER_SUBJECT`. Raises AccountsError."""
+        link = Link(secrets.token_urlsafe(32), subject, secrets.token_urlsafe(16))
+
+        def start(session: Session) -> None:
+            session.run("DELETE FROM oas_mcp_links WHERE expires_at < ?", (now(-LINKS_KEPT),))
+            session.run(
+                "INSERT INTO oas_mcp_links (digest, issuer, sub, elicitation_id, expires_at) VALUES (?, ?, ?, ?, ?)",
+                (_digest(link.token), subject.issuer, subject.sub, link.elicitation_id, now(LINK_TTL)),
+            )
+            session.run(
+                "DELETE FROM oas_mcp_links WHERE issuer = ? AND sub = ? AND id NOT IN (SELECT id FROM oas_mcp_links "
+                "WHERE issuer = ? AND sub = ? ORDER BY id DESC LIMIT ?)",
+                (subject.issuer, subject.sub, subject.issuer, subject.sub, PENDING_PER_SUBJECT),
+            )
+
+        await self._run(start)
+        return link
+
+    async def open_link(self, token: str) -> Link:
+        """The link ``token`` names, when it may still be used. Raises LinkRefused (unknown, used or expired), or
+        AccountsError."""
+        return await self._run(lambda session: _usable(session, token))
+
+    async def complete_link(self, token: str, subject: Subject, account: LinkedAccount) -> Link:
+        """Use the link ``token`` names to link ``account`` to ``subject``, in one transaction: the link is used up
+        and the account stored (and logged) together, or neither. Raises LinkRefused (unknown, used, expired, or
+        made for another subject: then nothing changes), or AccountsError."""
+        sealed = self._seal(subject, account)
+
+        def complete(session: Session) -> Link:
+            link = _usable(session, token)
+            if link.subject != subject:
+                raise LinkRefused("someone else")
+            session.run("UPDATE oas_mcp_links SET used_at = ? WHERE digest = ?", (now(), _digest(token)))
+            _store(session, subject, account.oas_username, sealed)
+            return link
+
+        return await self._run(complete)
+
+    async def completed(self, elicitation_ids: Collection[str]) -> set[str]:
+        """Which of ``elicitation_ids`` belong to links used by now. Raises AccountsError."""
+        wanted = list(elicitation_ids)
+        chunks = [wanted[start : start + MAX_PARAMETERS] for start in range(0, len(wanted), MAX_PARAMETERS)]
+
+        def completed(session: Session) -> set[str]:
+            found = set()
+            for chunk in chunks:
+                marks = ", ".join("?" * len(chunk))
+                found |= {
+                    elicitation_id
+                    for (elicitation_id,) in session.run(
+                        "SELECT elicitation_id FROM oas_mcp_links "
+                        f"WHERE used_at IS NOT NULL AND elicitation_id IN ({marks})",
+                        chunk,
+                    )
+                }
+            return found
+
+        return await self._run(completed) if chunks else set()
+
+    def close(self) -> None:
+        """Close the database (its connections); it blocks."""
+        self._database.close()
 
     async def _run(self, work: Callable[[Session], T]) -> T:
         """``work`` in one transaction, in a worker thread; raises AccountsError when the database fails."""
@@ -155,9 +247,12 @@ class AccountStore:
         except self._database.errors as exc:
             raise AccountsError(f"the accounts database {self._database.where} failed: {first_line(exc)}") from None
 
-    def _decrypt(self, subject: Subject, secrets: str) -> bytes:
+    def _seal(self, subject: Subject, account: LinkedAccount) -> str:
+        return self._keys.encrypt(_seal(subject, account)).decode()
+
+    def _decrypt(self, subject: Subject, sealed: str) -> bytes:
         try:
-            return self._keys.decrypt(secrets.encode())
+            return self._keys.decrypt(sealed.encode())
         except InvalidToken:
             raise self._unreadable(subject) from None
 
@@ -188,6 +283,38 @@ def _unseal(subject: Subject, oas_username: str, plaintext: bytes) -> LinkedAcco
     return LinkedAccount(oas_username=oas_username, **secret)
 
 
+def _store(session: Session, subject: Subject, oas_username: str, sealed: str) -> None:
+    """Link the account (``sealed``: its secrets, encrypted) to ``subject``, replacing any account linked before;
+    log it."""
+    session.run(
+        "INSERT INTO oas_mcp_accounts (issuer, sub, oas_username, secrets, linked_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (issuer, sub) DO UPDATE SET oas_username = excluded.oas_username, "
+        "secrets = excluded.secrets, linked_at = excluded.linked_at",
+        (subject.issuer, subject.sub, oas_username, sealed, now()),
+    )
+    _audit(session, "link", subject, oas_username)
+
+
+def _digest(token: str) -> str:
+    """What is stored of a link's token: its SHA-256, in hex."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _usable(session: Session, token: str) -> Link:
+    """The link ``token`` names; raises LinkRefused when there is none, or it was used, or it expired."""
+    rows = session.run(
+        "SELECT issuer, sub, elicitation_id, expires_at, used_at FROM oas_mcp_links WHERE digest = ?", (_digest(token),)
+    )
+    if not rows:
+        raise LinkRefused("unknown")
+    [(issuer, sub, elicitation_id, expires_at, used_at)] = rows
+    if used_at is not None:
+        raise LinkRefused("used")
+    if expires_at <= now():
+        raise LinkRefused("expired")
+    return Link(token, Subject(issuer, sub), elicitation_id)
+
+
 def _audit(session: Session, event: Literal["link", "unlink"], subject: Subject, oas_username: str) -> None:
     session.run(
         "INSERT INTO oas_mcp_account_events (at, event, issuer, sub, oas_username) VALUES (?, ?, ?, ?, ?)",
@@ -205,7 +332,17 @@ def default_path() -> Path:
 
 @asynccontextmanager
 async def open_store(settings: Settings) -> AsyncIterator[AccountStore]:
-    """The store the settings name, its schema migrated; closed when the block ends.
+    """The store the settings name, its schema migrated (see :func:`connect_store`); closed when the block ends.
+    Raises SettingsError."""
+    store = await anyio.to_thread.run_sync(connect_store, settings)
+    try:
+        yield store
+    finally:
+        await anyio.to_thread.run_sync(store.close)
+
+
+def connect_store(settings: Settings) -> AccountStore:
+    """The store the settings name, its schema migrated; it blocks (a server opens it before it serves). Close it.
 
     Raises SettingsError when the key file is missing or bad, both a database URL and a path are set, or the
     database cannot be opened (or was migrated by a newer oas-mcp).
@@ -218,12 +355,13 @@ async def open_store(settings: Settings) -> AsyncIterator[AccountStore]:
     keys = read_keys(settings.accounts_key_file, setting("accounts_key_file"))
     if settings.database_url is not None and settings.accounts_path is not None:
         raise SettingsError(f"set {setting('database_url')} or {setting('accounts_path')}, not both")
-    database = await anyio.to_thread.run_sync(_connect, settings, setting)
+    database = _connect(settings, setting)
     try:
-        await anyio.to_thread.run_sync(migrate, database)
-        yield AccountStore(database, keys, str(settings.accounts_key_file))
-    finally:
-        await anyio.to_thread.run_sync(database.close)
+        migrate(database)
+    except BaseException:
+        database.close()
+        raise
+    return AccountStore(database, keys, str(settings.accounts_key_file))
 
 
 def _connect(settings: Settings, setting: Callable[[str], str]) -> Database:

@@ -11,6 +11,7 @@ from pydantic import BeforeValidator, Field
 from oas_mcp.client import MAX_ORGANISATION_ID, CurrencyCode, ImageURL, NotFoundError, OrganisationName
 from oas_mcp.settings import MAX_LIST_LIMIT, Settings
 from oas_mcp.text import clean
+from oas_mcp.tools.credentials import LINKED_WITHOUT_LOGIN
 from oas_mcp.tools.duplicates import CreateAnother, Existing, confirmation, refusal, same_named
 from oas_mcp.tools.results import Activated, CreatedOrganisationResult, Greeting, Organisations, SignedIn
 from oas_mcp.tools.state import State, client_of
@@ -56,7 +57,7 @@ def add_read_tools(server: MCPServer[Any], settings: Settings) -> None:
     @server.tool(annotations=hints("Check the connection", read_only=True, idempotent=True))
     async def hello(ctx: Context[State, Any]) -> Greeting:
         """Check that the OAS API is reachable and accepts the credentials."""
-        client = client_of(ctx)
+        client = await client_of(ctx)
         return Greeting.of(await client.hello(), "session" if client.credentials.api_key is None else "api_key")
 
     if not settings.per_request_credentials:
@@ -65,7 +66,10 @@ def add_read_tools(server: MCPServer[Any], settings: Settings) -> None:
         async def login(ctx: Context[State, Any]) -> SignedIn:
             """Sign in with the configured credentials (never ask the user for them); returns the user and session
             expiry. Other tools sign in by themselves."""
-            return SignedIn.of(await client_of(ctx).login())
+            client = await client_of(ctx)
+            if ctx.request_context.lifespan_context.linked is not None and not client.credentials.can_login:
+                raise ToolError(LINKED_WITHOUT_LOGIN)
+            return SignedIn.of(await client.login())
 
     @server.tool(annotations=hints("List organisations", read_only=True, idempotent=True))
     async def list_organisations(
@@ -80,7 +84,8 @@ def add_read_tools(server: MCPServer[Any], settings: Settings) -> None:
         ] = None,
     ) -> Organisations:
         """List the user's organisations across all pages, up to `limit`, optionally filtered."""
-        listing = await client_of(ctx).list_organisations(
+        client = await client_of(ctx)
+        listing = await client.list_organisations(
             limit=limit, name_contains=name_contains, currency=currency, progress=progress_to(ctx)
         )
         return Organisations.of(listing)
@@ -110,7 +115,8 @@ def add_write_tools(server: MCPServer[Any]) -> tuple[str, ...]:
         base_currency is added to currencies if missing."""
         if refused := refusal(answer, existing):
             raise ToolError(refused)
-        created = await client_of(ctx).create_organisation(
+        client = await client_of(ctx)
+        created = await client.create_organisation(
             name, base_currency, currencies, image, same_named=existing.organisations
         )
         return CreatedOrganisationResult.of_created(created, existing.ids)
@@ -125,8 +131,9 @@ def add_write_tools(server: MCPServer[Any]) -> tuple[str, ...]:
         not_found = ToolError(f"Organisation {shown} not found; call list_organisations for valid ids.")
         if organisation_id > MAX_ORGANISATION_ID:  # 1e300 is a whole number, but no id: not sent to the API
             raise not_found
+        client = await client_of(ctx)
         try:
-            message = await client_of(ctx).activate_organisation(organisation_id)
+            message = await client.activate_organisation(organisation_id)
         except NotFoundError:
             raise not_found from None
         return Activated(organisation_id=organisation_id, message=message)

@@ -166,7 +166,7 @@ async def _organisations(
     index: OrganisationIndex, request: ServerRequestContext[Any, Any]
 ) -> tuple[list[tuple[int, str]], bool]:
     try:
-        client = client_for(request)
-    except ToolError:  # per-request credentials, and this request has no usable key: nothing to list
+        client = await client_for(request, ask=False)
+    except ToolError:  # no usable key, or no linked account: nothing to list
         return [], False
     return await index.organisations(client)

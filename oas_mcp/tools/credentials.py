@@ -1,4 +1,5 @@
-"""Whose OAS account a tool call uses: the server's configured credentials, or the caller's own API key.
+"""Whose OAS account a tool call uses: the server's configured credentials, the caller's own API key, or the
+account the caller linked (see :mod:`oas_mcp.tools.linked`).
 
 With per-request credentials on, each call must carry the user's key in its ``X-Api-Key`` header, and its
 upstream calls use a client made for that key alone (its own sign-in and active organisation, on the shared
@@ -9,14 +10,16 @@ falling back would hand the operator's account to every user who forgets the hea
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from mcp.server.mcpserver.exceptions import ToolError
 
 if TYPE_CHECKING:
-    from oas_mcp.client import OASClient  # loaded with the first tool call, not at start-up
+    from oas_mcp.accounts import LinkedAccount, Subject
+    from oas_mcp.client import Credentials, OASClient  # loaded with the first tool call, not at start-up
 
 API_KEY_HEADER = "X-Api-Key"
 FROM_HEADER = f"the {API_KEY_HEADER} header your MCP client sends"
@@ -26,6 +29,11 @@ CACHED_CLIENTS = 1024
 MISSING_KEY = (
     f"This server uses each user's own OAS API key: configure your MCP client to send it in the "
     f"{API_KEY_HEADER} header, then call again."
+)
+LINKED_KEY = "the API key you linked (to link another: call unlink_account, then any tool)"
+LINKED_WITHOUT_LOGIN = (
+    "login needs the username, email and password of your OAS account, and you linked its API key alone: to give "
+    "them, call unlink_account, then any tool, and fill them in on the link page."
 )
 MALFORMED_KEY = (
     f"The {API_KEY_HEADER} header is not an API key (expected up to {MAX_KEY_LENGTH} visible ASCII "
@@ -47,26 +55,58 @@ class Clients:
     def __len__(self) -> int:
         return len(self._cache)
 
+    def sent_key(self, headers: Mapping[str, str] | None) -> bool:
+        """Whether a call with these HTTP headers brings its own key (per-request credentials on, and the header
+        sent): then it is used, whatever else would be."""
+        return self.per_request and bool(_header_key(headers))
+
     def for_request(self, headers: Mapping[str, str] | None) -> OASClient:
         """The client for a call with these HTTP headers (None off HTTP). Raises ToolError without a key."""
         if not self.per_request:
             return self.shared
-        key = (headers or {}).get(API_KEY_HEADER.lower(), "").strip()
+        key = _header_key(headers)
         if not key:
             raise ToolError(MISSING_KEY)
         if len(key) > MAX_KEY_LENGTH or not (key.isascii() and key.isprintable()) or " " in key:
             raise ToolError(MALFORMED_KEY)
-        digest = key_digest(key)
+        from oas_mcp.client import Credentials
+
+        return self._cached(key_digest(key), lambda: Credentials.of(api_key=key))
+
+    def for_account(self, subject: Subject, account: LinkedAccount) -> OASClient:
+        """The client for the account ``subject`` linked: cached by a hash of whose it is and of all its
+        credentials, so that linking another account (or the same with another key) gets a new client."""
+        from oas_mcp.client import Credentials
+
+        identity = json.dumps(
+            [
+                subject.issuer,
+                subject.sub,
+                account.api_key.get_secret_value(),
+                account.username,
+                account.email,
+                account.password.get_secret_value() if account.password else None,
+            ]
+        )
+        return self._cached(
+            key_digest(identity),
+            lambda: Credentials.of(account.api_key, account.username, account.email, account.password),
+        )
+
+    def _cached(self, digest: bytes, credentials: Callable[[], Credentials]) -> OASClient:
+        """The cached client for ``digest``, else a new one made for ``credentials()`` on the shared pool."""
         client = self._cache.get(digest)
         if client is not None:
             self._cache.move_to_end(digest)
             return client
-        from oas_mcp.client import Credentials
-
-        client = self._cache[digest] = self.shared.with_credentials(Credentials.of(api_key=key))
+        client = self._cache[digest] = self.shared.with_credentials(credentials())
         if len(self._cache) > self.capacity:
             self._cache.popitem(last=False)  # it shares the pool: nothing to close
         return client
+
+
+def _header_key(headers: Mapping[str, str] | None) -> str:
+    return (headers or {}).get(API_KEY_HEADER.lower(), "").strip()
 
 
 def key_digest(key: str) -> bytes:

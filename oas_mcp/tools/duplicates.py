@@ -52,7 +52,8 @@ class CreateAnother(BaseModel):
 
 async def same_named(ctx: Context[State, Any], name: str) -> Existing:
     """Resolver: the organisations already named ``name``. Raises OASError when the listing fails."""
-    return Existing(await client_of(ctx).same_named(name))
+    client = await client_of(ctx)
+    return Existing(await client.same_named(name))
 
 
 async def confirmation(

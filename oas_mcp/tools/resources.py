@@ -56,12 +56,12 @@ class Session(BaseModel):
     ]
 
 
-def _client() -> OASClient:
+async def _client() -> OASClient:
     context = reading.get()
     if context is None:
         raise ResourceError("oas-mcp can read its resources only for a connected MCP client.")
     try:
-        return client_of(context)
+        return await client_of(context)
     except ToolError as exc:  # per-request credentials, and the request brought no usable key
         raise ResourceError(str(exc)) from None
 
@@ -73,7 +73,7 @@ def add_resources(server: MCPServer[Any], settings: Settings) -> None:
     async def session() -> str:
         """The API address, which credentials are configured, who is signed in until when, the active
         organisation (as last set through this server) and whether the server is read-only."""
-        oas = _client()
+        oas = await _client()
         token = oas.session
         credentials = oas.credentials
         return Session(
@@ -94,14 +94,16 @@ def add_resources(server: MCPServer[Any], settings: Settings) -> None:
     async def organisations() -> str:
         """The user's organisations, every page flattened (up to the server's list limit), as JSON; their owner
         once, beside them, when they all have the same one."""
-        listing = await _client().list_organisations(limit=settings.list_limit)
+        oas = await _client()
+        listing = await oas.list_organisations(limit=settings.list_limit)
         return as_json(shared_owner(Organisations.of(listing).model_dump(mode="json")))
 
     @server.resource(ORGANISATION_TEMPLATE, name="organisation", title="One OAS organisation", mime_type=JSON)
     async def organisation(organisation_id: str) -> str:
         """One organisation, by the id list_organisations gives it, as JSON."""
         wanted = _organisation_id(organisation_id)
-        async for found in _client().iter_organisations():
+        oas = await _client()
+        async for found in oas.iter_organisations():
             if found.id == wanted:
                 return as_json(OrganisationResult.of(found).model_dump(mode="json"))
         raise ResourceNotFoundError(

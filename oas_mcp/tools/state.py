@@ -13,17 +13,21 @@ if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
 
     from oas_mcp.client import OASClient  # loaded with the first tool call, not at start-up
+    from oas_mcp.tools.linked import LinkedAccounts
 
 
 class State:
     """What the tools share: the OAS client, made by ``connect`` when a tool first needs it (so start-up
-    loads neither the client nor, with ``--sandbox``, the sandbox), and with per-request credentials one
-    client per user's key on its connection pool (see :class:`Clients`)."""
+    loads neither the client nor, with ``--sandbox``, the sandbox), and with per-request credentials or linked
+    accounts one client per user on its connection pool (see :class:`Clients`)."""
 
-    def __init__(self, connect: Callable[[], OASClient], *, per_request: bool) -> None:
+    def __init__(
+        self, connect: Callable[[], OASClient], *, per_request: bool, linked: LinkedAccounts | None = None
+    ) -> None:
         self._connect = connect
         self._per_request = per_request
         self._clients: Clients | None = None
+        self.linked = linked
 
     @property
     def clients(self) -> Clients:
@@ -42,13 +46,13 @@ class State:
 
 
 def lifespan(
-    connect: Callable[[], OASClient], *, per_request: bool
+    connect: Callable[[], OASClient], *, per_request: bool, linked: LinkedAccounts | None = None
 ) -> Callable[[object], AbstractAsyncContextManager[State]]:
     """The server's lifespan: one :class:`State` while it runs, its clients closed when it stops."""
 
     @asynccontextmanager
     async def running(_: object) -> AsyncIterator[State]:
-        state = State(connect, per_request=per_request)
+        state = State(connect, per_request=per_request, linked=linked)
         try:
             yield state
         finally:
@@ -57,13 +61,22 @@ def lifespan(
     return running
 
 
-def client_of(ctx: Context[Any, Any]) -> OASClient:
+async def client_of(ctx: Context[Any, Any]) -> OASClient:
     """The OAS client for the call ``ctx`` serves. Raises ToolError when per-request credentials are on and the
-    call carries no usable key (see :meth:`Clients.for_request`)."""
-    return client_for(ctx.request_context)
+    call carries no usable key (see :meth:`Clients.for_request`); with linked accounts, as
+    :meth:`LinkedAccounts.client` does."""
+    return await client_for(ctx.request_context)
 
 
-def client_for(request: ServerRequestContext[Any, Any]) -> OASClient:
-    """The OAS client for ``request``, a tool call or another request (a completion). Raises as :func:`client_of`."""
+async def client_for(request: ServerRequestContext[Any, Any], *, ask: bool = True) -> OASClient:
+    """The OAS client for ``request``, a tool call or another request (a completion: ``ask=False``, for no link
+    is offered then). Raises as :func:`client_of`.
+
+    A request's own X-Api-Key (per-request credentials) wins; else, with linked accounts, the caller's linked
+    account (never the server's); else the server's credentials."""
     state: State = request.lifespan_context
-    return state.clients.for_request(getattr(request.request, "headers", None))
+    clients = state.clients
+    headers = getattr(request.request, "headers", None)
+    if state.linked is None or clients.sent_key(headers):
+        return clients.for_request(headers)
+    return await state.linked.client(request, clients, ask=ask)

@@ -8,7 +8,6 @@ skipped, and with it a missing tool fails them.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -49,23 +48,12 @@ CALLS: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def node_modules() -> Path:
-    folder = os.environ.get("INTEROP_BIN")
-    if not folder:
-        pytest.skip("INTEROP_BIN is not set: .ci/run installs Node 22 and oidc-provider and sets it")
-    modules = Path(folder).parent
-    missing = [name for name in (".bin/node", "oidc-provider/package.json") if not (modules / name).exists()]
-    if missing:
-        pytest.fail(f"{', '.join(missing)} missing from {modules}; .ci/run installs them")
-    return modules
-
-
 class Provider:
-    """oidc-provider on a loopback port, as issuer ``url``; each start makes a new signing key."""
+    """oidc-provider on a loopback port, as issuer ``url``; each start makes a new signing key. ``args`` follow the
+    port and the node_modules folder on its command line (see oauth_provider.mjs)."""
 
-    def __init__(self, node_modules: Path, port: int) -> None:
-        self.command = [str(node_modules / ".bin" / "node"), str(PROVIDER), str(port), str(node_modules)]
+    def __init__(self, node_modules: Path, port: int, *args: str) -> None:
+        self.command = [str(node_modules / ".bin" / "node"), str(PROVIDER), str(port), str(node_modules), *args]
         self.url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen[str] | None = None
 
@@ -84,8 +72,8 @@ class Provider:
 
 
 @contextmanager
-def provider(node_modules: Path, port: int) -> Iterator[Provider]:
-    started = Provider(node_modules, port)
+def provider(node_modules: Path, port: int, *args: str) -> Iterator[Provider]:
+    started = Provider(node_modules, port, *args)
     try:
         started.start()
         yield started

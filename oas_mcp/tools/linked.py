@@ -1,0 +1,190 @@
+"""Linked accounts, the MCP side: each person signed in through OAuth acts as the OAS account they linked.
+
+A call from a subject who linked none is answered with a link to the link page (URL-mode elicitation where the
+client declared it, else a tool error carrying the same URL), and nothing else: the operator's account is never
+used on their behalf. Once the link is used (on this replica or another: the store says so), the session that was
+asked is told (``notifications/elicitation/complete``). The link page itself is the HTTP host's
+(:mod:`oas_mcp.linking`); this module only makes the links, and reads and deletes what the page stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import anyio
+from mcp.server import MCPServer
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import UrlElicitationRequiredError
+from mcp_types import ElicitRequestURLParams, ToolAnnotations
+
+from oas_mcp.accounts import LINK_TTL, AccountsError, AccountStore, Subject
+
+if TYPE_CHECKING:
+    from mcp.server.context import ServerRequestContext
+    from mcp.server.session import ServerSession
+
+    from oas_mcp.client import OASClient
+    from oas_mcp.tools.credentials import Clients
+
+logger = logging.getLogger("oas_mcp.tools")
+
+POLL_INTERVAL = 0.5
+"""Seconds between asking the store which of the links this replica handed out were used meanwhile."""
+MAX_WATCHED = 10_000
+"""Most elicitations watched at once on one replica; past it, the oldest is no longer watched."""
+VALIDITY = f"valid {LINK_TTL // 60} minutes, for you alone"
+ELICITATION_MESSAGE = (
+    f"Link your OAS account: open this page, sign in, and paste your OAS API key ({VALIDITY}). "
+    "Your assistant then acts as that account."
+)
+NO_SUBJECT = (
+    "This server acts for each person with the OAS account they linked, and this call carries no OAuth subject "
+    "to look one up by; sign in through OAuth."
+)
+LINK_SHOWN = f"Link your OAS account first: open the link your client shows ({VALIDITY}), then call again."
+NOT_LINKED = "You have not linked an OAS account yet: call any tool to get the link."
+STORE_FAILED = "The linked accounts' database failed; try again in a minute (the server's log has the details)."
+
+
+def link_required(url: str) -> str:
+    """The tool error for a client that cannot open a URL elicitation: the link, in one line."""
+    return f"Link your OAS account first: open {url} ({VALIDITY}), then call again."
+
+
+@dataclass(frozen=True)
+class _Watched:
+    session: ServerSession
+    until: float  # anyio.current_time() after which the link has expired: no completion can come
+
+
+class LinkedAccounts:
+    """The linked accounts of the people signed in through OAuth, in ``store``; ``link_url(token)`` is the URL of
+    the link page for a link's token. :meth:`run` must run while serving (it tells sessions their links were
+    used)."""
+
+    def __init__(self, store: AccountStore, link_url: Callable[[str], str]) -> None:
+        self.store = store
+        self._link_url = link_url
+        self._watched: OrderedDict[str, _Watched] = OrderedDict()  # by elicitation id
+        self._wake = anyio.Event()
+
+    async def client(self, request: ServerRequestContext[Any, Any], clients: Clients, *, ask: bool = True) -> OASClient:
+        """The client for the caller's linked account, looked up now (an unlink elsewhere counts at once).
+
+        Raises UrlElicitationRequiredError (the client can open a URL) or ToolError (it cannot) carrying a link
+        when the caller linked none (``ask=False``: ToolError, and no link is made); ToolError without an OAuth
+        subject, or when the store fails.
+        """
+        subject = caller()
+        try:
+            account = await self.store.get(subject)
+        except AccountsError as exc:
+            logger.error("cannot read the account linked by %s: %s", subject, exc)
+            raise ToolError(STORE_FAILED) from None
+        if account is None:
+            if not ask:
+                raise ToolError(NOT_LINKED)
+            await self._ask_to_link(subject, request)
+        return clients.for_account(subject, account)
+
+    async def unlink(self) -> str:
+        """Delete the caller's linked account; what was done, in a sentence. Raises ToolError (as :meth:`client`)."""
+        subject = caller()
+        try:
+            account = await self.store.get(subject)
+            deleted = account is not None and await self.store.unlink(subject)
+        except AccountsError as exc:
+            logger.error("cannot unlink the account linked by %s: %s", subject, exc)
+            raise ToolError(STORE_FAILED) from None
+        if account is None or not deleted:
+            return "No OAS account is linked to you here: nothing was deleted. Your next call asks you to link one."
+        return (
+            f"Unlinked OAS account @{account.oas_username}: its credentials are deleted from this server; your OAS "
+            "account itself is unchanged. Your next call asks you to link again."
+        )
+
+    async def _ask_to_link(self, subject: Subject, request: ServerRequestContext[Any, Any]) -> NoReturn:
+        try:
+            link = await self.store.start_link(subject)
+        except AccountsError as exc:
+            logger.error("cannot make a link for %s: %s", subject, exc)
+            raise ToolError(STORE_FAILED) from None
+        url = self._link_url(link.token)
+        if not _opens_urls(request):
+            raise ToolError(link_required(url))
+        self._watch(link.elicitation_id, request)
+        params = ElicitRequestURLParams(message=ELICITATION_MESSAGE, url=url, elicitation_id=link.elicitation_id)
+        raise UrlElicitationRequiredError([params], message=LINK_SHOWN)
+
+    def _watch(self, elicitation_id: str, request: ServerRequestContext[Any, Any]) -> None:
+        """Tell ``request``'s session when the link is used, until it expires or the session ends."""
+        self._watched[elicitation_id] = _Watched(request.session, anyio.current_time() + LINK_TTL)
+        while len(self._watched) > MAX_WATCHED:
+            self._watched.popitem(last=False)
+        # Handlers are given the request's session, not its connection, whose teardown is reached through it.
+        request.session._connection.exit_stack.callback(self._watched.pop, elicitation_id, None)
+        self._wake.set()
+
+    async def completed(self, elicitation_id: str) -> None:
+        """The link of ``elicitation_id`` was just used on this replica: tell its session now, if it is here."""
+        watched = self._watched.pop(elicitation_id, None)
+        if watched is not None:
+            await watched.session.send_elicit_complete(elicitation_id)
+
+    async def run(self) -> None:
+        """While there are links being watched, ask the store every :data:`POLL_INTERVAL` seconds which were used
+        (on any replica), and tell their sessions. Runs until cancelled."""
+        while True:
+            if not self._watched:
+                self._wake = anyio.Event()
+                await self._wake.wait()
+            await anyio.sleep(POLL_INTERVAL)
+            now = anyio.current_time()
+            for elicitation_id in [key for key, watched in self._watched.items() if watched.until < now]:
+                del self._watched[elicitation_id]
+            try:
+                used = await self.store.completed(list(self._watched))
+            except AccountsError as exc:
+                logger.warning("cannot ask the accounts database which links were used: %s", exc)
+                continue
+            for elicitation_id in used:
+                await self.completed(elicitation_id)
+
+
+def add_unlink_tool(server: MCPServer[Any], linked: LinkedAccounts) -> None:
+    """``unlink_account``: the caller deletes the account they linked."""
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Unlink your OAS account",
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=True,
+            open_world_hint=False,
+        )
+    )
+    async def unlink_account() -> str:
+        """Delete the OAS credentials you linked to this server (your OAS account itself is unchanged); your next
+        call asks you to link an account again. Call only when the user asks."""
+        return await linked.unlink()
+
+
+def caller() -> Subject:
+    """Who makes the current request: its OAuth token's issuer and subject. Raises ToolError without one."""
+    token = get_access_token()
+    issuer = (token.claims or {}).get("iss") if token is not None else None
+    if token is None or not token.subject or not isinstance(issuer, str):
+        raise ToolError(NO_SUBJECT)
+    return Subject(issuer, token.subject)
+
+
+def _opens_urls(request: ServerRequestContext[Any, Any]) -> bool:
+    """Whether the client declared URL-mode elicitation."""
+    capabilities = request.session.client_capabilities
+    elicitation = capabilities.elicitation if capabilities is not None else None
+    return elicitation is not None and elicitation.url is not None
