@@ -1,0 +1,107 @@
+"""Linked accounts, attacked: what a hostile user, a victim's browser, a careless operator or two racing replicas
+can make the link page and the store do. Each test shows what a user would see; the fixtures are
+tests/test_linking.py's."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+from test_linking import (
+    Linking,
+    asked_to_link,
+    browser,
+    linking,
+    mcp_as,
+    person,
+    shown,
+)
+
+import oas_mcp.accounts.store
+from oas_mcp.accounts import AccountStore, LinkedAccount, LinkRefused, Subject, open_store
+from oas_mcp.accounts.databases import Session
+from oas_mcp.settings import Settings
+
+from pg_server import Postgres, fresh_schema
+
+pytestmark = pytest.mark.anyio
+
+__all__ = ["linking"]  # the fixture, used by name
+
+ISSUER = "https://login.example.com/realms/team"
+
+
+# --- The link page ------------------------------------------------------------------------------------------------
+
+
+async def test_the_callback_does_not_show_an_attackers_text_to_a_browser_signing_in(linking: Linking) -> None:
+    """Alice opened her link (her browser holds the page's sign-in cookie); a page of mallory's then sends her
+    browser to the callback with an "error" of mallory's wording, and no state of this sign-in."""
+    alice = person()
+    lure = "Your OAS key was revoked: email it to support@evil.example to restore access"
+    async with mcp_as(linking, alice) as client:
+        url = (await asked_to_link(client)).url
+    async with browser(linking, alice) as opened:
+        await opened.http.get(url, follow_redirects=False)  # the sign-in cookie is set; the issuer is not visited
+        forged = await opened.http.get(
+            f"{linking.server.url}/link/callback", params={"error": "access_denied", "error_description": lure}
+        )
+
+    assert lure not in forged.text
+    assert shown(forged, "error") == (
+        "This sign-in is not the one this page started. Ask your assistant again for a new link."
+    )
+
+
+# --- The store, raced ---------------------------------------------------------------------------------------------
+
+
+def account(name: str, key: str) -> LinkedAccount:
+    return LinkedAccount(oas_username=name, api_key=SecretStr(key))
+
+
+async def test_one_link_posted_on_two_replicas_at_once_links_one_account(
+    postgres: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two POSTs of one form reach two replicas at once (a double click behind a load balancer, or two tabs): each
+    reads the link as unused before either marks it used. The link is single-use: one of them must be refused."""
+    keys = tmp_path / "keys"
+    keys.write_bytes(Fernet.generate_key())
+    monkeypatch.setenv("OAS_ACCOUNTS_KEY_FILE", str(keys))
+    monkeypatch.setenv("OAS_DATABASE_URL", fresh_schema(postgres))
+    both_read = threading.Barrier(2)
+    usable = oas_mcp.accounts.store._usable
+
+    def read_together(session: Session, token: str) -> oas_mcp.accounts.store.Link:
+        link = usable(session, token)
+        with contextlib.suppress(threading.BrokenBarrierError):  # unless the first one's read holds the other back
+            both_read.wait(timeout=5)  # both replicas have read the link now
+        return link
+
+    monkeypatch.setattr(oas_mcp.accounts.store, "_usable", read_together)
+    alice = Subject(ISSUER, "alice")
+    settings = Settings.load()
+    outcomes: dict[str, str] = {}
+    async with open_store(settings) as one, open_store(settings) as two:
+        link = await one.start_link(alice)
+
+        async def post(store: AccountStore, key: str) -> None:
+            try:
+                await store.complete_link(link.token, alice, account(key, key))
+                outcomes[key] = "linked"
+            except LinkRefused as refused:
+                outcomes[key] = refused.reason
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(post, one, "first-key")
+            group.start_soon(post, two, "second-key")
+        events = await one.events(alice)
+
+    assert sorted(outcomes.values()) == ["linked", "used"]
+    assert [event.event for event in events] == ["link"]
