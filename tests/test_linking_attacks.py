@@ -19,13 +19,16 @@ from test_linking import (
     browser,
     linking,
     mcp_as,
+    login,
     person,
+    replica,
     shown,
 )
 
 import oas_mcp.accounts.store
 from oas_mcp.accounts import AccountStore, LinkedAccount, LinkRefused, Subject, open_store
 from oas_mcp.accounts.databases import Session
+from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME
 from oas_mcp.settings import Settings
 
 from pg_server import Postgres, fresh_schema
@@ -105,3 +108,32 @@ async def test_one_link_posted_on_two_replicas_at_once_links_one_account(
 
     assert sorted(outcomes.values()) == ["linked", "used"]
     assert [event.event for event in events] == ["link"]
+
+
+# --- Secrets in the log -------------------------------------------------------------------------------------------
+
+
+async def test_an_operator_debugging_finds_no_link_token_key_or_password_in_the_log(linking: Linking) -> None:
+    """An operator turns on DEBUG to see why linking fails for someone; the log is shipped to a log service many
+    read. It must not hold what links an account: the link's token, the key, the password."""
+    alice = person()
+    with replica(linking, OAS_LOG_LEVEL="DEBUG") as debugging:
+        async with mcp_as(debugging, alice) as client:
+            url = (await asked_to_link(client)).url.replace(linking.server.url, debugging.server.url)
+            async with browser(debugging, alice) as opened:
+                form = await opened.open(url)
+                linked = await opened.submit(
+                    form,
+                    to=debugging.server.url,
+                    api_key=DEMO_API_KEY,
+                    **login(DEMO_USERNAME, DEMO_EMAIL, DEMO_PASSWORD),
+                )
+        log = debugging.server.output()
+
+    assert shown(linked, "linked") == f"Linked: Hello world @{DEMO_USERNAME}"
+    token = url.rsplit("/", 1)[1]
+    assert [
+        name
+        for name, secret in (("link token", token), ("API key", DEMO_API_KEY), ("password", DEMO_PASSWORD))
+        if secret in log
+    ] == []
