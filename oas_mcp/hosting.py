@@ -219,7 +219,7 @@ def http_app(server: Server, settings: Settings, policy: Policy, page: LinkPage 
         app.user_middleware.append(Middleware(KeyBoundSessions, anonymous=not policy.authenticates))
     served = CanonicalRequests(RetryAfterWhenFull(app))
     tasks = [policy.oauth.issuer.run] if policy.oauth is not None else []
-    if page is not None and page.accounts is not None:
+    if page is not None:
         tasks.append(page.accounts.run)
     return WhileServing(served, *tasks) if tasks else served
 
@@ -369,17 +369,14 @@ def serve(
 def linked_accounts(
     settings: Settings, oauth: ResourceServer, connect: Callable[[], OASClient]
 ) -> tuple[Callable[[], OASClient], LinkPage]:
-    """Linked accounts: the link page, and the MCP side it tells of links used; ``connect`` made to give the one
-    client the tools and the page share. Raises SettingsError (see :func:`oas_mcp.linking.link_page`)."""
+    """Linked accounts: the link page (with the MCP side it tells of links used), and ``connect`` made to give the
+    one client the tools and the page share. Raises SettingsError (see :func:`oas_mcp.linking.link_page`)."""
     import functools
 
     from oas_mcp.linking import link_page
-    from oas_mcp.tools.linked import LinkedAccounts
 
     shared = functools.cache(connect)
-    page = link_page(settings, oauth.issuer, shared)
-    page.accounts = LinkedAccounts(page.store, page.url)
-    return shared, page
+    return shared, link_page(settings, oauth.issuer, shared)
 
 
 def serve_sandbox(host: str, port: int) -> None:

@@ -38,6 +38,7 @@ from oas_mcp.accounts import LINK_TTL, AccountsError, AccountStore, Link, Linked
 from oas_mcp.accounts.store import Refusal
 from oas_mcp.oauth import Introspection, Issuer, IssuerError, Refused
 from oas_mcp.settings import SettingsError
+from oas_mcp.tools.linked import LinkedAccounts
 
 if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 
     from oas_mcp.client import OASClient
     from oas_mcp.settings import Settings
-    from oas_mcp.tools.linked import LinkedAccounts
 
 logger = logging.getLogger("oas_mcp.linking")
 
@@ -70,7 +70,6 @@ h1{font-size:1.35rem;margin:0 0 .75rem}
 p{margin:.5rem 0}
 .who{color:#4a5468;font-size:.95rem}
 label{display:block;margin:1rem 0 .25rem;font-weight:600}
-.hint{font-weight:400;color:#5f6b80;font-size:.9rem}
 input{box-sizing:border-box;width:100%;padding:.6rem .7rem;border:1px solid #c4cad6;border-radius:8px;font:inherit}
 input:focus{outline:2px solid #3d6fd8;outline-offset:1px;border-color:#3d6fd8}
 fieldset{border:1px solid #e1e5ec;border-radius:10px;margin:1.25rem 0 0;padding:.25rem 1rem 1rem}
@@ -167,9 +166,9 @@ class Checked:
 
 
 class LinkPage:
-    """The link page's routes, with what they need: the accounts ``store``, the MCP side (``accounts``, told when
-    a link is used), the ``issuer`` people sign in at as ``client``, the public ``origin``, and ``shared``, the
-    OAS client whose connection pool checks the credentials."""
+    """The link page's routes, with what they need: the accounts ``store``, the ``issuer`` people sign in at as
+    ``client``, the public ``origin``, and ``shared``, the OAS client whose connection pool checks the credentials;
+    and the MCP side of linked accounts (``accounts``: it makes the links, and is told when one is used)."""
 
     def __init__(
         self,
@@ -185,7 +184,7 @@ class LinkPage:
         self.origin = origin
         self.shared = shared
         self.cookie = Cookie(store.keys, secure=origin.startswith("https:"))
-        self.accounts: LinkedAccounts | None = None
+        self.accounts = LinkedAccounts(store, self.url)
 
     def url(self, token: str) -> str:
         """The page of the link ``token``, as the person opens it."""
@@ -273,8 +272,7 @@ class LinkPage:
         except AccountsError as exc:
             return _store_failed(exc)
         logger.info("%s linked OAS account @%s", subject, checked.account.oas_username)
-        if self.accounts is not None:
-            await self.accounts.completed(link.elicitation_id)
+        await self.accounts.completed(link.elicitation_id)
         return _linked(checked.account.oas_username, signed_in["csrf"])
 
     async def unlink(self, request: Request) -> Response:
@@ -445,11 +443,10 @@ def _form(
     """The form: the key, then the optional sign-in of the login tool. A key or password is never shown again."""
     given = given or {}
 
-    def field(name: str, label: str, kind: str, hint: str = "", *, required: bool = False, keep: bool = False) -> str:
+    def field(name: str, label: str, kind: str, *, required: bool = False, keep: bool = False) -> str:
         value = f' value="{escape(given.get(name, "")[:MAX_FIELD])}"' if keep and given.get(name) else ""
-        note = f' <span class="hint">{escape(hint)}</span>' if hint else ""
         return (
-            f'<label for="{name}">{escape(label)}{note}</label><input id="{name}" name="{name}" type="{kind}"'
+            f'<label for="{name}">{escape(label)}</label><input id="{name}" name="{name}" type="{kind}"'
             f'{value}{" required" if required else ""} autocomplete="off" maxlength="{MAX_FIELD}">'
         )
 

@@ -214,6 +214,15 @@ async def test_an_unlinked_person_is_asked_to_link_by_url_elicitation(linking: L
     assert asked.message.startswith("Link your OAS account: open this page, sign in, and paste your OAS API key")
 
 
+async def test_the_instructions_say_to_give_the_link_and_never_ask_for_a_key(linking: Linking) -> None:
+    async with mcp_as(linking, person()) as client:
+        instructions = client.instructions or ""
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+
+    assert "When a tool answers with a link to open, give it to the user; never ask for an API key" in instructions
+    assert "unlink_account" in tools
+
+
 async def test_a_client_without_url_elicitation_gets_the_link_in_a_tool_error(linking: Linking) -> None:
     async with mcp_as(linking, person(), url_elicitation=False) as client:
         result = await client.call_tool("list_organisations", {})
