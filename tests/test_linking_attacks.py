@@ -17,6 +17,7 @@ from test_linking import (
     Linking,
     asked_to_link,
     browser,
+    link,
     linking,
     login,
     mcp_as,
@@ -31,6 +32,7 @@ from oas_mcp.accounts.databases import Session
 from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME
 from oas_mcp.settings import Settings
 
+from http_clients import session
 from pg_server import Postgres, fresh_schema
 
 pytestmark = pytest.mark.anyio
@@ -137,3 +139,23 @@ async def test_an_operator_debugging_finds_no_link_token_key_or_password_in_the_
         for name, secret in (("link token", token), ("API key", DEMO_API_KEY), ("password", DEMO_PASSWORD))
         if secret in log
     ] == []
+
+
+# --- Who the MCP side takes a caller for --------------------------------------------------------------------------
+
+
+async def test_a_service_token_without_a_subject_does_not_act_as_the_person_its_client_id_names(
+    linking: Linking,
+) -> None:
+    """An opaque token with no ``sub`` (a client_credentials token, say) is taken as subject = its client_id. Alice
+    linked her account; a service client whose client ID happens to be (or was registered as) alice's subject must not
+    act as alice's OAS account."""
+    alice = person()
+    async with mcp_as(linking, alice) as client:
+        await link(linking, (await asked_to_link(client)).url, alice, DEMO_API_KEY)
+    service = linking.fake.opaque_token(sub=None, client_id=alice, aud=linking.environment["OAS_PUBLIC_URL"])
+    async with session(linking.server.mcp, token=service, mode="legacy") as client:
+        hello = await client.call_tool("hello", {})
+
+    assert hello.is_error
+    assert DEMO_USERNAME not in str(hello.content)
