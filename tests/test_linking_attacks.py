@@ -29,7 +29,15 @@ from test_linking import (
 import oas_mcp.accounts.store
 from oas_mcp.accounts import AccountStore, LinkedAccount, LinkRefused, Subject, open_store
 from oas_mcp.accounts.databases import Session
-from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME
+from oas_mcp.sandbox import (
+    DEMO2_EMAIL,
+    DEMO2_PASSWORD,
+    DEMO2_USERNAME,
+    DEMO_API_KEY,
+    DEMO_EMAIL,
+    DEMO_PASSWORD,
+    DEMO_USERNAME,
+)
 from oas_mcp.settings import Settings
 
 from http_clients import session
@@ -159,3 +167,22 @@ async def test_a_service_token_without_a_subject_does_not_act_as_the_person_its_
 
     assert hello.is_error
     assert DEMO_USERNAME not in str(hello.content)
+
+
+# --- The form as an oracle ----------------------------------------------------------------------------------------
+
+
+async def test_the_form_does_not_tell_whether_a_password_of_someone_elses_account_is_right(linking: Linking) -> None:
+    """Mallory, with her own key, types demo2's username and email and guesses at the password: the page tries each
+    guess at the API's login from the server, as often as she likes, and says which one signs in ("These sign in as
+    @demo2"). The login fields must be the key's account's; another account's are refused the same way whatever the
+    password."""
+    mallory = person()
+    async with mcp_as(linking, mallory) as client:
+        url = (await asked_to_link(client)).url
+    async with browser(linking, mallory) as opened:
+        form = await opened.open(url)
+        wrong = await opened.submit(form, api_key=DEMO_API_KEY, **login(DEMO2_USERNAME, DEMO2_EMAIL, "a-wrong-guess"))
+        right = await opened.submit(form, api_key=DEMO_API_KEY, **login(DEMO2_USERNAME, DEMO2_EMAIL, DEMO2_PASSWORD))
+
+    assert (right.status_code, shown(right, "error")) == (wrong.status_code, shown(wrong, "error"))
