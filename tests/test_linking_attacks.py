@@ -5,13 +5,22 @@ tests/test_linking.py's."""
 from __future__ import annotations
 
 import contextlib
+import secrets
 import threading
+from contextlib import AsyncExitStack
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import anyio
 import anyio.to_thread
 import pytest
 from cryptography.fernet import Fernet
+from mcp.server.auth.middleware.auth_context import auth_context_var
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
+from mcp.shared.exceptions import UrlElicitationRequiredError
+from mcp_types import ClientCapabilities, ElicitationCapability, UrlElicitationCapability
 from pydantic import SecretStr
 from test_linking import (
     Linking,
@@ -27,7 +36,7 @@ from test_linking import (
 )
 
 import oas_mcp.accounts.store
-from oas_mcp.accounts import AccountStore, LinkedAccount, LinkRefused, Subject, open_store
+from oas_mcp.accounts import AccountStore, Link, LinkedAccount, LinkRefused, Subject, open_store
 from oas_mcp.accounts.databases import Session
 from oas_mcp.sandbox import (
     DEMO2_EMAIL,
@@ -39,6 +48,8 @@ from oas_mcp.sandbox import (
     DEMO_USERNAME,
 )
 from oas_mcp.settings import Settings
+from oas_mcp.tools.credentials import Clients
+from oas_mcp.tools.linked import MAX_WATCHED, LinkedAccounts
 
 from http_clients import session
 from pg_server import Postgres, fresh_schema
@@ -186,3 +197,59 @@ async def test_the_form_does_not_tell_whether_a_password_of_someone_elses_accoun
         right = await opened.submit(form, api_key=DEMO_API_KEY, **login(DEMO2_USERNAME, DEMO2_EMAIL, DEMO2_PASSWORD))
 
     assert (right.status_code, shown(right, "error")) == (wrong.status_code, shown(wrong, "error"))
+
+
+# --- Pending elicitations -----------------------------------------------------------------------------------------
+
+
+class NobodyLinked:
+    """A store where nobody has linked an account yet, and links are made without a database."""
+
+    async def get(self, subject: Subject) -> None:
+        return None
+
+    async def start_link(self, subject: Subject) -> Link:
+        return Link(secrets.token_urlsafe(32), subject, secrets.token_urlsafe(16))
+
+
+class McpSession:
+    """What the MCP side uses of a client's session that declared URL elicitation: what it was told completed."""
+
+    def __init__(self) -> None:
+        self.client_capabilities = ClientCapabilities(elicitation=ElicitationCapability(url=UrlElicitationCapability()))
+        self._connection = SimpleNamespace(exit_stack=AsyncExitStack())
+        self.told: list[str] = []
+
+    async def send_elicit_complete(self, elicitation_id: str) -> None:
+        self.told.append(elicitation_id)
+
+
+async def asked(linked: LinkedAccounts, sub: str, session: McpSession) -> str:
+    """``sub`` calls a tool in ``session``: the elicitation id of the link it is asked to open."""
+    token = AccessToken(token="t", client_id="claude", scopes=[], subject=sub, claims={"iss": ISSUER})
+    reset = auth_context_var.set(AuthenticatedUser(token))
+    try:
+        await linked.client(cast("Any", SimpleNamespace(session=session)), cast("Clients", None))
+    except UrlElicitationRequiredError as required:
+        elicitation_id = required.elicitations[0].elicitation_id
+        assert elicitation_id is not None
+        return elicitation_id
+    finally:
+        auth_context_var.reset(reset)
+    raise AssertionError("not asked to link")
+
+
+async def test_one_person_calling_in_a_loop_does_not_cost_another_their_completion_notice() -> None:
+    """Mallory's client calls tools in a loop without ever linking: each call makes a link, watched for completion.
+    The store keeps her newest links alone (older ones can never complete), but every call is watched; past the
+    replica's cap the oldest watches are dropped, alice's among them, so alice's client is never told her link was
+    used. (Each also stays in mallory's session's exit stack for as long as it lives.)"""
+    linked = LinkedAccounts(cast("AccountStore", NobodyLinked()), lambda token: f"https://mcp.example.com/link/{token}")
+    alices, mallorys = McpSession(), McpSession()
+    alice_asked = await asked(linked, "alice", alices)
+    for _ in range(MAX_WATCHED):
+        await asked(linked, "mallory", mallorys)
+
+    await linked.completed(alice_asked)  # alice used her link, on this replica
+
+    assert alices.told == [alice_asked]
