@@ -7,13 +7,11 @@ from __future__ import annotations
 import contextlib
 import secrets
 import threading
-from contextlib import AsyncExitStack
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
 import anyio
-import anyio.to_thread
 import pytest
 from cryptography.fernet import Fernet
 from mcp.server.auth.middleware.auth_context import auth_context_var
@@ -215,7 +213,7 @@ class McpSession:
 
     def __init__(self) -> None:
         self.client_capabilities = ClientCapabilities(elicitation=ElicitationCapability(url=UrlElicitationCapability()))
-        self._connection = SimpleNamespace(exit_stack=AsyncExitStack())
+        self._connection = SimpleNamespace(exit_stack=contextlib.AsyncExitStack())
         self.told: list[str] = []
 
     async def send_elicit_complete(self, elicitation_id: str) -> None:
