@@ -50,7 +50,7 @@ from oas_mcp.tools.credentials import Clients
 from oas_mcp.tools.linked import MAX_WATCHED, LinkedAccounts
 
 from http_clients import session
-from pg_server import Postgres, fresh_schema
+from pg_server import fresh_schema
 
 pytestmark = pytest.mark.anyio
 
@@ -86,22 +86,27 @@ def account(name: str, key: str) -> LinkedAccount:
     return LinkedAccount(oas_username=name, api_key=SecretStr(key))
 
 
+@pytest.mark.parametrize("database", ["SQLite", "PostgreSQL"])
 async def test_one_link_posted_on_two_replicas_at_once_links_one_account(
-    postgres: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two POSTs of one form reach two replicas at once (a double click behind a load balancer, or two tabs): each
-    reads the link as unused before either marks it used. The link is single-use: one of them must be refused."""
+    reads the link as unused before either marks it used. The link is single-use: one of them must be refused.
+    (SQLite's transactions take its write lock first: there the second cannot read before the first commits.)"""
     keys = tmp_path / "keys"
     keys.write_bytes(Fernet.generate_key())
     monkeypatch.setenv("OAS_ACCOUNTS_KEY_FILE", str(keys))
-    monkeypatch.setenv("OAS_DATABASE_URL", fresh_schema(postgres))
+    if database == "PostgreSQL":
+        monkeypatch.setenv("OAS_DATABASE_URL", fresh_schema(request.getfixturevalue("postgres")))
+    else:
+        monkeypatch.setenv("OAS_ACCOUNTS_PATH", str(tmp_path / "accounts.sqlite3"))
     both_read = threading.Barrier(2)
     usable = oas_mcp.accounts.store._usable
 
     def read_together(session: Session, token: str) -> oas_mcp.accounts.store.Link:
         link = usable(session, token)
-        with contextlib.suppress(threading.BrokenBarrierError):  # unless the first one's read holds the other back
-            both_read.wait(timeout=5)  # both replicas have read the link now
+        if database == "PostgreSQL":  # on SQLite, the first one's read holds the other back
+            both_read.wait(timeout=10)  # both replicas have read the link now
         return link
 
     monkeypatch.setattr(oas_mcp.accounts.store, "_usable", read_together)
