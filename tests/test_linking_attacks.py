@@ -50,6 +50,7 @@ from oas_mcp.tools.credentials import Clients
 from oas_mcp.tools.linked import MAX_WATCHED, LinkedAccounts
 
 from http_clients import session
+from support import error_text
 from pg_server import fresh_schema
 
 pytestmark = pytest.mark.anyio
@@ -179,6 +180,7 @@ async def test_a_service_token_without_a_subject_does_not_act_as_the_person_its_
 
     assert hello.is_error
     assert DEMO_USERNAME not in str(hello.content)
+    assert error_text(hello).startswith("This call's OAuth token names no person (it has no sub claim")
 
 
 # --- The form as an oracle ----------------------------------------------------------------------------------------

@@ -46,6 +46,10 @@ NO_SUBJECT = (
     "This server acts for each person with the OAS account they linked, and this call carries no OAuth subject "
     "to look one up by; sign in through OAuth."
 )
+NO_PERSON = (
+    "This call's OAuth token names no person (it has no sub claim, as a service's client_credentials token), and "
+    "linked OAS accounts are each a person's; sign in as a person through OAuth."
+)
 LINK_SHOWN = f"Link your OAS account first: open the link your client shows ({VALIDITY}), then call again."
 NOT_LINKED = "You have not linked an OAS account yet: call any tool to get the link."
 STORE_FAILED = "The linked accounts' database failed; try again in a minute (the server's log has the details)."
@@ -175,12 +179,16 @@ def add_unlink_tool(server: MCPServer[Any], linked: LinkedAccounts) -> None:
 
 
 def caller() -> Subject:
-    """Who makes the current request: its OAuth token's issuer and subject. Raises ToolError without one."""
+    """Who makes the current request: its OAuth token's issuer and subject (its own ``sub`` claim: a subject taken
+    from its client ID names a service, never a person). Raises ToolError without one."""
     token = get_access_token()
-    issuer = (token.claims or {}).get("iss") if token is not None else None
-    if token is None or not token.subject or not isinstance(issuer, str):
+    claims = (token.claims or {}) if token is not None else {}
+    issuer, sub = claims.get("iss"), claims.get("sub")
+    if token is None or not isinstance(issuer, str):
         raise ToolError(NO_SUBJECT)
-    return Subject(issuer, token.subject)
+    if not isinstance(sub, str) or not sub:
+        raise ToolError(NO_PERSON)
+    return Subject(issuer, sub)
 
 
 def _opens_urls(request: ServerRequestContext[Any, Any]) -> bool:
