@@ -229,7 +229,8 @@ class McpSession:
 
 async def asked(linked: LinkedAccounts, sub: str, session: McpSession) -> str:
     """``sub`` calls a tool in ``session``: the elicitation id of the link it is asked to open."""
-    token = AccessToken(token="t", client_id="claude", scopes=[], subject=sub, claims={"iss": ISSUER})
+    claims = {"iss": ISSUER, "sub": sub}  # as the verifier keeps them
+    token = AccessToken(token="t", client_id="claude", scopes=[], subject=sub, claims=claims)
     reset = auth_context_var.set(AuthenticatedUser(token))
     try:
         await linked.client(cast("Any", SimpleNamespace(session=session)), cast("Clients", None))
