@@ -10,7 +10,7 @@ import re
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -98,14 +98,34 @@ def environment(fake: FakeIssuer, port: int, folder: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
+class _Served:
+    """The one server the tests of linked accounts share in a test process (this module's and
+    tests/test_linking_attacks.py's, whose ``linking`` fixture is this one, imported): started when first asked for,
+    stopped when the last of them is done. It logs at DEBUG, so that every test also shows no secret is logged then."""
+
+    linking: Linking | None = None
+    users = 0
+    stack = ExitStack()
+
+
+@pytest.fixture(scope="session")
 def linking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Linking]:
-    fake = FakeIssuer(f"http://127.0.0.1:{free_port()}")
-    port = free_port()
-    env = environment(fake, port, tmp_path_factory.mktemp("linking"))
-    with serving(fake), running_on(port, *HTTP, **env) as server:
+    if _Served.linking is None:
+        fake = FakeIssuer(f"http://127.0.0.1:{free_port()}")
+        port = free_port()
+        env = {**environment(fake, port, tmp_path_factory.mktemp("linking")), "OAS_LOG_LEVEL": "DEBUG"}
+        _Served.stack.enter_context(serving(fake))
+        server = _Served.stack.enter_context(running_on(port, *HTTP, **env))
         wait_for(server, "signing keys")
-        yield Linking(fake, server, env)
+        _Served.linking = Linking(fake, server, env)
+    _Served.users += 1
+    try:
+        yield _Served.linking
+    finally:
+        _Served.users -= 1
+        if not _Served.users:
+            _Served.linking = None
+            _Served.stack.close()
 
 
 def person() -> str:
@@ -284,12 +304,16 @@ async def test_a_link_opened_by_someone_else_is_refused_and_still_works_for_its_
         url = LINK.search(error_text(await client.call_tool("hello", {})))
         assert url is not None
         async with browser(linking, "mallory") as mallory:
+            first = await mallory.http.get(url.group(1), follow_redirects=False)
             refused = await mallory.open(url.group(1))
+            again = await mallory.http.get(url.group(1), follow_redirects=False)  # "then I sign in as alice"
         linked = await link(linking, url.group(1), alice, DEMO_API_KEY)
         hello = structured(await client.call_tool("hello", {}))
 
     assert refused.status_code == 403
     assert shown(refused, "error").startswith("This link was made for someone else")
+    assert "prompt=" not in first.headers["location"]
+    assert "&prompt=login" in again.headers["location"]  # the issuer asks who signs in, rather than mallory again
     assert linking.query("SELECT sub FROM oas_mcp_accounts WHERE sub = 'mallory'") == []
     assert shown(linked, "linked") == f"Linked: Hello world @{DEMO_USERNAME}"
     assert hello["username"] == DEMO_USERNAME

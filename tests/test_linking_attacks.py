@@ -5,11 +5,14 @@ tests/test_linking.py's."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 import threading
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import pytest
@@ -29,13 +32,14 @@ from test_linking import (
     login,
     mcp_as,
     person,
-    replica,
     shown,
 )
 
 import oas_mcp.accounts.store
 from oas_mcp.accounts import AccountStore, Link, LinkedAccount, LinkRefused, Subject, open_store
 from oas_mcp.accounts.databases import Session
+from oas_mcp.accounts.store import MAX_FAILED_CHECKS, PENDING_PER_SUBJECT
+from oas_mcp.client import OASClient
 from oas_mcp.sandbox import (
     DEMO2_EMAIL,
     DEMO2_PASSWORD,
@@ -50,8 +54,8 @@ from oas_mcp.tools.credentials import Clients
 from oas_mcp.tools.linked import MAX_WATCHED, LinkedAccounts
 
 from http_clients import session
-from support import error_text
 from pg_server import fresh_schema
+from support import error_text
 
 pytestmark = pytest.mark.anyio
 
@@ -140,18 +144,13 @@ async def test_an_operator_debugging_finds_no_link_token_key_or_password_in_the_
     """An operator turns on DEBUG to see why linking fails for someone; the log is shipped to a log service many
     read. It must not hold what links an account: the link's token, the key, the password."""
     alice = person()
-    with replica(linking, OAS_LOG_LEVEL="DEBUG") as debugging:
-        async with mcp_as(debugging, alice) as client:
-            url = (await asked_to_link(client)).url.replace(linking.server.url, debugging.server.url)
-            async with browser(debugging, alice) as opened:
-                form = await opened.open(url)
-                linked = await opened.submit(
-                    form,
-                    to=debugging.server.url,
-                    api_key=DEMO_API_KEY,
-                    **login(DEMO_USERNAME, DEMO_EMAIL, DEMO_PASSWORD),
-                )
-        log = debugging.server.output()
+    assert linking.environment["OAS_LOG_LEVEL"] == "DEBUG"
+    async with mcp_as(linking, alice) as client:
+        url = (await asked_to_link(client)).url
+        async with browser(linking, alice) as opened:
+            form = await opened.open(url)
+            linked = await opened.submit(form, api_key=DEMO_API_KEY, **login(DEMO_USERNAME, DEMO_EMAIL, DEMO_PASSWORD))
+    log = linking.server.output()
 
     assert shown(linked, "linked") == f"Linked: Hello world @{DEMO_USERNAME}"
     token = url.rsplit("/", 1)[1]
@@ -215,32 +214,71 @@ class NobodyLinked:
         return Link(secrets.token_urlsafe(32), subject, secrets.token_urlsafe(16))
 
 
+class Teardown:
+    """A session's connection's exit stack, as far as the MCP side uses it: what it is to call when the session
+    ends."""
+
+    def __init__(self) -> None:
+        self.callbacks: list[Callable[[], object]] = []
+
+    def callback(self, function: Callable[..., object], /, *args: object) -> None:
+        self.callbacks.append(functools.partial(function, *args))
+
+    def end(self) -> None:
+        for callback in self.callbacks:
+            callback()
+
+
 class McpSession:
     """What the MCP side uses of a client's session that declared URL elicitation: what it was told completed."""
 
     def __init__(self) -> None:
         self.client_capabilities = ClientCapabilities(elicitation=ElicitationCapability(url=UrlElicitationCapability()))
-        self._connection = SimpleNamespace(exit_stack=contextlib.AsyncExitStack())
+        self.teardown = Teardown()
+        self._connection = SimpleNamespace(exit_stack=self.teardown)
         self.told: list[str] = []
+        self.was_told = anyio.Event()
 
     async def send_elicit_complete(self, elicitation_id: str) -> None:
         self.told.append(elicitation_id)
+        self.was_told.set()
 
 
-async def asked(linked: LinkedAccounts, sub: str, session: McpSession) -> str:
-    """``sub`` calls a tool in ``session``: the elicitation id of the link it is asked to open."""
+class StalledSession(McpSession):
+    """A session whose client stopped reading: sending it anything never ends."""
+
+    async def send_elicit_complete(self, elicitation_id: str) -> None:
+        await anyio.sleep_forever()
+
+
+@contextlib.contextmanager
+def calling_as(sub: str) -> Iterator[None]:
+    """The current request is ``sub``'s, signed in at ``ISSUER``."""
     claims = {"iss": ISSUER, "sub": sub}  # as the verifier keeps them
     token = AccessToken(token="t", client_id="claude", scopes=[], subject=sub, claims=claims)
     reset = auth_context_var.set(AuthenticatedUser(token))
     try:
-        await linked.client(cast("Any", SimpleNamespace(session=session)), cast("Clients", None))
-    except UrlElicitationRequiredError as required:
-        elicitation_id = required.elicitations[0].elicitation_id
-        assert elicitation_id is not None
-        return elicitation_id
+        yield
     finally:
         auth_context_var.reset(reset)
-    raise AssertionError("not asked to link")
+
+
+def in_session(session: McpSession) -> Any:
+    """A request in ``session``, as the MCP side reads one."""
+    return cast("Any", SimpleNamespace(session=session))
+
+
+async def asked(linked: LinkedAccounts, sub: str, session: McpSession) -> str:
+    """``sub`` calls a tool in ``session``: the elicitation id of the link it is asked to open."""
+    with calling_as(sub), pytest.raises(UrlElicitationRequiredError) as required:
+        await linked.client(in_session(session), cast("Clients", None))
+    elicitation_id = required.value.elicitations[0].elicitation_id
+    assert elicitation_id is not None
+    return elicitation_id
+
+
+def link_url(token: str) -> str:
+    return f"https://mcp.example.com/link/{token}"
 
 
 async def test_one_person_calling_in_a_loop_does_not_cost_another_their_completion_notice() -> None:
@@ -248,7 +286,7 @@ async def test_one_person_calling_in_a_loop_does_not_cost_another_their_completi
     The store keeps her newest links alone (older ones can never complete), but every call is watched; past the
     replica's cap the oldest watches are dropped, alice's among them, so alice's client is never told her link was
     used. (Each also stays in mallory's session's exit stack for as long as it lives.)"""
-    linked = LinkedAccounts(cast("AccountStore", NobodyLinked()), lambda token: f"https://mcp.example.com/link/{token}")
+    linked = LinkedAccounts(cast("AccountStore", NobodyLinked()), link_url)
     alices, mallorys = McpSession(), McpSession()
     alice_asked = await asked(linked, "alice", alices)
     for _ in range(MAX_WATCHED):
@@ -257,3 +295,160 @@ async def test_one_person_calling_in_a_loop_does_not_cost_another_their_completi
     await linked.completed(alice_asked)  # alice used her link, on this replica
 
     assert alices.told == [alice_asked]
+
+
+async def test_a_long_session_leaves_one_teardown_behind_and_its_end_stops_its_watches() -> None:
+    """A client keeps one session open for days, and calls tools unlinked again and again: what the session's end
+    must undo stays one callback, not one per call; and once it ended, nobody is told of its links."""
+    linked = LinkedAccounts(cast("AccountStore", NobodyLinked()), link_url)
+    session = McpSession()
+    asked_for = [await asked(linked, "mallory", session) for _ in range(3 * PENDING_PER_SUBJECT)]
+    teardowns = len(session.teardown.callbacks)
+
+    session.teardown.end()
+    await linked.completed(asked_for[-1])
+
+    assert teardowns == 1
+    assert session.told == []
+
+
+class UsedElsewhere(NobodyLinked):
+    """A store where the links ``used`` names were used (on another replica), in that order."""
+
+    def __init__(self) -> None:
+        self.used: list[str] = []
+
+    async def completed(self, elicitation_ids: Collection[str]) -> list[str]:
+        return [used for used in self.used if used in elicitation_ids]
+
+
+async def test_a_stalled_session_holds_up_neither_the_page_nor_anyone_elses_notice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Bob's client stopped reading its session, with links pending: telling it that they were used never ends. The
+    page that completed one must still answer, and alice, whose link was used at the same time, must be told."""
+    monkeypatch.setattr(oas_mcp.tools.linked, "NOTIFY_TIMEOUT", 0.05)
+    monkeypatch.setattr(oas_mcp.tools.linked, "POLL_INTERVAL", 0.01)
+    store = UsedElsewhere()
+    linked = LinkedAccounts(cast("AccountStore", store), link_url)
+    bobs, alices = StalledSession(), McpSession()
+    on_the_page, elsewhere = await asked(linked, "bob", bobs), await asked(linked, "bob", bobs)
+    alice_asked = await asked(linked, "alice", alices)
+    store.used = [elsewhere, alice_asked]
+
+    with anyio.fail_after(10):  # a hang, not a measure
+        await linked.completed(on_the_page)
+        async with anyio.create_task_group() as serving:
+            serving.start_soon(linked.run)
+            await alices.was_told.wait()
+            serving.cancel_scope.cancel()
+
+    assert alices.told == [alice_asked]
+
+
+class AliceLinked(NobodyLinked):
+    """A store where alice linked the demo account, until she unlinks it."""
+
+    def __init__(self) -> None:
+        self.account: LinkedAccount | None = account(DEMO_USERNAME, DEMO_API_KEY)
+
+    async def get(self, subject: Subject) -> LinkedAccount | None:  # type: ignore[override]
+        return self.account
+
+    async def unlink(self, subject: Subject) -> bool:
+        self.account = None
+        return True
+
+
+async def test_unlinking_drops_the_client_of_the_account_at_once() -> None:
+    """Alice unlinks: the client made for her credentials goes with them, not when a thousand others push it out."""
+    linked = LinkedAccounts(cast("AccountStore", AliceLinked()), link_url)
+    shared = SimpleNamespace(with_credentials=lambda credentials: SimpleNamespace(credentials=credentials))
+    clients = Clients(cast("OASClient", shared), per_request=False)
+    with calling_as("alice"):
+        await linked.client(in_session(McpSession()), clients)
+        cached = len(clients)
+        said = await linked.unlink()
+
+    assert said.startswith(f"Unlinked OAS account @{DEMO_USERNAME}")
+    assert (cached, len(clients)) == (1, 0)
+
+
+# --- The page, when things go wrong -------------------------------------------------------------------------------
+
+
+async def test_a_sign_in_error_is_told_in_the_pages_own_words_and_the_link_still_works(linking: Linking) -> None:
+    """The issuer sends alice back with an error, and text with it (which anyone who made her browser come here
+    could have written): the page says what the error code means, in its own words, and the link still works."""
+    alice = person()
+    lure = "Your OAS key was revoked: email it to support@evil.example to restore access"
+    async with mcp_as(linking, alice) as client:
+        url = (await asked_to_link(client)).url
+    async with browser(linking, alice) as opened:
+        started = await opened.http.get(url, follow_redirects=False)
+        state = parse_qs(urlsplit(started.headers["location"]).query)["state"][0]
+        callback = f"{linking.server.url}/link/callback"
+        declined = await opened.http.get(
+            callback, params={"error": "access_denied", "error_description": lure, "state": state}
+        )
+        unheard_of = await opened.http.get(callback, params={"error": lure, "state": state})
+        form = await opened.open(url)
+
+    retry = "Nothing was changed, and your link still works: open it again to try again."
+    assert (declined.status_code, shown(declined, "error")) == (
+        400,
+        f"The sign-in was declined, at the identity provider. {retry}",
+    )
+    assert (unheard_of.status_code, shown(unheard_of, "error")) == (
+        400,
+        f"The identity provider did not complete the sign-in. {retry}",
+    )
+    assert form.status_code == 200
+    assert 'id="api_key"' in form.text
+
+
+async def test_when_the_issuer_is_down_the_page_says_the_link_still_works_and_shows_no_issuer_url(
+    linking: Linking,
+) -> None:
+    alice = person()
+    async with mcp_as(linking, alice) as client:
+        url = (await asked_to_link(client)).url
+    linking.fake.down = True
+    try:
+        async with browser(linking, alice) as opened:
+            down = await opened.open(url)
+    finally:
+        linking.fake.down = False
+    async with browser(linking, alice) as opened:
+        form = await opened.open(url)
+
+    assert (down.status_code, shown(down, "error")) == (
+        503,
+        "The identity provider could not complete your sign-in right now. Nothing was changed, and your link still "
+        "works: open it again in a moment.",
+    )
+    assert linking.fake.url not in down.text
+    assert form.status_code == 200
+
+
+async def test_a_link_is_given_up_after_five_refused_checks(linking: Linking) -> None:
+    """Mallory guesses keys, then another account's password, on her own link: after the fifth refusal the link no
+    longer works, whatever she sends next, and nothing was stored."""
+    mallory = person()
+    async with mcp_as(linking, mallory) as client:
+        url = (await asked_to_link(client)).url
+    async with browser(linking, mallory) as opened:
+        form = await opened.open(url)
+        guesses = [await opened.submit(form, api_key="x" * 41) for _ in range(3)]
+        others = login(DEMO2_USERNAME, DEMO2_EMAIL, DEMO2_PASSWORD)
+        guesses += [await opened.submit(form, api_key=DEMO_API_KEY, **others) for _ in range(2)]
+        reopened = await opened.open(url)
+        right = await opened.submit(form, api_key=DEMO_API_KEY)
+
+    assert [guess.status_code for guess in guesses] == [400, 400, 400, 400, 410]
+    assert shown(guesses[-1], "error") == (
+        f"This link no longer works: the credentials given on it were refused {MAX_FAILED_CHECKS} times, so it was "
+        "given up to protect your accounts. Nothing was stored. Ask your assistant again for a new link."
+    )
+    assert (reopened.status_code, right.status_code) == (410, 410)
+    assert linking.query(f"SELECT * FROM oas_mcp_accounts WHERE sub = '{mallory}'") == []
