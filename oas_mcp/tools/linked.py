@@ -172,7 +172,7 @@ class LinkedAccounts:
 
     def _ended(self, session: ServerSession) -> None:
         """``session`` ended: nobody is left to tell of its links."""
-        for elicitation_id in self._of_session.pop(session, set()).copy():
+        for elicitation_id in self._of_session.pop(session, set()):
             self._unwatch(elicitation_id)
 
     async def completed(self, elicitation_id: str) -> None:
