@@ -26,7 +26,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 import anyio
@@ -35,7 +35,7 @@ from pydantic import SecretStr
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from oas_mcp.accounts import LINK_TTL, AccountsError, AccountStore, Link, LinkedAccount, LinkRefused, Subject
-from oas_mcp.accounts.store import Refusal
+from oas_mcp.accounts.store import MAX_FAILED_CHECKS, Refusal
 from oas_mcp.oauth import Introspection, Issuer, IssuerError, Refused
 from oas_mcp.settings import SettingsError
 from oas_mcp.tools.linked import LinkedAccounts
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet
     from starlette.requests import Request
 
-    from oas_mcp.client import OASClient
+    from oas_mcp.client import Credentials, OASClient
     from oas_mcp.settings import Settings
 
 logger = logging.getLogger("oas_mcp.linking")
@@ -103,7 +103,30 @@ REFUSALS: dict[Refusal, tuple[int, str]] = {
         "This link was made for someone else: sign in as the person who asked for it, or ask your assistant for a "
         "link of your own. Nothing was changed.",
     ),
+    "tried too often": (
+        410,
+        f"This link no longer works: the credentials given on it were refused {MAX_FAILED_CHECKS} times, so it was "
+        f"given up to protect your accounts. Nothing was stored. {ASK_AGAIN}",
+    ),
 }
+SIGN_IN_ERRORS = {
+    "access_denied": "The sign-in was declined, at the identity provider.",
+    "login_required": "The identity provider needs you to sign in, and could not ask you.",
+    "interaction_required": "The identity provider needs something of you, and could not ask you.",
+    "consent_required": "The identity provider needs your consent, and could not ask you.",
+    "account_selection_required": "The identity provider needs you to choose an account, and could not ask you.",
+    "temporarily_unavailable": "The identity provider is busy or down for a moment.",
+    "server_error": "The identity provider failed.",
+}
+"""What the page says of each OAuth error code the issuer may send back (RFC 6749 4.1.2.1, OpenID Connect 3.1.2.6);
+never the text sent with it, which whoever sends a browser here may have written."""
+SIGN_IN_ERROR = "The identity provider did not complete the sign-in."
+RETRY = "Nothing was changed, and your link still works: open it again to try again."
+ISSUER_DOWN = (
+    "The identity provider could not complete your sign-in right now. Nothing was changed, and your link still "
+    "works: open it again in a moment."
+)
+SIGN_IN_REFUSED = f"The identity provider's answer could not be verified, so you are not signed in here. {RETRY}"
 SIGNED_OUT = "Your sign-in on this page is missing or has expired. Open the link from your assistant again."
 NOT_FROM_THIS_PAGE = (
     "This form was not sent from this page (its security token is missing or wrong), so nothing was stored. "
@@ -113,7 +136,11 @@ KEY_REFUSED = (
     "The API refused this key: copy the whole key from your OAS welcome email (41 characters). Nothing was stored."
 )
 NOT_A_KEY = "This is not an API key: paste the 41-character key from your OAS welcome email. Nothing was stored."
-LOGIN_REFUSED = "The API refused this username, email and password for the login tool. Nothing was stored."
+LOGIN_REFUSED = (
+    "The API refused this username, email and password for the login tool: give those of the key's account. "
+    "Nothing was stored."
+)
+"""Whatever was wrong with them (another account's, a wrong password): the page tells no more than this."""
 LOGIN_INCOMPLETE = (
     "For the login tool, give your username, email and password together (the API asks for all three), or leave "
     "all three empty. Nothing was stored."
@@ -158,11 +185,13 @@ class Cookie:
 
 @dataclass(frozen=True)
 class Checked:
-    """What the OAS API said of the credentials given on the form: an account to link, or why not."""
+    """What the OAS API said of the credentials given on the form: an account to link, or why not (``counts``:
+    the credentials were refused, which only so many times are for one link)."""
 
     account: LinkedAccount | None = None
     error: str | None = None
     status: int = 400
+    counts: bool = False
 
 
 class LinkPage:
@@ -214,7 +243,8 @@ class LinkPage:
         signed_in = self.cookie.read(request, "signed-in")
         if signed_in is not None and _subject(signed_in) == link.subject:
             return _form(token, signed_in)
-        return self._sign_in(token)
+        refused = self.cookie.read(request, "refused")  # this browser signed in as someone else for it before
+        return self._sign_in(token, ask_who=refused is not None and refused.get("link") == token)
 
     async def callback(self, request: Request) -> Response:
         """``GET /link/callback``: the issuer sends the person back; check who signed in, then show the form."""
@@ -222,29 +252,22 @@ class LinkPage:
         if started is None:
             return _page("Sign-in expired", _error(SIGNED_OUT), 400)
         query = request.query_params
-        if "error" in query:
-            reason = _clip(query.get("error_description") or query["error"])
-            return _page("Sign-in not completed", _error(f"The sign-in was not completed ({reason}). {ASK_AGAIN}"), 400)
-        if not hmac.compare_digest(query.get("state", ""), started["state"]):
+        if not hmac.compare_digest(query.get("state", "").encode(), started["state"].encode()):
             return _page("Sign-in refused", _error(f"This sign-in is not the one this page started. {ASK_AGAIN}"), 400)
-        try:
-            answer = await self.issuer.redeem(
-                query.get("code", ""), self.redirect_uri, started["verifier"], self.client
-            )
-            id_token = answer.get("id_token")
-            if not isinstance(id_token, str):
-                raise Refused("the issuer sent no ID token")
-            claims = await self.issuer.id_token_claims(id_token, self.client.client_id, started["nonce"])
-        except (IssuerError, Refused) as exc:
-            logger.warning("a sign-in on the link page failed: %s", exc)
-            return _page("Sign-in failed", _error(f"Signing in failed: {exc}. {ASK_AGAIN}"), 400)
+        if "error" in query:
+            said = SIGN_IN_ERRORS.get(query["error"], SIGN_IN_ERROR)
+            return _page("Sign-in not completed", _error(f"{said} {RETRY}"), 400)
+        claims = await self._signed_in(query.get("code", ""), started)
+        if isinstance(claims, Response):
+            return claims
         link = await self._open(started["link"])
         if isinstance(link, Response):
             return link
         if Subject(claims["iss"], claims["sub"]) != link.subject:
             logger.warning("%s signed in on the link page of a link made for %s", claims["sub"], link.subject)
             refused = self._refused("someone else")
-            self.cookie.clear(refused)  # they are not signed in here: the link waits for its owner
+            # They are not signed in here: the link waits for its owner, and its next sign-in asks who signs in.
+            self.cookie.set(refused, "refused", link=link.token)
             return refused
         response = RedirectResponse(self.url(link.token), status_code=303, headers=HEADERS)
         self.cookie.set(response, "signed-in", iss=claims["iss"], sub=claims["sub"], csrf=secrets.token_urlsafe(32))
@@ -264,7 +287,7 @@ class LinkPage:
             return self._refused("someone else")
         checked = await self._check(form)
         if checked.account is None:
-            return _form(token, signed_in, checked.error, form, status=checked.status)
+            return await self._refused_credentials(token, signed_in, form, checked)
         try:
             await self.store.complete_link(token, subject, checked.account)
         except LinkRefused as refused:
@@ -289,6 +312,7 @@ class LinkPage:
         if account is None or not deleted:
             text = "No OAS account is linked to you here: nothing was deleted."
         else:
+            self.accounts.forget(subject, account)
             logger.info("%s unlinked OAS account @%s", subject, account.oas_username)
             text = (
                 f"Unlinked OAS account @{account.oas_username}: its credentials are deleted from this server. "
@@ -310,12 +334,44 @@ class LinkPage:
         except AccountsError as exc:
             return _store_failed(exc)
 
+    async def _signed_in(self, code: str, started: dict[str, str]) -> dict[str, Any] | Response:
+        """The claims of the ID token the issuer gives for ``code``, checked; or the page saying signing in failed
+        (and that the link still works: the issuer's own words and URLs are for the log)."""
+        try:
+            answer = await self.issuer.redeem(code, self.redirect_uri, started["verifier"], self.client)
+            id_token = answer.get("id_token")
+            if not isinstance(id_token, str):
+                raise Refused("the issuer sent no ID token")
+            return await self.issuer.id_token_claims(id_token, self.client.client_id, started["nonce"])
+        except IssuerError as exc:
+            logger.warning("a sign-in on the link page failed: %s", exc)
+            return _page("Try again soon", _error(ISSUER_DOWN), 503)
+        except Refused as exc:
+            logger.warning("a sign-in on the link page was refused: %s", exc)
+            return _page("Sign-in failed", _error(SIGN_IN_REFUSED), 400)
+
+    async def _refused_credentials(
+        self, token: str, signed_in: dict[str, str], form: dict[str, str], checked: Checked
+    ) -> Response:
+        """The form again, saying why the credentials were not linked; once the API refused them
+        :data:`MAX_FAILED_CHECKS` times for this link, the page saying it was given up."""
+        if checked.counts:
+            try:
+                given_up = await self.store.failed_check(token)
+            except AccountsError as exc:
+                return _store_failed(exc)
+            if given_up:
+                logger.warning("a link of %s was given up: its credentials were refused too often", _subject(signed_in))
+                return self._refused("tried too often")
+        return _form(token, signed_in, checked.error, form, status=checked.status)
+
     def _refused(self, reason: Refusal) -> Response:
         status, text = REFUSALS[reason]
         return _page("This link cannot be used", _error(text), status)
 
-    def _sign_in(self, token: str) -> Response:
-        """Send the browser to the issuer to sign in (authorization code, PKCE S256, state and nonce)."""
+    def _sign_in(self, token: str, *, ask_who: bool = False) -> Response:
+        """Send the browser to the issuer to sign in (authorization code, PKCE S256, state and nonce); ``ask_who``:
+        asking who signs in, even when someone is signed in there already (``prompt=login``)."""
         endpoint = self.issuer.endpoint("authorization_endpoint")
         if endpoint is None:
             text = "Signing in is not available yet: the identity provider has not answered. Try again in a minute."
@@ -332,6 +388,7 @@ class LinkPage:
                 "nonce": nonce,
                 "code_challenge": challenge,
                 "code_challenge_method": "S256",
+                **({"prompt": "login"} if ask_who else {}),
             }
         )
         response = RedirectResponse(f"{endpoint}{'&' if '?' in endpoint else '?'}{query}", 302, headers=HEADERS)
@@ -365,7 +422,7 @@ class LinkPage:
         try:
             owner = _owner(await shared.with_credentials(Credentials.of(api_key=key)).hello())
         except AuthenticationError:
-            return Checked(error=KEY_REFUSED)
+            return Checked(error=KEY_REFUSED, counts=True)
         except OASError as exc:
             logger.warning("cannot check an API key on the link page: %s", exc)
             return Checked(error=API_FAILED, status=502)
@@ -374,17 +431,10 @@ class LinkPage:
         if any((username, email, password)) and not all((username, email, password)):
             return Checked(error=LOGIN_INCOMPLETE)
         if password:
-            login = shared.with_credentials(Credentials.of(username=username, email=email, password=password))
-            try:
-                signed_in = (await login.login()).user.username
-            except AuthenticationError:
-                return Checked(error=LOGIN_REFUSED)
-            except OASError as exc:
-                logger.warning("cannot check a sign-in on the link page: %s", exc)
-                return Checked(error=API_FAILED, status=502)
-            if signed_in != owner:
-                text = f"These sign in as @{signed_in}, not as @{owner} (the key's account). Nothing was stored."
-                return Checked(error=text)
+            login = Credentials.of(username=username, email=email, password=password)
+            refused = await _check_login(shared, login, owner)
+            if refused is not None:
+                return refused
         account = LinkedAccount(
             oas_username=owner,
             api_key=SecretStr(key),
@@ -393,6 +443,27 @@ class LinkPage:
             password=SecretStr(password) if password else None,
         )
         return Checked(account)
+
+
+async def _check_login(shared: OASClient, login: Credentials, owner: str) -> Checked | None:
+    """None when the ``login`` credentials sign in (on ``shared``'s pool) as ``owner``, the key's account; else why
+    not, in one message for every refusal. Another account's are refused before the API is asked: the page must not
+    tell anyone whether a password of someone else's is right. (The API tells a key's username, not its email: the
+    email is checked once signed in.)"""
+    from oas_mcp.client import AuthenticationError, OASError
+
+    if (login.username or "").casefold() != owner.casefold():
+        return Checked(error=LOGIN_REFUSED, counts=True)
+    try:
+        user = (await shared.with_credentials(login).login()).user
+    except AuthenticationError:
+        return Checked(error=LOGIN_REFUSED, counts=True)
+    except OASError as exc:
+        logger.warning("cannot check a sign-in on the link page: %s", exc)
+        return Checked(error=API_FAILED, status=502)
+    if user.username != owner or (user.email is not None and user.email.casefold() != (login.email or "").casefold()):
+        return Checked(error=LOGIN_REFUSED, counts=True)
+    return None
 
 
 def _owner(greeting: str) -> str | None:
@@ -404,10 +475,6 @@ def _owner(greeting: str) -> str | None:
 
 def _subject(signed_in: dict[str, str]) -> Subject:
     return Subject(signed_in["iss"], signed_in["sub"])
-
-
-def _clip(text: str) -> str:
-    return " ".join(text.split())[:200]
 
 
 def _store_failed(exc: AccountsError) -> Response:

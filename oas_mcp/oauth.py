@@ -387,24 +387,25 @@ class Verifier:
             raise Refused("it has expired")
         if isinstance(claims.get("nbf"), int | float) and claims["nbf"] > now + LEEWAY:
             raise Refused("it is not valid yet (nbf)")
-        # A client_credentials token may have no sub (RFC 7662 makes it optional): its client is its subject.
-        subject = next((claims[name] for name in ("sub", "client_id") if isinstance(claims.get(name), str)), None)
-        if subject is None:
+        if not any(isinstance(claims.get(name), str) for name in ("sub", "client_id")):
             raise Refused("it has neither a sub nor a client_id claim")
-        return {"iss": self.issuer.url, **claims, "sub": subject}
+        return {"iss": self.issuer.url, **claims}
 
     def _access_token(self, token: str, claims: dict[str, Any]) -> AccessToken:
         """What the SDK keeps of a token: its principal (client, issuer, subject), scopes and expiry. The expiry
         includes the leeway, as the SDK checks it again without one."""
         client = next((claims[name] for name in ("client_id", "azp") if isinstance(claims.get(name), str)), None)
+        # A client_credentials token may have no sub (RFC 7662 makes it optional): its client is its subject here,
+        # and its claims keep saying it names no person (see oas_mcp.tools.linked.caller).
+        subject = claims["sub"] if isinstance(claims.get("sub"), str) else claims["client_id"]
         expires = claims.get("exp")
         return AccessToken(
             token=token,
-            client_id=client or claims["sub"],
+            client_id=client or subject,
             scopes=scopes_of(claims),
             expires_at=int(expires) + LEEWAY if isinstance(expires, int | float) else None,
             resource=self.audience,
-            subject=claims["sub"],
+            subject=subject,
             claims=claims,
         )
 

@@ -18,6 +18,9 @@ _SHAPES = (  # compiled (and cached by re) when first used, not at start-up
     r"|(?i:(?<=authorization: )bearer \S+|(?<=authorization': ')bearer [^']+)"  # an Authorization header value
     r"|(?i:(?<=x-api-key: )\S+|(?<=x-api-key': ')[^']+)"  # an X-Api-Key header value
 )
+_LINK_TOKEN = r"(?<=/link/)[\w-]{43}(?![\w-])"
+"""The token of a link to the link page (``secrets.token_urlsafe(32)``), in its path: masked as ``/link/…``, so that
+the route stays readable."""
 
 
 class _Vault:
@@ -49,7 +52,7 @@ class _Vault:
             for value in values:
                 if len(value) >= _SHORTEST:
                     text = text.replace(value, MASK)
-        return re.sub(_SHAPES, MASK, text) if shapes else text
+        return re.sub(_LINK_TOKEN, "…", re.sub(_SHAPES, MASK, text)) if shapes else text
 
 
 _vault = _Vault()
@@ -84,7 +87,8 @@ def remembered() -> frozenset[str]:
 
 def scrub(text: str, *, shapes: bool = True) -> str:
     """``text`` with every remembered secret and those in flight (see :func:`masking`) replaced by a mask, and with
-    ``shapes``, JWTs, API-key-shaped text and credential header values too (not in data: a name may look like one).
+    ``shapes``, JWTs, API-key-shaped text, credential header values and the tokens of links to the link page too (not
+    in data: a name may look like one).
     """
     return _vault.scrub(text, shapes)
 

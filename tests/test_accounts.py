@@ -326,7 +326,7 @@ async def test_replicas_starting_at_once_migrate_the_schema_once(backend: Backen
         for _ in range(4):
             group.start_soon(replica)
 
-    assert backend.query("SELECT version FROM oas_mcp_migrations ORDER BY version") == [(1,), (2,)]
+    assert backend.query("SELECT version FROM oas_mcp_migrations ORDER BY version") == [(1,), (2,), (3,)]
 
 
 async def test_a_database_migrated_by_a_newer_oas_mcp_is_refused(backend: Backend, keys: Path) -> None:
@@ -338,7 +338,7 @@ async def test_a_database_migrated_by_a_newer_oas_mcp_is_refused(backend: Backen
         async with open_store(Settings.load()):
             pass
 
-    assert str(caught.value).endswith("has schema version 99, newer than this oas-mcp's 2: upgrade oas-mcp")
+    assert str(caught.value).endswith("has schema version 99, newer than this oas-mcp's 3: upgrade oas-mcp")
 
 
 async def test_an_account_copied_to_another_subject_is_refused(store: AccountStore, backend: Backend) -> None:

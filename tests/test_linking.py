@@ -8,23 +8,27 @@ import hashlib
 import html
 import re
 import secrets
+import socket
 import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Protocol, TypedDict
 
 import anyio
 import httpx2
 import pytest
+import uvicorn
 from cryptography.fernet import Fernet
 from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
 from mcp_types import URL_ELICITATION_REQUIRED, ElicitRequestURLParams, ElicitResult, ResourceTemplateReference
 
 from oas_mcp.hosting import Policy
-from oas_mcp.linking import link_page
+from oas_mcp.linking import LinkPage, link_page
 from oas_mcp.oauth import Issuer
 from oas_mcp.sandbox import (
     DEMO2_API_KEY,
@@ -42,7 +46,7 @@ from oas_mcp.wiring import make_client
 
 from http_clients import session
 from oauth_issuer import INTROSPECTOR, FakeIssuer, serving
-from support import Running, error_text, free_port, running_on, structured, wait_for
+from support import error_text, free_port, running_on, structured, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -68,12 +72,24 @@ class Notified:
                 await self._changed.wait()
 
 
+class Served(Protocol):
+    """An oas-mcp serving over HTTP: its origin, MCP endpoint, and what it logged."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def mcp(self) -> str: ...
+
+    def output(self) -> str: ...
+
+
 @dataclass
 class Linking:
     """oas-mcp with linked accounts on, its issuer, and where it keeps them (its environment says)."""
 
     fake: FakeIssuer
-    server: Running
+    server: Served
     environment: dict[str, str]
     notified: Notified = field(default_factory=Notified)
 
@@ -98,14 +114,34 @@ def environment(fake: FakeIssuer, port: int, folder: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
+class _Served:
+    """The one server the tests of linked accounts share in a test process (this module's and
+    tests/test_linking_attacks.py's, whose ``linking`` fixture is this one, imported): started when first asked for,
+    stopped when the last of them is done. It logs at DEBUG, so that every test also shows no secret is logged then."""
+
+    linking: Linking | None = None
+    users = 0
+    stack = ExitStack()
+
+
+@pytest.fixture(scope="session")
 def linking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Linking]:
-    fake = FakeIssuer(f"http://127.0.0.1:{free_port()}")
-    port = free_port()
-    env = environment(fake, port, tmp_path_factory.mktemp("linking"))
-    with serving(fake), running_on(port, *HTTP, **env) as server:
+    if _Served.linking is None:
+        fake = FakeIssuer(f"http://127.0.0.1:{free_port()}")
+        port = free_port()
+        env = {**environment(fake, port, tmp_path_factory.mktemp("linking")), "OAS_LOG_LEVEL": "DEBUG"}
+        _Served.stack.enter_context(serving(fake))
+        server = _Served.stack.enter_context(running_on(port, *HTTP, **env))
         wait_for(server, "signing keys")
-        yield Linking(fake, server, env)
+        _Served.linking = Linking(fake, server, env)
+    _Served.users += 1
+    try:
+        yield _Served.linking
+    finally:
+        _Served.users -= 1
+        if not _Served.users:
+            _Served.linking = None
+            _Served.stack.close()
 
 
 def person() -> str:
@@ -284,12 +320,16 @@ async def test_a_link_opened_by_someone_else_is_refused_and_still_works_for_its_
         url = LINK.search(error_text(await client.call_tool("hello", {})))
         assert url is not None
         async with browser(linking, "mallory") as mallory:
+            first = await mallory.http.get(url.group(1), follow_redirects=False)
             refused = await mallory.open(url.group(1))
+            again = await mallory.http.get(url.group(1), follow_redirects=False)  # "then I sign in as alice"
         linked = await link(linking, url.group(1), alice, DEMO_API_KEY)
         hello = structured(await client.call_tool("hello", {}))
 
     assert refused.status_code == 403
     assert shown(refused, "error").startswith("This link was made for someone else")
+    assert "prompt=" not in first.headers["location"]
+    assert "&prompt=login" in again.headers["location"]  # the issuer asks who signs in, rather than mallory again
     assert linking.query("SELECT sub FROM oas_mcp_accounts WHERE sub = 'mallory'") == []
     assert shown(linked, "linked") == f"Linked: Hello world @{DEMO_USERNAME}"
     assert hello["username"] == DEMO_USERNAME
@@ -367,10 +407,11 @@ async def test_login_credentials_given_on_the_page_are_checked_and_then_used_by_
         await link(linking, (await asked_to_link(bobs)).url, bob, DEMO2_API_KEY)
         without = error_text(await bobs.call_tool("login", {}))
 
-    assert shown(others, "error") == (
-        f"These sign in as @{DEMO2_USERNAME}, not as @{DEMO_USERNAME} (the key's account). Nothing was stored."
+    refused = (
+        "The API refused this username, email and password for the login tool: give those of the key's account. "
+        "Nothing was stored."
     )
-    assert shown(wrong, "error").startswith("The API refused this username, email and password")
+    assert (others.status_code, shown(others, "error")) == (wrong.status_code, shown(wrong, "error")) == (400, refused)
     assert shown(half, "error").startswith("For the login tool, give your username, email and password together")
     assert shown(linked, "linked") == f"Linked: Hello world @{DEMO_USERNAME}"
     assert signed_in["user"]["username"] == DEMO_USERNAME
@@ -479,7 +520,8 @@ def test_linked_accounts_without_a_way_to_sign_people_in_refuse_to_start(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
 
-    with serving(fake), pytest.raises(SettingsError) as refused:
+    asked: AbstractContextManager[None] = serving(fake) if problem != "no client" else nullcontext()  # not asked then
+    with asked, pytest.raises(SettingsError) as refused:
         link_page(Settings.load(transport="http"), Issuer(fake.url), lambda: make_client(Settings.load()))
 
     assert (
@@ -507,24 +549,73 @@ def test_an_accounts_key_file_without_oauth_refuses_to_start(tmp_path: Path, mon
 # --- Replicas -----------------------------------------------------------------------------------------------------
 
 
-@contextmanager
-def replica(linking: Linking, port: int = 0, **changes: str) -> Iterator[Linking]:
-    """Another oas-mcp on ``port`` (0: any) with the same settings (``changes`` aside): the same store and public
-    URL, as behind a load balancer."""
-    env = {**linking.environment, **changes}
-    with running_on(port, *HTTP, **env) as server:
-        wait_for(server, "signing keys")
-        yield Linking(linking.fake, server, env, linking.notified)
+@dataclass
+class InProcess:
+    """oas-mcp served from this process (in a thread, as its command would serve it), for a test that reads no log of
+    it and needs it started fast."""
+
+    url: str
+
+    @property
+    def mcp(self) -> str:
+        return f"{self.url}/mcp"
+
+    def output(self) -> str:
+        return ""
 
 
-async def test_replicas_share_links_accounts_and_completions(linking: Linking) -> None:
-    with replica(linking) as other:
-        await replicas_share_links_accounts_and_completions(linking, other)
+def app_and_page() -> tuple[Any, LinkPage]:
+    """The HTTP app ``oas-mcp --sandbox --transport http`` serves with the environment's settings, and its link page
+    (whose store to close); it blocks."""
+    from oas_mcp.hosting import Policy, http_app, linked_accounts
+    from oas_mcp.tools import build_server
+    from oas_mcp.wiring import connector
+
+    settings = Settings.load(transport="http")
+    policy = Policy.of(settings)
+    assert policy.oauth is not None
+    connect, page = linked_accounts(settings, policy.oauth, connector(settings, True))
+    server = build_server(settings, connect, linked=page.accounts, **policy.server_options(settings))
+    return http_app(server, settings, policy, page), page
+
+
+@asynccontextmanager
+async def replica(linking: Linking, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Linking]:
+    """Another oas-mcp with the same settings: the same store and public URL, as behind a load balancer. It is served
+    from this process, asking the store which links were used every 10 ms rather than every half second."""
+    for name, value in linking.environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("oas_mcp.tools.linked.POLL_INTERVAL", 0.01)
+    app, page = await anyio.to_thread.run_sync(app_and_page)
+    served = uvicorn.Server(uvicorn.Config(app, log_config=None))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    thread = threading.Thread(target=served.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+
+    def started() -> None:
+        """Until it serves, its issuer reached (before, every token is refused)."""
+        while not (served.started and page.issuer.metadata is not None) and thread.is_alive():
+            time.sleep(0.01)
+
+    try:
+        await anyio.to_thread.run_sync(started)
+        yield Linking(linking.fake, InProcess(f"http://127.0.0.1:{sock.getsockname()[1]}"), linking.environment)
+    finally:
+        served.should_exit = True
+        await anyio.to_thread.run_sync(thread.join)
+        sock.close()
+        page.store.close()
+
+
+async def test_replicas_share_links_accounts_and_completions(linking: Linking, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with replica(linking, monkeypatch) as other:
+        await replicas_share_links_accounts_and_completions(other, linking)
 
 
 async def replicas_share_links_accounts_and_completions(one: Linking, two: Linking) -> None:
-    """A link made on ``one`` is used on ``two`` (whose page then uses ``one``'s: the public URL's); ``one`` tells its
-    client; ``two`` then acts as the account, and unlinks it; ``one`` then asks to link again."""
+    """A link made on ``one`` is used on ``two`` (the public URL's); ``one`` tells its client; ``two`` then acts as
+    the account, and unlinks it; ``one`` then asks to link again."""
     alice = person()
     async with mcp_as(one, alice) as on_one, mcp_as(two, alice) as on_two:
         asked = await asked_to_link(on_one)

@@ -65,6 +65,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX oas_mcp_links_subject ON oas_mcp_links (issuer, sub)",
         "CREATE INDEX oas_mcp_links_expiry ON oas_mcp_links (expires_at)",
     ),
+    (
+        # How many times the credentials given on a link's page were refused: past a few, the link is given up.
+        "ALTER TABLE oas_mcp_links ADD COLUMN failures INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 """The schema, one tuple of statements per version; ``{identity}`` is the database's auto-numbered key."""
 

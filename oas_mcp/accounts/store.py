@@ -70,11 +70,14 @@ LINKS_KEPT = LINK_TTL
 """Seconds a link's row is kept after it expires (so that using it says it expired, or was used), then deleted."""
 PENDING_PER_SUBJECT = 20
 """Most links one subject may have at once; making another deletes the oldest."""
-Refusal = Literal["unknown", "used", "expired", "someone else"]
+MAX_FAILED_CHECKS = 5
+"""Most times the credentials given for one link may be refused; then the link no longer works."""
+Refusal = Literal["unknown", "used", "expired", "someone else", "tried too often"]
 
 
 class LinkRefused(Exception):
-    """A link cannot be used: ``reason`` says why (unknown, used, expired, or made for someone else)."""
+    """A link cannot be used: ``reason`` says why (unknown, used, expired, made for someone else, or given up after
+    :data:`MAX_FAILED_CHECKS` refused credentials)."""
 
     def __init__(self, reason: Refusal) -> None:
         super().__init__(f"the link is {reason}" if reason != "someone else" else "the link is for someone else")
@@ -190,25 +193,44 @@ class AccountStore:
         return link
 
     async def open_link(self, token: str) -> Link:
-        """The link ``token`` names, when it may still be used. Raises LinkRefused (unknown, used or expired), or
-        AccountsError."""
+        """The link ``token`` names, when it may still be used. Raises LinkRefused (unknown, used, expired, or given
+        up), or AccountsError."""
         return await self._run(lambda session: _usable(session, token))
 
     async def complete_link(self, token: str, subject: Subject, account: LinkedAccount) -> Link:
         """Use the link ``token`` names to link ``account`` to ``subject``, in one transaction: the link is used up
-        and the account stored (and logged) together, or neither. Raises LinkRefused (unknown, used, expired, or
-        made for another subject: then nothing changes), or AccountsError."""
+        and the account stored (and logged) together, or neither. Raises LinkRefused (unknown, used (also by a
+        replica completing it at the same moment), expired, given up, or made for another subject: then nothing
+        changes), or AccountsError."""
         sealed = self._seal(subject, account)
 
         def complete(session: Session) -> Link:
             link = _usable(session, token)
             if link.subject != subject:
                 raise LinkRefused("someone else")
-            session.run("UPDATE oas_mcp_links SET used_at = ? WHERE digest = ?", (now(), _digest(token)))
+            # Only one transaction marks it used: another replica's, having read it unused too, finds no row here.
+            claimed = session.run(
+                "UPDATE oas_mcp_links SET used_at = ? WHERE digest = ? AND used_at IS NULL RETURNING id",
+                (now(), _digest(token)),
+            )
+            if not claimed:
+                raise LinkRefused("used")
             _store(session, subject, account.oas_username, sealed)
             return link
 
         return await self._run(complete)
+
+    async def failed_check(self, token: str) -> bool:
+        """Count one refusal of the credentials given for the link ``token`` names; whether that gave the link up
+        (its :data:`MAX_FAILED_CHECKS`-th: it no longer works). Raises AccountsError."""
+        rows = await self._run(
+            lambda session: session.run(
+                "UPDATE oas_mcp_links SET failures = failures + 1 WHERE digest = ? AND used_at IS NULL "
+                "RETURNING failures",
+                (_digest(token),),
+            )
+        )
+        return any(failures >= MAX_FAILED_CHECKS for (failures,) in rows)
 
     async def completed(self, elicitation_ids: Collection[str]) -> set[str]:
         """Which of ``elicitation_ids`` belong to links used by now. Raises AccountsError."""
@@ -301,15 +323,18 @@ def _digest(token: str) -> str:
 
 
 def _usable(session: Session, token: str) -> Link:
-    """The link ``token`` names; raises LinkRefused when there is none, or it was used, or it expired."""
+    """The link ``token`` names; raises LinkRefused when there is none, or it was used, expired, or was given up."""
     rows = session.run(
-        "SELECT issuer, sub, elicitation_id, expires_at, used_at FROM oas_mcp_links WHERE digest = ?", (_digest(token),)
+        "SELECT issuer, sub, elicitation_id, expires_at, used_at, failures FROM oas_mcp_links WHERE digest = ?",
+        (_digest(token),),
     )
     if not rows:
         raise LinkRefused("unknown")
-    [(issuer, sub, elicitation_id, expires_at, used_at)] = rows
+    [(issuer, sub, elicitation_id, expires_at, used_at, failures)] = rows
     if used_at is not None:
         raise LinkRefused("used")
+    if failures >= MAX_FAILED_CHECKS:
+        raise LinkRefused("tried too often")
     if expires_at <= now():
         raise LinkRefused("expired")
     return Link(token, Subject(issuer, sub), elicitation_id)

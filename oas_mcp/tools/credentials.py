@@ -78,20 +78,14 @@ class Clients:
         credentials, so that linking another account (or the same with another key) gets a new client."""
         from oas_mcp.client import Credentials
 
-        identity = json.dumps(
-            [
-                subject.issuer,
-                subject.sub,
-                account.api_key.get_secret_value(),
-                account.username,
-                account.email,
-                account.password.get_secret_value() if account.password else None,
-            ]
-        )
         return self._cached(
-            key_digest(identity),
+            _account_digest(subject, account),
             lambda: Credentials.of(account.api_key, account.username, account.email, account.password),
         )
+
+    def forget_account(self, subject: Subject, account: LinkedAccount) -> None:
+        """Drop the cached client of the account ``subject`` linked (it was unlinked), if there is one."""
+        self._cache.pop(_account_digest(subject, account), None)
 
     def _cached(self, digest: bytes, credentials: Callable[[], Credentials]) -> OASClient:
         """The cached client for ``digest``, else a new one made for ``credentials()`` on the shared pool."""
@@ -103,6 +97,19 @@ class Clients:
         if len(self._cache) > self.capacity:
             self._cache.popitem(last=False)  # it shares the pool: nothing to close
         return client
+
+
+def _account_digest(subject: Subject, account: LinkedAccount) -> bytes:
+    """What identifies a linked account's client: a hash of whose it is and of all its credentials."""
+    identity = [
+        subject.issuer,
+        subject.sub,
+        account.api_key.get_secret_value(),
+        account.username,
+        account.email,
+        account.password.get_secret_value() if account.password else None,
+    ]
+    return key_digest(json.dumps(identity))
 
 
 def _header_key(headers: Mapping[str, str] | None) -> str:

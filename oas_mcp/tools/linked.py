@@ -10,7 +10,6 @@ asked is told (``notifications/elicitation/complete``). The link page itself is 
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -22,7 +21,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import UrlElicitationRequiredError
 from mcp_types import ElicitRequestURLParams, ToolAnnotations
 
-from oas_mcp.accounts import LINK_TTL, AccountsError, AccountStore, Subject
+from oas_mcp.accounts import LINK_TTL, AccountsError, AccountStore, LinkedAccount, Subject
+from oas_mcp.accounts.store import PENDING_PER_SUBJECT
 
 if TYPE_CHECKING:
     from mcp.server.context import ServerRequestContext
@@ -36,7 +36,11 @@ logger = logging.getLogger("oas_mcp.tools")
 POLL_INTERVAL = 0.5
 """Seconds between asking the store which of the links this replica handed out were used meanwhile."""
 MAX_WATCHED = 10_000
-"""Most elicitations watched at once on one replica; past it, the oldest is no longer watched."""
+"""Most elicitations watched at once on one replica; past it, the oldest is no longer watched. Each subject's are
+fewer: its newest :data:`PENDING_PER_SUBJECT` (the store keeps no more of its links: older ones cannot complete).
+A session is its caller's (the SDK binds it to its token's subject), so that bounds each session's too."""
+NOTIFY_TIMEOUT = 2.0
+"""Seconds a session is given to take a completion notice; a stalled one is not told, and holds nothing up."""
 VALIDITY = f"valid {LINK_TTL // 60} minutes, for you alone"
 ELICITATION_MESSAGE = (
     f"Link your OAS account: open this page, sign in, and paste your OAS API key ({VALIDITY}). "
@@ -45,6 +49,10 @@ ELICITATION_MESSAGE = (
 NO_SUBJECT = (
     "This server acts for each person with the OAS account they linked, and this call carries no OAuth subject "
     "to look one up by; sign in through OAuth."
+)
+NO_PERSON = (
+    "This call's OAuth token names no person (it has no sub claim, as a service's client_credentials token), and "
+    "linked OAS accounts are each a person's; sign in as a person through OAuth."
 )
 LINK_SHOWN = f"Link your OAS account first: open the link your client shows ({VALIDITY}), then call again."
 NOT_LINKED = "You have not linked an OAS account yet: call any tool to get the link."
@@ -59,6 +67,7 @@ def link_required(url: str) -> str:
 @dataclass(frozen=True)
 class _Watched:
     session: ServerSession
+    subject: Subject
     until: float  # anyio.current_time() after which the link has expired: no completion can come
 
 
@@ -70,7 +79,10 @@ class LinkedAccounts:
     def __init__(self, store: AccountStore, link_url: Callable[[str], str]) -> None:
         self.store = store
         self._link_url = link_url
-        self._watched: OrderedDict[str, _Watched] = OrderedDict()  # by elicitation id
+        self._watched: dict[str, _Watched] = {}  # by elicitation id, oldest first
+        self._of_subject: dict[Subject, list[str]] = {}  # the elicitation ids watched for each subject, oldest first
+        self._of_session: dict[ServerSession, set[str]] = {}  # and for each session, until it ends
+        self._clients: Clients | None = None  # where the clients of linked accounts are cached, once one is made
         self._wake = anyio.Event()
 
     async def client(self, request: ServerRequestContext[Any, Any], clients: Clients, *, ask: bool = True) -> OASClient:
@@ -90,7 +102,13 @@ class LinkedAccounts:
             if not ask:
                 raise ToolError(NOT_LINKED)
             await self._ask_to_link(subject, request)
+        self._clients = clients
         return clients.for_account(subject, account)
+
+    def forget(self, subject: Subject, account: LinkedAccount) -> None:
+        """``subject`` unlinked ``account``: drop its client now, rather than when newer ones push it out."""
+        if self._clients is not None:
+            self._clients.forget_account(subject, account)
 
     async def unlink(self) -> str:
         """Delete the caller's linked account; what was done, in a sentence. Raises ToolError (as :meth:`client`)."""
@@ -103,6 +121,7 @@ class LinkedAccounts:
             raise ToolError(STORE_FAILED) from None
         if account is None or not deleted:
             return "No OAS account is linked to you here: nothing was deleted. Your next call asks you to link one."
+        self.forget(subject, account)
         return (
             f"Unlinked OAS account @{account.oas_username}: its credentials are deleted from this server; your OAS "
             "account itself is unchanged. Your next call asks you to link again."
@@ -117,28 +136,63 @@ class LinkedAccounts:
         url = self._link_url(link.token)
         if not _opens_urls(request):
             raise ToolError(link_required(url))
-        self._watch(link.elicitation_id, request)
+        self._watch(link.elicitation_id, subject, request.session)
         params = ElicitRequestURLParams(message=ELICITATION_MESSAGE, url=url, elicitation_id=link.elicitation_id)
         raise UrlElicitationRequiredError([params], message=LINK_SHOWN)
 
-    def _watch(self, elicitation_id: str, request: ServerRequestContext[Any, Any]) -> None:
-        """Tell ``request``'s session when the link is used, until it expires or the session ends."""
-        self._watched[elicitation_id] = _Watched(request.session, anyio.current_time() + LINK_TTL)
+    def _watch(self, elicitation_id: str, subject: Subject, session: ServerSession) -> None:
+        """Tell ``session`` when the link is used, until it expires or the session ends: no more than the newest
+        :data:`PENDING_PER_SUBJECT` of ``subject``'s, and :data:`MAX_WATCHED` in all."""
+        if session not in self._of_session:
+            self._of_session[session] = set()
+            # Once per session: handlers are given the request's session, whose connection's teardown is reached
+            # through it.
+            session._connection.exit_stack.callback(self._ended, session)
+        self._watched[elicitation_id] = _Watched(session, subject, anyio.current_time() + LINK_TTL)
+        self._of_session[session].add(elicitation_id)
+        subjects = self._of_subject.setdefault(subject, [])
+        subjects.append(elicitation_id)
+        while len(subjects) > PENDING_PER_SUBJECT:
+            self._unwatch(subjects[0])
         while len(self._watched) > MAX_WATCHED:
-            self._watched.popitem(last=False)
-        # Handlers are given the request's session, not its connection, whose teardown is reached through it.
-        request.session._connection.exit_stack.callback(self._watched.pop, elicitation_id, None)
+            self._unwatch(next(iter(self._watched)))
         self._wake.set()
 
-    async def completed(self, elicitation_id: str) -> None:
-        """The link of ``elicitation_id`` was just used on this replica: tell its session now, if it is here."""
+    def _unwatch(self, elicitation_id: str) -> _Watched | None:
+        """Stop watching ``elicitation_id``; what was watched, if it was."""
         watched = self._watched.pop(elicitation_id, None)
-        if watched is not None:
-            await watched.session.send_elicit_complete(elicitation_id)
+        if watched is None:
+            return None
+        self._of_session.get(watched.session, set()).discard(elicitation_id)
+        subjects = self._of_subject[watched.subject]
+        subjects.remove(elicitation_id)
+        if not subjects:
+            del self._of_subject[watched.subject]
+        return watched
+
+    def _ended(self, session: ServerSession) -> None:
+        """``session`` ended: nobody is left to tell of its links."""
+        for elicitation_id in self._of_session.pop(session, set()):
+            self._unwatch(elicitation_id)
+
+    async def completed(self, elicitation_id: str) -> None:
+        """The link of ``elicitation_id`` was just used on this replica: tell its session now, if it is here,
+        waiting at most :data:`NOTIFY_TIMEOUT` seconds for it."""
+        watched = self._unwatch(elicitation_id)
+        if watched is None:
+            return
+        with anyio.move_on_after(NOTIFY_TIMEOUT) as waited:
+            try:
+                await watched.session.send_elicit_complete(elicitation_id)
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                logger.debug("the session asked to link by %s ended before it could be told", watched.subject)
+        if waited.cancelled_caught:
+            logger.debug("the session asked to link by %s did not take its completion notice", watched.subject)
 
     async def run(self) -> None:
         """While there are links being watched, ask the store every :data:`POLL_INTERVAL` seconds which were used
-        (on any replica), and tell their sessions. Runs until cancelled."""
+        (on any replica), and tell their sessions (all at once: a stalled one holds up no other). Runs until
+        cancelled."""
         while True:
             if not self._watched:
                 self._wake = anyio.Event()
@@ -146,14 +200,15 @@ class LinkedAccounts:
             await anyio.sleep(POLL_INTERVAL)
             now = anyio.current_time()
             for elicitation_id in [key for key, watched in self._watched.items() if watched.until < now]:
-                del self._watched[elicitation_id]
+                self._unwatch(elicitation_id)
             try:
                 used = await self.store.completed(list(self._watched))
             except AccountsError as exc:
                 logger.warning("cannot ask the accounts database which links were used: %s", exc)
                 continue
-            for elicitation_id in used:
-                await self.completed(elicitation_id)
+            async with anyio.create_task_group() as group:
+                for elicitation_id in used:
+                    group.start_soon(self.completed, elicitation_id)
 
 
 def add_unlink_tool(server: MCPServer[Any], linked: LinkedAccounts) -> None:
@@ -175,12 +230,16 @@ def add_unlink_tool(server: MCPServer[Any], linked: LinkedAccounts) -> None:
 
 
 def caller() -> Subject:
-    """Who makes the current request: its OAuth token's issuer and subject. Raises ToolError without one."""
+    """Who makes the current request: its OAuth token's issuer and subject (its own ``sub`` claim: a subject taken
+    from its client ID names a service, never a person). Raises ToolError without one."""
     token = get_access_token()
-    issuer = (token.claims or {}).get("iss") if token is not None else None
-    if token is None or not token.subject or not isinstance(issuer, str):
+    claims = (token.claims or {}) if token is not None else {}
+    issuer, sub = claims.get("iss"), claims.get("sub")
+    if token is None or not isinstance(issuer, str):
         raise ToolError(NO_SUBJECT)
-    return Subject(issuer, token.subject)
+    if not isinstance(sub, str) or not sub:
+        raise ToolError(NO_PERSON)
+    return Subject(issuer, sub)
 
 
 def _opens_urls(request: ServerRequestContext[Any, Any]) -> bool:

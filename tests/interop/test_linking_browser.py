@@ -353,11 +353,6 @@ async def test_a_post_without_the_csrf_token_is_refused(deployed: Deployment, ch
     assert "erin" not in linked_subjects(deployed)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: the page's sign-in sends no prompt=login, so the provider's session in the browser signs the "
-    "wrong person in again, and the refusal's advice to sign in as the person who asked cannot be followed",
-)
 async def test_after_a_refusal_the_link_asks_who_signs_in_again_in_the_same_browser(
     deployed: Deployment, chromium: playwright.Browser
 ) -> None:

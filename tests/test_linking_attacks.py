@@ -1,0 +1,454 @@
+"""Linked accounts, attacked: what a hostile user, a victim's browser, a careless operator or two racing replicas
+can make the link page and the store do. Each test shows what a user would see; the fixtures are
+tests/test_linking.py's."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import secrets
+import threading
+from collections.abc import Callable, Collection, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
+
+import anyio
+import pytest
+from cryptography.fernet import Fernet
+from mcp.server.auth.middleware.auth_context import auth_context_var
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
+from mcp.shared.exceptions import UrlElicitationRequiredError
+from mcp_types import ClientCapabilities, ElicitationCapability, UrlElicitationCapability
+from pydantic import SecretStr
+from test_linking import (
+    Linking,
+    asked_to_link,
+    browser,
+    link,
+    linking,
+    login,
+    mcp_as,
+    person,
+    shown,
+)
+
+import oas_mcp.accounts.store
+from oas_mcp.accounts import AccountStore, Link, LinkedAccount, LinkRefused, Subject, open_store
+from oas_mcp.accounts.databases import Session
+from oas_mcp.accounts.store import MAX_FAILED_CHECKS, PENDING_PER_SUBJECT
+from oas_mcp.client import OASClient
+from oas_mcp.sandbox import (
+    DEMO2_EMAIL,
+    DEMO2_PASSWORD,
+    DEMO2_USERNAME,
+    DEMO_API_KEY,
+    DEMO_EMAIL,
+    DEMO_PASSWORD,
+    DEMO_USERNAME,
+)
+from oas_mcp.settings import Settings
+from oas_mcp.tools.credentials import Clients
+from oas_mcp.tools.linked import MAX_WATCHED, LinkedAccounts
+
+from http_clients import session
+from pg_server import fresh_schema
+from support import error_text
+
+pytestmark = pytest.mark.anyio
+
+__all__ = ["linking"]  # the fixture, used by name
+
+ISSUER = "https://login.example.com/realms/team"
+
+
+# --- The link page ------------------------------------------------------------------------------------------------
+
+
+async def test_the_callback_does_not_show_an_attackers_text_to_a_browser_signing_in(linking: Linking) -> None:
+    """Alice opened her link (her browser holds the page's sign-in cookie); a page of mallory's then sends her
+    browser to the callback with an "error" of mallory's wording, and no state of this sign-in."""
+    alice = person()
+    lure = "Your OAS key was revoked: email it to support@evil.example to restore access"
+    async with mcp_as(linking, alice) as client:
+        url = (await asked_to_link(client)).url
+    async with browser(linking, alice) as opened:
+        await opened.http.get(url, follow_redirects=False)  # the sign-in cookie is set; the issuer is not visited
+        forged = await opened.http.get(
+            f"{linking.server.url}/link/callback", params={"error": "access_denied", "error_description": lure}
+        )
+
+    assert forged.status_code == 400
+    assert lure not in forged.text
+
+
+# --- The store, raced ---------------------------------------------------------------------------------------------
+
+
+def account(name: str, key: str) -> LinkedAccount:
+    return LinkedAccount(oas_username=name, api_key=SecretStr(key))
+
+
+@pytest.mark.parametrize("database", ["SQLite", "PostgreSQL"])
+async def test_one_link_posted_on_two_replicas_at_once_links_one_account(
+    database: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two POSTs of one form reach two replicas at once (a double click behind a load balancer, or two tabs): each
+    reads the link as unused before either marks it used. The link is single-use: one of them must be refused.
+    (SQLite's transactions take its write lock first: there the second cannot read before the first commits.)"""
+    keys = tmp_path / "keys"
+    keys.write_bytes(Fernet.generate_key())
+    monkeypatch.setenv("OAS_ACCOUNTS_KEY_FILE", str(keys))
+    if database == "PostgreSQL":
+        monkeypatch.setenv("OAS_DATABASE_URL", fresh_schema(request.getfixturevalue("postgres")))
+    else:
+        monkeypatch.setenv("OAS_ACCOUNTS_PATH", str(tmp_path / "accounts.sqlite3"))
+    both_read = threading.Barrier(2)
+    usable = oas_mcp.accounts.store._usable
+
+    def read_together(session: Session, token: str) -> oas_mcp.accounts.store.Link:
+        link = usable(session, token)
+        if database == "PostgreSQL":  # on SQLite, the first one's read holds the other back
+            both_read.wait(timeout=10)  # both replicas have read the link now
+        return link
+
+    monkeypatch.setattr(oas_mcp.accounts.store, "_usable", read_together)
+    alice = Subject(ISSUER, "alice")
+    settings = Settings.load()
+    outcomes: dict[str, str] = {}
+    async with open_store(settings) as one, open_store(settings) as two:
+        link = await one.start_link(alice)
+
+        async def post(store: AccountStore, key: str) -> None:
+            try:
+                await store.complete_link(link.token, alice, account(key, key))
+                outcomes[key] = "linked"
+            except LinkRefused as refused:
+                outcomes[key] = refused.reason
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(post, one, "first-key")
+            group.start_soon(post, two, "second-key")
+        events = await one.events(alice)
+
+    assert sorted(outcomes.values()) == ["linked", "used"]
+    assert [event.event for event in events] == ["link"]
+
+
+# --- Secrets in the log -------------------------------------------------------------------------------------------
+
+
+async def test_an_operator_debugging_finds_no_link_token_key_or_password_in_the_log(linking: Linking) -> None:
+    """An operator turns on DEBUG to see why linking fails for someone; the log is shipped to a log service many
+    read. It must not hold what links an account: the link's token, the key, the password."""
+    alice = person()
+    assert linking.environment["OAS_LOG_LEVEL"] == "DEBUG"
+    async with mcp_as(linking, alice) as client:
+        url = (await asked_to_link(client)).url
+        async with browser(linking, alice) as opened:
+            form = await opened.open(url)
+            linked = await opened.submit(form, api_key=DEMO_API_KEY, **login(DEMO_USERNAME, DEMO_EMAIL, DEMO_PASSWORD))
+    log = linking.server.output()
+
+    assert shown(linked, "linked") == f"Linked: Hello world @{DEMO_USERNAME}"
+    token = url.rsplit("/", 1)[1]
+    assert [
+        name
+        for name, secret in (("link token", token), ("API key", DEMO_API_KEY), ("password", DEMO_PASSWORD))
+        if secret in log
+    ] == []
+
+
+# --- Who the MCP side takes a caller for --------------------------------------------------------------------------
+
+
+async def test_a_service_token_without_a_subject_does_not_act_as_the_person_its_client_id_names(
+    linking: Linking,
+) -> None:
+    """An opaque token with no ``sub`` (a client_credentials token, say) is taken as subject = its client_id. Alice
+    linked her account; a service client whose client ID happens to be (or was registered as) alice's subject must not
+    act as alice's OAS account."""
+    alice = person()
+    async with mcp_as(linking, alice) as client:
+        await link(linking, (await asked_to_link(client)).url, alice, DEMO_API_KEY)
+    service = linking.fake.opaque_token(sub=None, client_id=alice, aud=linking.environment["OAS_PUBLIC_URL"])
+    async with session(linking.server.mcp, token=service, mode="legacy") as client:
+        hello = await client.call_tool("hello", {})
+
+    assert hello.is_error
+    assert DEMO_USERNAME not in str(hello.content)
+    assert error_text(hello).startswith("This call's OAuth token names no person (it has no sub claim")
+
+
+# --- The form as an oracle ----------------------------------------------------------------------------------------
+
+
+async def test_the_form_does_not_tell_whether_a_password_of_someone_elses_account_is_right(linking: Linking) -> None:
+    """Mallory, with her own key, types demo2's username and email and guesses at the password: the page tries each
+    guess at the API's login from the server, as often as she likes, and says which one signs in ("These sign in as
+    @demo2"). The login fields must be the key's account's; another account's are refused the same way whatever the
+    password."""
+    mallory = person()
+    async with mcp_as(linking, mallory) as client:
+        url = (await asked_to_link(client)).url
+    async with browser(linking, mallory) as opened:
+        form = await opened.open(url)
+        wrong = await opened.submit(form, api_key=DEMO_API_KEY, **login(DEMO2_USERNAME, DEMO2_EMAIL, "a-wrong-guess"))
+        right = await opened.submit(form, api_key=DEMO_API_KEY, **login(DEMO2_USERNAME, DEMO2_EMAIL, DEMO2_PASSWORD))
+
+    assert (right.status_code, shown(right, "error")) == (wrong.status_code, shown(wrong, "error"))
+
+
+# --- Pending elicitations -----------------------------------------------------------------------------------------
+
+
+class NobodyLinked:
+    """A store where nobody has linked an account yet, and links are made without a database."""
+
+    async def get(self, subject: Subject) -> None:
+        return None
+
+    async def start_link(self, subject: Subject) -> Link:
+        return Link(secrets.token_urlsafe(32), subject, secrets.token_urlsafe(16))
+
+
+class Teardown:
+    """A session's connection's exit stack, as far as the MCP side uses it: what it is to call when the session
+    ends."""
+
+    def __init__(self) -> None:
+        self.callbacks: list[Callable[[], object]] = []
+
+    def callback(self, function: Callable[..., object], /, *args: object) -> None:
+        self.callbacks.append(functools.partial(function, *args))
+
+    def end(self) -> None:
+        for callback in self.callbacks:
+            callback()
+
+
+class McpSession:
+    """What the MCP side uses of a client's session that declared URL elicitation: what it was told completed."""
+
+    def __init__(self) -> None:
+        self.client_capabilities = ClientCapabilities(elicitation=ElicitationCapability(url=UrlElicitationCapability()))
+        self.teardown = Teardown()
+        self._connection = SimpleNamespace(exit_stack=self.teardown)
+        self.told: list[str] = []
+        self.was_told = anyio.Event()
+
+    async def send_elicit_complete(self, elicitation_id: str) -> None:
+        self.told.append(elicitation_id)
+        self.was_told.set()
+
+
+class StalledSession(McpSession):
+    """A session whose client stopped reading: sending it anything never ends."""
+
+    async def send_elicit_complete(self, elicitation_id: str) -> None:
+        await anyio.sleep_forever()
+
+
+@contextlib.contextmanager
+def calling_as(sub: str) -> Iterator[None]:
+    """The current request is ``sub``'s, signed in at ``ISSUER``."""
+    claims = {"iss": ISSUER, "sub": sub}  # as the verifier keeps them
+    token = AccessToken(token="t", client_id="claude", scopes=[], subject=sub, claims=claims)
+    reset = auth_context_var.set(AuthenticatedUser(token))
+    try:
+        yield
+    finally:
+        auth_context_var.reset(reset)
+
+
+def in_session(session: McpSession) -> Any:
+    """A request in ``session``, as the MCP side reads one."""
+    return cast("Any", SimpleNamespace(session=session))
+
+
+async def asked(linked: LinkedAccounts, sub: str, session: McpSession) -> str:
+    """``sub`` calls a tool in ``session``: the elicitation id of the link it is asked to open."""
+    with calling_as(sub), pytest.raises(UrlElicitationRequiredError) as required:
+        await linked.client(in_session(session), cast("Clients", None))
+    elicitation_id = required.value.elicitations[0].elicitation_id
+    assert elicitation_id is not None
+    return elicitation_id
+
+
+def link_url(token: str) -> str:
+    return f"https://mcp.example.com/link/{token}"
+
+
+async def test_one_person_calling_in_a_loop_does_not_cost_another_their_completion_notice() -> None:
+    """Mallory's client calls tools in a loop without ever linking: each call makes a link, watched for completion.
+    The store keeps her newest links alone (older ones can never complete), but every call is watched; past the
+    replica's cap the oldest watches are dropped, alice's among them, so alice's client is never told her link was
+    used. (Each also stays in mallory's session's exit stack for as long as it lives.)"""
+    linked = LinkedAccounts(cast("AccountStore", NobodyLinked()), link_url)
+    alices, mallorys = McpSession(), McpSession()
+    alice_asked = await asked(linked, "alice", alices)
+    for _ in range(MAX_WATCHED):
+        await asked(linked, "mallory", mallorys)
+
+    await linked.completed(alice_asked)  # alice used her link, on this replica
+
+    assert alices.told == [alice_asked]
+
+
+async def test_a_long_session_leaves_one_teardown_behind_and_its_end_stops_its_watches() -> None:
+    """A client keeps one session open for days, and calls tools unlinked again and again: what the session's end
+    must undo stays one callback, not one per call; and once it ended, nobody is told of its links."""
+    linked = LinkedAccounts(cast("AccountStore", NobodyLinked()), link_url)
+    session = McpSession()
+    asked_for = [await asked(linked, "mallory", session) for _ in range(3 * PENDING_PER_SUBJECT)]
+    teardowns = len(session.teardown.callbacks)
+
+    session.teardown.end()
+    await linked.completed(asked_for[-1])
+
+    assert teardowns == 1
+    assert session.told == []
+
+
+class UsedElsewhere(NobodyLinked):
+    """A store where the links ``used`` names were used (on another replica), in that order."""
+
+    def __init__(self) -> None:
+        self.used: list[str] = []
+
+    async def completed(self, elicitation_ids: Collection[str]) -> list[str]:
+        return [used for used in self.used if used in elicitation_ids]
+
+
+async def test_a_stalled_session_holds_up_neither_the_page_nor_anyone_elses_notice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Bob's client stopped reading its session, with links pending: telling it that they were used never ends. The
+    page that completed one must still answer, and alice, whose link was used at the same time, must be told."""
+    monkeypatch.setattr(oas_mcp.tools.linked, "NOTIFY_TIMEOUT", 0.05)
+    monkeypatch.setattr(oas_mcp.tools.linked, "POLL_INTERVAL", 0.01)
+    store = UsedElsewhere()
+    linked = LinkedAccounts(cast("AccountStore", store), link_url)
+    bobs, alices = StalledSession(), McpSession()
+    on_the_page, elsewhere = await asked(linked, "bob", bobs), await asked(linked, "bob", bobs)
+    alice_asked = await asked(linked, "alice", alices)
+    store.used = [elsewhere, alice_asked]
+
+    with anyio.fail_after(10):  # a hang, not a measure
+        await linked.completed(on_the_page)
+        async with anyio.create_task_group() as serving:
+            serving.start_soon(linked.run)
+            await alices.was_told.wait()
+            serving.cancel_scope.cancel()
+
+    assert alices.told == [alice_asked]
+
+
+class AliceLinked(NobodyLinked):
+    """A store where alice linked the demo account, until she unlinks it."""
+
+    def __init__(self) -> None:
+        self.account: LinkedAccount | None = account(DEMO_USERNAME, DEMO_API_KEY)
+
+    async def get(self, subject: Subject) -> LinkedAccount | None:  # type: ignore[override]
+        return self.account
+
+    async def unlink(self, subject: Subject) -> bool:
+        self.account = None
+        return True
+
+
+async def test_unlinking_drops_the_client_of_the_account_at_once() -> None:
+    """Alice unlinks: the client made for her credentials goes with them, not when a thousand others push it out."""
+    linked = LinkedAccounts(cast("AccountStore", AliceLinked()), link_url)
+    shared = SimpleNamespace(with_credentials=lambda credentials: SimpleNamespace(credentials=credentials))
+    clients = Clients(cast("OASClient", shared), per_request=False)
+    with calling_as("alice"):
+        await linked.client(in_session(McpSession()), clients)
+        cached = len(clients)
+        said = await linked.unlink()
+
+    assert said.startswith(f"Unlinked OAS account @{DEMO_USERNAME}")
+    assert (cached, len(clients)) == (1, 0)
+
+
+# --- The page, when things go wrong -------------------------------------------------------------------------------
+
+
+async def test_a_sign_in_error_is_told_in_the_pages_own_words_and_the_link_still_works(linking: Linking) -> None:
+    """The issuer sends alice back with an error, and text with it (which anyone who made her browser come here
+    could have written): the page says what the error code means, in its own words, and the link still works."""
+    alice = person()
+    lure = "Your OAS key was revoked: email it to support@evil.example to restore access"
+    async with mcp_as(linking, alice) as client:
+        url = (await asked_to_link(client)).url
+    async with browser(linking, alice) as opened:
+        started = await opened.http.get(url, follow_redirects=False)
+        state = parse_qs(urlsplit(started.headers["location"]).query)["state"][0]
+        callback = f"{linking.server.url}/link/callback"
+        declined = await opened.http.get(
+            callback, params={"error": "access_denied", "error_description": lure, "state": state}
+        )
+        unheard_of = await opened.http.get(callback, params={"error": lure, "state": state})
+        form = await opened.open(url)
+
+    retry = "Nothing was changed, and your link still works: open it again to try again."
+    assert (declined.status_code, shown(declined, "error")) == (
+        400,
+        f"The sign-in was declined, at the identity provider. {retry}",
+    )
+    assert (unheard_of.status_code, shown(unheard_of, "error")) == (
+        400,
+        f"The identity provider did not complete the sign-in. {retry}",
+    )
+    assert form.status_code == 200
+    assert 'id="api_key"' in form.text
+
+
+async def test_when_the_issuer_is_down_the_page_says_the_link_still_works_and_shows_no_issuer_url(
+    linking: Linking,
+) -> None:
+    alice = person()
+    async with mcp_as(linking, alice) as client:
+        url = (await asked_to_link(client)).url
+    linking.fake.down = True
+    try:
+        async with browser(linking, alice) as opened:
+            down = await opened.open(url)
+    finally:
+        linking.fake.down = False
+    async with browser(linking, alice) as opened:
+        form = await opened.open(url)
+
+    assert (down.status_code, shown(down, "error")) == (
+        503,
+        "The identity provider could not complete your sign-in right now. Nothing was changed, and your link still "
+        "works: open it again in a moment.",
+    )
+    assert linking.fake.url not in down.text
+    assert form.status_code == 200
+
+
+async def test_a_link_is_given_up_after_five_refused_checks(linking: Linking) -> None:
+    """Mallory guesses keys, then another account's password, on her own link: after the fifth refusal the link no
+    longer works, whatever she sends next, and nothing was stored."""
+    mallory = person()
+    async with mcp_as(linking, mallory) as client:
+        url = (await asked_to_link(client)).url
+    async with browser(linking, mallory) as opened:
+        form = await opened.open(url)
+        guesses = [await opened.submit(form, api_key="x" * 41) for _ in range(3)]
+        others = login(DEMO2_USERNAME, DEMO2_EMAIL, DEMO2_PASSWORD)
+        guesses += [await opened.submit(form, api_key=DEMO_API_KEY, **others) for _ in range(2)]
+        reopened = await opened.open(url)
+        right = await opened.submit(form, api_key=DEMO_API_KEY)
+
+    assert [guess.status_code for guess in guesses] == [400, 400, 400, 400, 410]
+    assert shown(guesses[-1], "error") == (
+        f"This link no longer works: the credentials given on it were refused {MAX_FAILED_CHECKS} times, so it was "
+        "given up to protect your accounts. Nothing was stored. Ask your assistant again for a new link."
+    )
+    assert (reopened.status_code, right.status_code) == (410, 410)
+    assert linking.query(f"SELECT * FROM oas_mcp_accounts WHERE sub = '{mallory}'") == []
