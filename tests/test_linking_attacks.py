@@ -23,17 +23,6 @@ from mcp.server.auth.provider import AccessToken
 from mcp.shared.exceptions import UrlElicitationRequiredError
 from mcp_types import ClientCapabilities, ElicitationCapability, UrlElicitationCapability
 from pydantic import SecretStr
-from test_linking import (
-    Linking,
-    asked_to_link,
-    browser,
-    link,
-    linking,
-    login,
-    mcp_as,
-    person,
-    shown,
-)
 
 import oas_mcp.accounts.store
 from oas_mcp.accounts import AccountStore, Link, LinkedAccount, LinkRefused, Subject, open_store
@@ -56,6 +45,17 @@ from oas_mcp.tools.linked import MAX_WATCHED, LinkedAccounts
 from http_clients import session
 from pg_server import fresh_schema
 from support import error_text
+from test_linking import (
+    Linking,
+    asked_to_link,
+    browser,
+    link,
+    linking,
+    login,
+    mcp_as,
+    person,
+    shown,
+)
 
 pytestmark = pytest.mark.anyio
 
