@@ -176,13 +176,13 @@ async def test_a_retry_after_longer_than_the_budget_is_not_waited_for() -> None:
 
 async def test_tokens_are_renewed_before_they_expire_and_once_for_concurrent_calls() -> None:
     sandbox = Sandbox()
-    sandbox.store.token_lifetime = 2
+    sandbox.store.token_lifetime = 0.6
     async with Client(server_for(sandbox, api_key="")) as client:
-        for _ in range(12):  # six seconds of calls: three lifetimes
+        for _ in range(12):  # 1.8 seconds of calls: three lifetimes
             structured(await client.call_tool("hello", {}))
-            await anyio.sleep(0.5)
+            await anyio.sleep(0.15)
         renewals = sandbox.store.logins
-        await anyio.sleep(2.1)  # the token has now expired
+        await anyio.sleep(0.7)  # the token has now expired
         results: list[Any] = []
         async with anyio.create_task_group() as group:
             for _ in range(8):
