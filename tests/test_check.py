@@ -207,7 +207,7 @@ def test_a_rejected_key_makes_the_command_exit_1_without_showing_the_key(
     ("fault", "problem"),
     [
         (Fault("GET /api/organisations/", times=None, status=503, body=b'{"detail": "Down."}'), API_FAILING),
-        (Fault("GET /api/organisations/", times=None, status=429, headers={"Retry-After": "1"}), RATE_LIMITED),
+        (Fault("GET /api/organisations/", times=None, status=429, headers={"Retry-After": "0.1"}), RATE_LIMITED),
         (Fault("GET /api/organisations/", times=None, status=403, body=b'{"detail": "Not approved."}'), FORBIDDEN),
         (Fault("GET /api/organisations/", times=None, status=418, body=b'{"detail": "Teapot."}'), API_ERROR),
         (Fault("GET /api/organisations/", times=None, delay=60), TIMEOUT),
