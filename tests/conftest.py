@@ -16,6 +16,17 @@ from pg_server import Postgres, started
 from support import server_for
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto`` (pyproject's addopts): one worker more than the CPUs this process may use. Much of the suite waits
+    rather than computes (on the servers and processes it starts, on timeouts and retries), and the extra worker
+    fills those waits. PYTEST_XDIST_AUTO_NUM_WORKERS still decides when set."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cpus + 1
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -8,7 +8,9 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +22,23 @@ from support import BASE_ENV, PYTHON, run
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
 
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``oas-mcp ARGS`` run by ``main`` in this process: for what the command says and its exit code. What only a
+    process shows (stdin, a closed stdout, the module as a command) is tested with ``run``."""
+
+    def invoke(*args: str) -> subprocess.CompletedProcess[str]:
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exit:  # argparse's refusals
+            code = exit.code if isinstance(exit.code, int) else 2
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+
+    return invoke
+
+
 def test_tools_lists_each_tool_with_its_first_sentence() -> None:
     result = run("tools", "--sandbox")
 
@@ -29,8 +48,8 @@ def test_tools_lists_each_tool_with_its_first_sentence() -> None:
     assert rows["create_organisation"] == "Create an organisation."
 
 
-def test_tools_in_read_only_mode_lists_only_the_readers() -> None:
-    result = run("tools", "--read-only")
+def test_tools_in_read_only_mode_lists_only_the_readers(cli: Callable[..., Any]) -> None:
+    result = cli("tools", "--read-only")
 
     assert [line.split()[0] for line in result.stdout.splitlines()] == ["hello", "login", "list_organisations"]
 
@@ -52,16 +71,16 @@ def test_call_reads_the_arguments_from_stdin() -> None:
     assert json.loads(result.stdout)["organisation_id"] == 3
 
 
-def test_a_failing_tool_prints_its_error_and_exits_1() -> None:
-    result = run("call", "activate_organisation", '{"organisation_id": 99}', "--sandbox")
+def test_a_failing_tool_prints_its_error_and_exits_1(cli: Callable[..., Any]) -> None:
+    result = cli("call", "activate_organisation", '{"organisation_id": 99}', "--sandbox")
 
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr.strip() == "Organisation 99 not found; call list_organisations for valid ids."
 
 
-def test_invalid_arguments_are_a_tool_error() -> None:
-    result = run(
+def test_invalid_arguments_are_a_tool_error(cli: Callable[..., Any]) -> None:
+    result = cli(
         "call", "create_organisation", '{"name": "X", "base_currency": "US", "currencies": ["USD"]}', "--sandbox"
     )
 
@@ -69,8 +88,8 @@ def test_invalid_arguments_are_a_tool_error() -> None:
     assert result.stderr.startswith("Invalid arguments for create_organisation: base_currency:")
 
 
-def test_bad_json_arguments_exit_2_with_an_example() -> None:
-    result = run("call", "hello", "{limit: 5}", "--sandbox")
+def test_bad_json_arguments_exit_2_with_an_example(cli: Callable[..., Any]) -> None:
+    result = cli("call", "hello", "{limit: 5}", "--sandbox")
 
     assert result.returncode == 2
     assert "argument JSON_ARGS: not valid JSON" in result.stderr
@@ -78,15 +97,15 @@ def test_bad_json_arguments_exit_2_with_an_example() -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_json_that_is_not_an_object_exits_2() -> None:
-    result = run("call", "hello", "[5]", "--sandbox")
+def test_json_that_is_not_an_object_exits_2(cli: Callable[..., Any]) -> None:
+    result = cli("call", "hello", "[5]", "--sandbox")
 
     assert result.returncode == 2
     assert "must be a JSON object" in result.stderr
 
 
-def test_an_unknown_tool_exits_2_naming_the_tools() -> None:
-    result = run("call", "delete_organisation", "{}", "--sandbox", "--read-only")
+def test_an_unknown_tool_exits_2_naming_the_tools(cli: Callable[..., Any]) -> None:
+    result = cli("call", "delete_organisation", "{}", "--sandbox", "--read-only")
 
     assert result.returncode == 2
     assert result.stderr.strip() == (
@@ -94,8 +113,8 @@ def test_an_unknown_tool_exits_2_naming_the_tools() -> None:
     )
 
 
-def test_a_write_tool_on_a_read_only_server_exits_2_saying_how_to_allow_it() -> None:
-    result = run("call", "create_organisation", "{}", "--sandbox", "--read-only")
+def test_a_write_tool_on_a_read_only_server_exits_2_saying_how_to_allow_it(cli: Callable[..., Any]) -> None:
+    result = cli("call", "create_organisation", "{}", "--sandbox", "--read-only")
 
     assert result.returncode == 2
     assert result.stderr == (
@@ -104,8 +123,10 @@ def test_a_write_tool_on_a_read_only_server_exits_2_saying_how_to_allow_it() -> 
     )
 
 
-def test_a_bad_setting_exits_2() -> None:
-    result = run("call", "hello", OAS_TIMEOUT="soon")
+def test_a_bad_setting_exits_2(cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OAS_TIMEOUT", "soon")
+
+    result = cli("call", "hello")
 
     assert result.returncode == 2
     assert result.stderr.startswith("oas-mcp: invalid setting OAS_TIMEOUT:")
@@ -120,8 +141,10 @@ def test_a_bad_setting_exits_2() -> None:
         ("--sandbox", "list_organisations", "--read-only", '{"limit": 1}'),
     ],
 )
-def test_the_json_arguments_may_come_before_between_or_after_the_flags(args: tuple[str, ...]) -> None:
-    result = run("call", *args)
+def test_the_json_arguments_may_come_before_between_or_after_the_flags(
+    cli: Callable[..., Any], args: tuple[str, ...]
+) -> None:
+    result = cli("call", *args)
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["returned"] == 1

@@ -66,7 +66,9 @@ def test_check_shows_each_setting_and_where_it_came_from(tmp_path: Path) -> None
     config = tmp_path / "oas.toml"
     config.write_text('username = "file-user"\nlist_limit = 7\n')
 
-    result = run("check", "--config", str(config), "--read-only", OAS_BASE_URL="http://127.0.0.1:9", OAS_TIMEOUT="5")
+    env = {"OAS_BASE_URL": "http://127.0.0.1:9", "OAS_TIMEOUT": "5", "OAS_MAX_RETRIES": "0"}  # nothing to wait for
+
+    result = run("check", "--config", str(config), "--read-only", **env)
     table = {line.split()[0]: line.split(maxsplit=1)[1] for line in result.stdout.splitlines() if line.startswith("  ")}
 
     assert table["base_url"].split() == ["http://127.0.0.1:9", "OAS_BASE_URL"]
@@ -83,6 +85,7 @@ def test_an_unreachable_url_fails_the_first_check_skips_the_rest_and_shows_no_se
         "check",
         OAS_BASE_URL=f"http://127.0.0.1:{free_port()}",
         OAS_API_KEY=CANARY_KEY,
+        OAS_MAX_RETRIES="0",  # it can only fail again: no wait for nothing
         **{
             "OAS_USERNAME": "someone",
             "OAS_EMAIL": "someone@example.com",
@@ -207,7 +210,7 @@ def test_a_rejected_key_makes_the_command_exit_1_without_showing_the_key(
     ("fault", "problem"),
     [
         (Fault("GET /api/organisations/", times=None, status=503, body=b'{"detail": "Down."}'), API_FAILING),
-        (Fault("GET /api/organisations/", times=None, status=429, headers={"Retry-After": "1"}), RATE_LIMITED),
+        (Fault("GET /api/organisations/", times=None, status=429, headers={"Retry-After": "0.1"}), RATE_LIMITED),
         (Fault("GET /api/organisations/", times=None, status=403, body=b'{"detail": "Not approved."}'), FORBIDDEN),
         (Fault("GET /api/organisations/", times=None, status=418, body=b'{"detail": "Teapot."}'), API_ERROR),
         (Fault("GET /api/organisations/", times=None, delay=60), TIMEOUT),
@@ -216,7 +219,7 @@ def test_a_rejected_key_makes_the_command_exit_1_without_showing_the_key(
 async def test_each_kind_of_api_failure_gets_its_own_fix(sandbox: Sandbox, fault: Fault, problem: Problem) -> None:
     sandbox.inject(fault)
 
-    checks = await lines(sandbox, timeout=0.5)
+    checks = await lines(sandbox, timeout=0.5, max_retries=1)  # retried once, still failing: its own fix
 
     assert checks[3].startswith(f"✗ {problem.symptom}: GET /api/organisations/")
     assert checks[3].endswith(f"Fix: {problem.fix}")

@@ -166,7 +166,7 @@ def test_an_idle_session_ends_and_its_id_then_answers_as_unknown() -> None:
     with running("--sandbox", *HTTP, OAS_SESSION_IDLE_TIMEOUT="1") as server:
         session_id = post_initialize(server.mcp).headers["mcp-session-id"]
         for _ in range(15):  # each request restarts the idle countdown: wait it out before each
-            time.sleep(1.5)
+            time.sleep(1.2)
             answer = post_message(server.mcp, PING, **in_session(session_id))
             if answer.status_code != 200:
                 break
@@ -497,16 +497,25 @@ def replica(upstream: Running, *flags: str) -> Any:
     return running(*HTTP, *flags, **env)
 
 
-@pytest.mark.parametrize("mode", ["legacy", "auto"])
-async def test_stateless_replicas_serve_alternate_calls_of_one_client(upstream: Running, mode: str) -> None:
+@pytest.fixture(scope="module")
+def stateless_replicas(upstream: Running) -> Any:
+    """Two stateless replicas on the shared API, for both transport modes (each test names its own organisation)."""
     with replica(upstream, "--stateless") as first, replica(upstream, "--stateless") as second:
-        balancer = RoundRobin([first.port, second.port])
-        async with session(first.mcp, transport=balancer, mode=mode) as client:
-            arguments = {"name": f"Replicated {mode}", "base_currency": "USD", "currencies": ["USD"]}
-            created = structured(await client.call_tool("create_organisation", arguments))
-            found = structured(await client.call_tool("list_organisations", {"name_contains": f"replicated {mode}"}))
-            activated = structured(await client.call_tool("activate_organisation", {"organisation_id": created["id"]}))
-            hello = structured(await client.call_tool("hello", {}))
+        yield first, second
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_stateless_replicas_serve_alternate_calls_of_one_client(
+    stateless_replicas: tuple[Running, Running], mode: str
+) -> None:
+    first, second = stateless_replicas
+    balancer = RoundRobin([first.port, second.port])
+    async with session(first.mcp, transport=balancer, mode=mode) as client:
+        arguments = {"name": f"Replicated {mode}", "base_currency": "USD", "currencies": ["USD"]}
+        created = structured(await client.call_tool("create_organisation", arguments))
+        found = structured(await client.call_tool("list_organisations", {"name_contains": f"replicated {mode}"}))
+        activated = structured(await client.call_tool("activate_organisation", {"organisation_id": created["id"]}))
+        hello = structured(await client.call_tool("hello", {}))
 
     calls = [port for port, method in balancer.log if method == "tools/call"]
     assert len(calls) == 4

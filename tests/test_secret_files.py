@@ -4,6 +4,7 @@ checked and masked as the variable would be, refused beside the variable, and na
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from oas_mcp.settings import SECRET_FILES, Settings, SettingsError, env_name
 from oas_mcp.tools.errors import describe
 from oas_mcp.wiring import make_client
 
-from support import run, running
+from support import Running, run, running
 
 pytestmark = pytest.mark.anyio
 
@@ -145,17 +146,23 @@ async def test_a_key_from_a_file_is_masked_where_the_api_echoes_it(
     assert "Invalid key" in describe(raised.value)
 
 
-def test_check_passes_with_secrets_from_files_and_says_where_they_came_from(tmp_path: Path) -> None:
-    key_file, password_file = secret_file(tmp_path, DEMO_API_KEY, "key"), secret_file(tmp_path, DEMO_PASSWORD, "pw")
+@pytest.fixture(scope="module")
+def api() -> Iterator[Running]:
+    """``oas-mcp sandbox``: the API the check commands below check (they only read from it)."""
     with running("sandbox") as sandbox:
-        result = run(
-            "check",
-            OAS_BASE_URL=sandbox.url,
-            OAS_API_KEY_FILE=str(key_file),
-            OAS_PASSWORD_FILE=str(password_file),
-            OAS_USERNAME=DEMO_USERNAME,
-            OAS_EMAIL=DEMO_EMAIL,
-        )
+        yield sandbox
+
+
+def test_check_passes_with_secrets_from_files_and_says_where_they_came_from(tmp_path: Path, api: Running) -> None:
+    key_file, password_file = secret_file(tmp_path, DEMO_API_KEY, "key"), secret_file(tmp_path, DEMO_PASSWORD, "pw")
+    result = run(
+        "check",
+        OAS_BASE_URL=api.url,
+        OAS_API_KEY_FILE=str(key_file),
+        OAS_PASSWORD_FILE=str(password_file),
+        OAS_USERNAME=DEMO_USERNAME,
+        OAS_EMAIL=DEMO_EMAIL,
+    )
     table = {line.split()[0]: line.split(maxsplit=1)[1] for line in result.stdout.splitlines() if line.startswith("  ")}
 
     assert result.returncode == 0, result.stdout + result.stderr
@@ -167,10 +174,9 @@ def test_check_passes_with_secrets_from_files_and_says_where_they_came_from(tmp_
     assert DEMO_PASSWORD not in result.stdout
 
 
-def test_an_empty_variable_is_unset_so_the_config_files_key_is_used(tmp_path: Path) -> None:
+def test_an_empty_variable_is_unset_so_the_config_files_key_is_used(tmp_path: Path, api: Running) -> None:
     config = secret_file(tmp_path, f'api_key = "{DEMO_API_KEY}"\n', "oas.toml")
 
-    with running("sandbox") as sandbox:
-        result = run("check", "--config", str(config), OAS_API_KEY="", OAS_BASE_URL=sandbox.url)
+    result = run("check", "--config", str(config), OAS_API_KEY="", OAS_BASE_URL=api.url)
 
     assert f"✓ The API key is accepted (key …ly01 from api_key in {config})" in result.stdout

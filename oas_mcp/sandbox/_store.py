@@ -111,7 +111,7 @@ class Store:
         user.last_login = datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z")
         tokens = {}
         for kind, life in (("access", self.token_lifetime), ("refresh", self.refresh_lifetime)):
-            claims = {"token_type": kind, "exp": int(now + life), "iat": int(now), "jti": uuid.uuid4().hex}
+            claims = {"token_type": kind, "exp": now + life, "iat": int(now), "jti": uuid.uuid4().hex}
             tokens[kind] = jwt.encode({**claims, "user_id": user.id}, self._secret, algorithm="HS256")
         return tokens
 
@@ -122,11 +122,11 @@ class Store:
     def by_access_token(self, token: str) -> User | None:
         import jwt
 
-        try:
-            claims = jwt.decode(token, self._secret, algorithms=["HS256"])
+        try:  # exp checked below: PyJWT cuts it to whole seconds, and a token may live for less than one
+            claims = jwt.decode(token, self._secret, algorithms=["HS256"], options={"verify_exp": False})
         except jwt.PyJWTError:
             return None
-        if claims.get("token_type") != "access":
+        if claims.get("token_type") != "access" or not claims.get("exp", 0) > time.time():
             return None
         user = self.users.get(claims.get("user_id", -1))
         return user if user is not None and user.is_active else None
