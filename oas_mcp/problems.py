@@ -7,6 +7,7 @@ row's text (see :func:`oas_mcp.tools.errors.describe`). Both take the first row 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -148,7 +149,7 @@ def _field_errors(error: BadRequestError, _: str) -> str:
 
 
 def _rate_limited(error: RateLimitError, _: str) -> str:
-    when = f"retry after {error.retry_after:.0f} s" if error.retry_after is not None else "retry in a minute"
+    when = f"retry after {math.ceil(error.retry_after)} s" if error.retry_after is not None else "retry in a minute"
     return f"The OAS API is rate limiting requests; {when}."
 
 

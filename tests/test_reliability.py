@@ -49,7 +49,7 @@ OK = "ok"
 # What the model sees for each (fault, tool): OK, or a phrase of the tool error.
 EXPECTED: dict[str, dict[str, str]] = {
     "503 once": dict.fromkeys(CALLS, OK) | {"create_organisation": "Unknown whether 'Matrix Co' was created"},
-    "429 with Retry-After": dict.fromkeys(CALLS, OK) | {"create_organisation": "rate limiting requests; retry after"},
+    "429 with Retry-After": dict.fromkeys(CALLS, OK) | {"create_organisation": "limiting requests; retry after 1 s."},
     "reset on a read": {tool: OK for tool in CALLS if tool != "create_organisation"},
     "reset after a create": {"create_organisation": OK},
     "500 on every attempt": {
