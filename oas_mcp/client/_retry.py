@@ -47,13 +47,7 @@ class Deadline:
         """Seconds left for ``method path``; raises BudgetExhaustedError (nothing sent) once there are none."""
         left = self.at - time.monotonic()
         if left <= 0:
-            raise BudgetExhaustedError(
-                f"the call's {self.seconds:g} s budget ran out before {method} {path}",
-                method=method,
-                path=path,
-                request_sent=False,
-                budget=self.seconds,
-            )
+            raise self._exhausted("before", method, path, request_sent=False)
         return left
 
     def fits(self, wait: float) -> bool:
@@ -62,8 +56,11 @@ class Deadline:
 
     def ran_out(self, method: str, path: str, request_sent: bool) -> BudgetExhaustedError:
         """The error for ``method path`` cut short because the budget ran out while it was under way."""
+        return self._exhausted("during", method, path, request_sent)
+
+    def _exhausted(self, when: str, method: str, path: str, request_sent: bool) -> BudgetExhaustedError:
         return BudgetExhaustedError(
-            f"the call's {self.seconds:g} s budget ran out during {method} {path}",
+            f"the call's {self.seconds:g} s budget ran out {when} {method} {path}",
             method=method,
             path=path,
             request_sent=request_sent,
