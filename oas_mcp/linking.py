@@ -38,6 +38,7 @@ from oas_mcp.accounts import LINK_TTL, AccountsError, AccountStore, Link, Linked
 from oas_mcp.accounts.store import MAX_FAILED_CHECKS, Refusal
 from oas_mcp.oauth import Introspection, Issuer, IssuerError, Refused
 from oas_mcp.settings import SettingsError
+from oas_mcp.tools.credentials import malformed_key
 from oas_mcp.tools.linked import LinkedAccounts
 
 if TYPE_CHECKING:
@@ -305,14 +306,12 @@ class LinkPage:
             return signed_in
         subject = _subject(signed_in)
         try:
-            account = await self.store.get(subject)
-            deleted = account is not None and await self.store.unlink(subject)
+            account = await self.accounts.remove(subject)
         except AccountsError as exc:
             return _store_failed(exc)
-        if account is None or not deleted:
+        if account is None:
             text = "No OAS account is linked to you here: nothing was deleted."
         else:
-            self.accounts.forget(subject, account)
             logger.info("%s unlinked OAS account @%s", subject, account.oas_username)
             text = (
                 f"Unlinked OAS account @{account.oas_username}: its credentials are deleted from this server. "
@@ -416,7 +415,7 @@ class LinkPage:
         from oas_mcp.client import AuthenticationError, Credentials, OASError
 
         key, username, email, password = (form.get(name, "") for name in ("api_key", "username", "email", "password"))
-        if not key or len(key) > MAX_FIELD or not (key.isascii() and key.isprintable()) or " " in key:
+        if not key or malformed_key(key):
             return Checked(error=NOT_A_KEY)
         shared = self.shared()
         try:

@@ -67,7 +67,7 @@ class Clients:
         key = _header_key(headers)
         if not key:
             raise ToolError(MISSING_KEY)
-        if len(key) > MAX_KEY_LENGTH or not (key.isascii() and key.isprintable()) or " " in key:
+        if malformed_key(key):
             raise ToolError(MALFORMED_KEY)
         from oas_mcp.client import Credentials
 
@@ -114,6 +114,11 @@ def _account_digest(subject: Subject, account: LinkedAccount) -> bytes:
 
 def _header_key(headers: Mapping[str, str] | None) -> str:
     return (headers or {}).get(API_KEY_HEADER.lower(), "").strip()
+
+
+def malformed_key(key: str) -> bool:
+    """Whether ``key`` cannot be an API key: longer than :data:`MAX_KEY_LENGTH`, or not visible ASCII alone."""
+    return len(key) > MAX_KEY_LENGTH or not (key.isascii() and key.isprintable()) or " " in key
 
 
 def key_digest(key: str) -> bytes:

@@ -105,23 +105,26 @@ class LinkedAccounts:
         self._clients = clients
         return clients.for_account(subject, account)
 
-    def forget(self, subject: Subject, account: LinkedAccount) -> None:
-        """``subject`` unlinked ``account``: drop its client now, rather than when newer ones push it out."""
+    async def remove(self, subject: Subject) -> LinkedAccount | None:
+        """Delete the account ``subject`` linked, and drop its client now (rather than when newer ones push it out);
+        the account, or None when none was linked. Raises AccountsError."""
+        account = await self.store.get(subject)
+        if account is None or not await self.store.unlink(subject):
+            return None
         if self._clients is not None:
             self._clients.forget_account(subject, account)
+        return account
 
     async def unlink(self) -> str:
         """Delete the caller's linked account; what was done, in a sentence. Raises ToolError (as :meth:`client`)."""
         subject = caller()
         try:
-            account = await self.store.get(subject)
-            deleted = account is not None and await self.store.unlink(subject)
+            account = await self.remove(subject)
         except AccountsError as exc:
             logger.error("cannot unlink the account linked by %s: %s", subject, exc)
             raise ToolError(STORE_FAILED) from None
-        if account is None or not deleted:
+        if account is None:
             return "No OAS account is linked to you here: nothing was deleted. Your next call asks you to link one."
-        self.forget(subject, account)
         return (
             f"Unlinked OAS account @{account.oas_username}: its credentials are deleted from this server; your OAS "
             "account itself is unchanged. Your next call asks you to link again."
