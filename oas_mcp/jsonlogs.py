@@ -16,8 +16,6 @@ from typing import Any
 
 from opentelemetry.trace import get_current_span  # the API alone, which mcp loads anyway: no SDK needed
 
-from oas_mcp.redact import scrub
-
 
 class JSONFormatter(logging.Formatter):
     """Formats a record as one line of JSON (newlines in the message are escaped, as JSON does)."""
@@ -40,5 +38,5 @@ class JSONFormatter(logging.Formatter):
         if record.exc_text:
             line["exception"] = record.exc_text
         if record.stack_info:
-            line["stack"] = scrub(record.stack_info)
+            line["stack"] = record.stack_info
         return json.dumps(line, ensure_ascii=False, default=str)

@@ -94,7 +94,7 @@ def scrub(text: str, *, shapes: bool = True) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Masks secrets in a record's message and exception text before the handler writes it."""
+    """Masks secrets in a record's message, exception text and stack before the handler writes it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -105,4 +105,6 @@ class RedactingFilter(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = scrub(record.stack_info)
         return True
