@@ -521,7 +521,7 @@ class OASClient:
             failure = self._login_failure
             if failure is not None and time.monotonic() < failure.retry_at:
                 telemetry.held_back(failure.retry_at - time.monotonic())
-                raise failure.error
+                raise failure.error.with_traceback(None)  # each raise would add its frames to the shared error
             outcome = "error"
             try:
                 self._token = await self._login(deadline)
