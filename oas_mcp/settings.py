@@ -445,8 +445,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
-    except OSError as exc:
-        raise SettingsError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"cannot read config file {path}: {_unreadable(exc)}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
     unknown = sorted(set(data) - set(Settings.model_fields))
@@ -504,13 +504,17 @@ def _given(value: object) -> bool:
     return value is not None and not (isinstance(value, str) and not value.strip())
 
 
+def _unreadable(exc: OSError | UnicodeDecodeError) -> str:
+    """Why a file could not be read, in a few words."""
+    return "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
+
+
 def _read_secret(path: Path, origin: object) -> str:
     """The text of a secret's file, without its surrounding blanks; raises SettingsError."""
     try:
         text = path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
-        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
-        raise SettingsError(f"cannot read {path} ({origin}): {reason}") from None
+        raise SettingsError(f"cannot read {path} ({origin}): {_unreadable(exc)}") from None
     if not text:
         raise SettingsError(f"{path} ({origin}) is empty")
     return text

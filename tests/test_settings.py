@@ -128,6 +128,14 @@ def test_invalid_toml_is_refused(tmp_path: Path) -> None:
         Settings.load(write(tmp_path, "timeout = = 3\n"))
 
 
+def test_a_config_file_that_is_not_utf8_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes(b'base_url = "\xff"\n')
+
+    with pytest.raises(SettingsError, match=r"cannot read config file .*config\.toml: not UTF-8 text"):
+        Settings.load(path)
+
+
 def test_an_unreadable_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=r"cannot read config file .*missing\.toml: No such file"):
         Settings.load(tmp_path / "missing.toml")
