@@ -204,6 +204,20 @@ def test_what_differs_in_env_is_named_never_shown(home: Path, capsys: pytest.Cap
     assert secret not in err
 
 
+def test_what_differs_in_headers_is_named_never_shown(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    secret = "Bearer a-token-only-this-file-holds-0123456789"
+    path = home / ".cursor" / "mcp.json"
+    path.parent.mkdir()
+    entry = {"url": "https://mcp.example.com/mcp", "headers": {"Authorization": secret}}
+    path.write_text(json.dumps({"mcpServers": {"oas": entry}}))
+
+    code, _, err = install(capsys, "cursor")
+
+    assert code == 1
+    assert "headers Authorization" in err
+    assert secret not in err
+
+
 @pytest.mark.parametrize(
     ("text", "problem"),
     [

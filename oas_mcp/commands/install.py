@@ -155,8 +155,8 @@ def _merged_inputs(inputs: list[Any], wanted: list[dict[str, Any]], differences:
 
 
 def _differences(old: object, new: dict[str, Any]) -> list[str]:
-    """What differs between an entry found and the one to write: each value, but of ``env`` only the names (it may
-    hold a secret)."""
+    """What differs between an entry found and the one to write: each value, but of ``env`` and ``headers`` only the
+    names (they may hold a secret)."""
     if not isinstance(old, dict):
         return [f"it is a JSON {type(old).__name__}"]
     found = []
@@ -164,10 +164,10 @@ def _differences(old: object, new: dict[str, Any]) -> list[str]:
         before, after = old.get(key), new.get(key)
         if before == after:
             continue
-        if key == "env" and isinstance(before, dict | None) and isinstance(after, dict | None):
+        if key in ("env", "headers") and isinstance(before, dict | None) and isinstance(after, dict | None):
             before, after = before or {}, after or {}
             names = [name for name in dict.fromkeys([*after, *before]) if before.get(name) != after.get(name)]
-            found.append(f"env {', '.join(names)}")
+            found.append(f"{key} {', '.join(names)}")
         else:
             found.append(f"{key} {_shown(before)} there, {_shown(after)} here")
     return found
