@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import traceback
 
 import pytest
 
@@ -308,3 +309,14 @@ async def test_an_unreachable_host_is_a_connection_error() -> None:
     async with OASClient("http://127.0.0.1:9", api_key="k", timeout=5, max_retries=0) as oas:
         with pytest.raises(APIConnectionError, match=r"cannot reach http://127\.0\.0\.1:9"):
             await oas.hello()
+
+
+async def test_a_refused_sign_in_held_back_does_not_gather_the_frames_of_each_call_that_meets_it() -> None:
+    async with client_for(Sandbox(), api_key="", password="wrong") as oas:
+        depths = []
+        for _ in range(10):
+            with pytest.raises(AuthenticationError) as refused:
+                await oas.login()
+            depths.append(len(traceback.extract_tb(refused.value.__traceback__)))
+
+    assert max(depths[1:]) <= depths[0]
