@@ -26,7 +26,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult
 from pydantic import ValidationError
 
-from oas_mcp import __version__
+from oas_mcp import DURATION_BUCKETS, __version__
 from oas_mcp.redact import remember
 
 if TYPE_CHECKING:
@@ -44,8 +44,6 @@ EXTRA = "pip install 'oas-mcp[otel]'"
 PROMETHEUS_HOST = "127.0.0.1"
 PROMETHEUS_PORT = 9464
 """Where Prometheus scrapes ``/metrics`` unless ``OTEL_EXPORTER_PROMETHEUS_HOST``/``_PORT`` say otherwise."""
-SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-"""Histogram buckets of tool call durations, in seconds."""
 _OFFERED = {"traces": ("otlp",), "metrics": ("otlp", "prometheus")}
 _HTTP = "http/protobuf"
 
@@ -254,7 +252,7 @@ def instrument(server: Server) -> None:
             "oas_mcp.tool.duration",
             unit="s",
             description="Tool calls and how long each took, by tool and outcome (ok, error, refused, failed).",
-            explicit_bucket_boundaries_advisory=SECONDS,
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         ),
     )
     server.middleware.append(calls)

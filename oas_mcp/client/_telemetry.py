@@ -21,12 +21,9 @@ from urllib.parse import urlsplit
 from opentelemetry.metrics import get_meter
 from opentelemetry.trace import SpanKind, StatusCode, get_current_span, get_tracer
 
-from oas_mcp import __version__
+from oas_mcp import DURATION_BUCKETS, __version__
 from oas_mcp.client._errors import APIConnectionError, APITimeoutError, OASError
 from oas_mcp.client._routes import template
-
-SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-"""Histogram buckets for durations, in seconds: from a loopback answer to a whole call budget."""
 
 _tracer = get_tracer("oas_mcp.client", __version__)
 _meter = get_meter("oas_mcp.client", __version__)
@@ -34,7 +31,7 @@ _durations = _meter.create_histogram(
     "oas_mcp.api.request.duration",
     unit="s",
     description="OAS API requests and how long each took, by method, route and status.",
-    explicit_bucket_boundaries_advisory=SECONDS,
+    explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
 )
 _retries = _meter.create_counter(
     "oas_mcp.api.retries", unit="{retry}", description="OAS API requests tried again, by method, route and reason."
@@ -130,9 +127,9 @@ def retrying(what: str, error: OASError, retry: int, wait: float) -> None:
     """``what`` (``METHOD /path``) failed with ``error``, and is tried again (retry number ``retry``) in ``wait``
     seconds."""
     method, _, path = what.partition(" ")
-    reason = _reason(error)
-    _retries.add(1, {"method": method, "route": template(path), "reason": reason})
-    _event("oas_mcp.retry", {"url.template": template(path), "retry": retry, "wait_s": wait, "reason": reason})
+    reason, route = _reason(error), template(path)
+    _retries.add(1, {"method": method, "route": route, "reason": reason})
+    _event("oas_mcp.retry", {"url.template": route, "retry": retry, "wait_s": wait, "reason": reason})
 
 
 def gave_up(what: str, error: OASError, wait: float) -> None:
