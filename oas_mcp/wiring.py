@@ -23,10 +23,15 @@ EVERY_COMMAND = tuple(name for name in FLAGS if name not in HTTP_SETTINGS)
 
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     """``--config``, ``--sandbox``, and the flags of the settings in :data:`EVERY_COMMAND`."""
-    parser.add_argument("--config", metavar="FILE", help=f"TOML settings file (default: ${env_name('config')})")
+    add_config_flag(parser)
     parser.add_argument("--sandbox", action="store_true", help="use the built-in OAS API emulator; no account needed")
     for name in EVERY_COMMAND:
         _add_flag(parser, name)
+
+
+def add_config_flag(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE``: the TOML settings file."""
+    parser.add_argument("--config", metavar="FILE", help=f"TOML settings file (default: ${env_name('config')})")
 
 
 def add_http_flags(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:

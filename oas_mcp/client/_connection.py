@@ -13,6 +13,7 @@ import httpx2
 import oas_mcp.client._telemetry as telemetry
 from oas_mcp import __version__
 from oas_mcp.client._errors import APIConnectionError, APITimeoutError, ResponseTooLargeError, UnexpectedResponseError
+from oas_mcp.client._responses import request_line
 from oas_mcp.client._retry import Deadline
 from oas_mcp.text import clean
 
@@ -111,7 +112,7 @@ class Connection:
 
     @staticmethod
     def _undecodable(response: httpx2.Response) -> UnexpectedResponseError:
-        method, where = response.request.method, response.request.url.path
+        method, where = request_line(response)
         encoding = clean(response.headers.get("content-encoding", "?"), 40)
         return UnexpectedResponseError(
             f"{method} {where} answered HTTP {response.status_code} with a body that is not the {encoding} it claims",
@@ -121,7 +122,7 @@ class Connection:
         )
 
     def _too_large(self, response: httpx2.Response, size: int | None) -> ResponseTooLargeError:
-        method, where = response.request.method, response.request.url.path
+        method, where = request_line(response)
         of = f" of {size:,} bytes," if size is not None else ""
         return ResponseTooLargeError(
             f"{method} {where} answered HTTP {response.status_code} with a body{of} over the "

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from oas_mcp.settings import Settings, env_name
+from oas_mcp.settings import Settings
+from oas_mcp.wiring import add_config_flag
 
 ROTATE = (
     "Encrypt every linked OAS account again with the first key of the accounts key file (OAS_ACCOUNTS_KEY_FILE), "
@@ -22,7 +23,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     rotate = actions.add_parser(
         "rotate", help="encrypt every linked account again with the first key", description=ROTATE
     )
-    rotate.add_argument("--config", metavar="FILE", help=f"TOML settings file (default: ${env_name('config')})")
+    add_config_flag(rotate)
     rotate.set_defaults(run=_rotate)
 
 

@@ -148,14 +148,13 @@ async def _login(settings: Settings, oas: OASClient) -> Result:
         return Result(FAIL, f"{', '.join(map(env_name, error.missing))} not set", failure_of(error).problem)
     except OASError as error:
         return _failed(error, f" ({origins})")
-    session = oas.session
     who = " ".join(
         filter(None, (signed_in.user.username, f"({signed_in.user.email})" if signed_in.user.email else None))
     )
-    if session is None or session.expires_at is None:
+    if signed_in.expires_at is None:
         return Result(PASS, f"Signed in as {who or 'an unnamed user'}; the token does not say when it expires.")
-    lifetime = _duration((session.expires_at - session.obtained_at).total_seconds())
-    until = session.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    lifetime = _duration((signed_in.expires_at - signed_in.obtained_at).total_seconds())
+    until = signed_in.expires_at.strftime("%Y-%m-%d %H:%M UTC")
     return Result(PASS, f"Signed in as {who}; the session token lasts {lifetime}, until {until}.")
 
 

@@ -43,7 +43,7 @@ class Sandbox:
     (the key, a bearer token, either, or both); ``link_style`` is how ``next``/``previous`` are written
     (absolute page-number links by default); ``link_origin`` replaces the scheme and host in those links,
     as a misconfigured proxy would; ``page_latency`` delays each list page, in seconds. ``requests`` holds the
-    last ``keep_requests`` requests (method, URL), oldest first, so a sandbox that serves for weeks stays the
+    last :data:`KEPT_REQUESTS` requests (method, URL), oldest first, so a sandbox that serves for weeks stays the
     same size, and ``served`` counts them all; :meth:`inject` makes the sandbox misbehave.
     """
 
@@ -56,7 +56,6 @@ class Sandbox:
         link_style: LinkStyle = "absolute",
         link_origin: str | None = None,
         page_latency: float = 0.0,
-        keep_requests: int = KEPT_REQUESTS,
     ) -> None:
         self.store = store or demo_store()
         self.page_size = page_size
@@ -64,7 +63,7 @@ class Sandbox:
         self.link_style = link_style
         self.link_origin = link_origin
         self.page_latency = page_latency
-        self.requests: deque[tuple[str, str]] = deque(maxlen=keep_requests)
+        self.requests: deque[tuple[str, str]] = deque(maxlen=KEPT_REQUESTS)
         self.served = 0
         self.faults: list[Fault] = []
         self.app = Starlette(
