@@ -127,6 +127,8 @@ def _started() -> None:
 
 def _start_and_serve(args: argparse.Namespace) -> int:
     settings = load_settings(args)
+    if settings.transport != "http" and settings.per_request_credentials:
+        raise SettingsError("per-request credentials need --transport http: stdio requests carry no headers")
     from oas_mcp.logs import configure
     from oas_mcp.telemetry import start
 
@@ -141,8 +143,6 @@ def _start_and_serve(args: argparse.Namespace) -> int:
             settings, connector(settings, args.sandbox), insecure_no_auth=args.insecure_no_auth, instrument=instrument
         )
         return 0
-    if settings.per_request_credentials:
-        raise SettingsError("per-request credentials need --transport http: stdio requests carry no headers")
     from oas_mcp.tools import build_server
 
     server = build_server(settings, connector(settings, args.sandbox))
