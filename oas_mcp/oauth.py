@@ -232,27 +232,39 @@ class Issuer:
         """An OpenID Connect ID token's claims, once its signature (by the issuer's keys), ``iss``, ``aud`` (this
         client), ``exp`` and ``nonce`` are checked. Raises Refused."""
         try:
+            claims = await self.verified(token, client_id, ["exp", "iat", "iss", "aud", "sub"])
+        except Refused as why:
+            raise Refused(f"the ID token: {why}") from None
+        if not isinstance(claims.get("nonce"), str) or not hmac.compare_digest(claims["nonce"], nonce):
+            raise Refused("the ID token's nonce is not this sign-in's")
+        return claims
+
+    async def verified(self, token: str, audience: str, required: list[str]) -> dict[str, Any]:
+        """A JWT's claims, once its signature (by one of these keys, with an asymmetric algorithm), ``iss`` (this
+        issuer), ``aud`` (``audience``), ``exp`` and ``nbf`` are checked and the ``required`` claims are there.
+        Raises Refused."""
+        try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
-            raise Refused("the ID token is not a well-formed JWT") from None
+            raise Refused("it is not a well-formed JWT") from None
         algorithm, key_id = header.get("alg"), header.get("kid")
-        if algorithm not in ALGORITHMS or (key_id is not None and not isinstance(key_id, str)):
-            raise Refused(f"the ID token's alg {algorithm!r} or kid is not acceptable")
+        if algorithm not in ALGORITHMS:
+            raise Refused(f"its alg {algorithm!r} is not an asymmetric signature ({', '.join(ALGORITHMS)})")
+        if key_id is not None and not isinstance(key_id, str):
+            raise Refused("its kid is not a string")
         key = await self.signing_key(key_id, algorithm)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
                 algorithms=[algorithm],
-                audience=client_id,
+                audience=audience,
                 issuer=self.url,
                 leeway=LEEWAY,
-                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+                options={"require": required},
             )
         except jwt.InvalidTokenError as exc:
-            raise Refused(f"the ID token: {_why(exc, self.url, client_id)}") from None
-        if not isinstance(claims.get("nonce"), str) or not hmac.compare_digest(claims["nonce"], nonce):
-            raise Refused("the ID token's nonce is not this sign-in's")
+            raise Refused(_why(exc, self.url, audience)) from None
         return claims
 
     def _find(self, key_id: str | None) -> dict[str, Any] | None:
@@ -349,29 +361,8 @@ class Verifier:
             return None
 
     async def _decode(self, token: str) -> dict[str, Any]:
-        """A JWT's claims, once its signature and claims are checked. Raises Refused."""
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError:
-            raise Refused("it is not a well-formed JWT") from None
-        algorithm, key_id = header.get("alg"), header.get("kid")
-        if algorithm not in ALGORITHMS:
-            raise Refused(f"its alg {algorithm!r} is not an asymmetric signature ({', '.join(ALGORITHMS)})")
-        if key_id is not None and not isinstance(key_id, str):
-            raise Refused("its kid is not a string")
-        key = await self.issuer.signing_key(key_id, algorithm)
-        try:
-            return jwt.decode(
-                token,
-                key,
-                algorithms=[algorithm],
-                audience=self.audience,
-                issuer=self.issuer.url,
-                leeway=LEEWAY,
-                options={"require": ["exp", "iss", "aud", "sub"]},
-            )
-        except jwt.InvalidTokenError as exc:
-            raise Refused(_why(exc, self.issuer.url, self.audience)) from None
+        """A JWT access token's claims, once its signature and claims are checked. Raises Refused."""
+        return await self.issuer.verified(token, self.audience, ["exp", "iss", "aud", "sub"])
 
     async def _introspect(self, token: str) -> dict[str, Any]:
         """An opaque token's claims, as the issuer tells them, once checked as a JWT's would be. Raises Refused."""
