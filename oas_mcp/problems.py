@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from oas_mcp import DEFAULT_BASE_URL
 from oas_mcp.client import (
     APIConnectionError,
     APIStatusError,
@@ -45,12 +46,12 @@ class Problem:
 
 UNREACHABLE = Problem(
     "The OAS API is unreachable",
-    "Check OAS_BASE_URL (the default is https://oas-beta.ottomate.me) and your network, proxy or VPN.",
+    f"Check OAS_BASE_URL (the default is {DEFAULT_BASE_URL}) and your network, proxy or VPN.",
 )
 TIMEOUT = Problem("The OAS API did not answer in time", "Try again later, or raise OAS_TIMEOUT (seconds).")
 NOT_THE_API = Problem(
     "Something answered, but not the OAS API",
-    "Set OAS_BASE_URL to the API's root URL, such as https://oas-beta.ottomate.me, not a web or docs page.",
+    f"Set OAS_BASE_URL to the API's root URL, such as {DEFAULT_BASE_URL}, not a web or docs page.",
 )
 API_FAILING = Problem("The OAS API is failing", "The API is having trouble; try again in a few minutes.")
 RATE_LIMITED = Problem("The OAS API is rate limiting requests", "Wait a minute, then run oas-mcp check again.")

@@ -229,7 +229,7 @@ class Settings(BaseSettings):
     def _check_base_url(cls, value: str) -> str:
         parts = urlsplit(value.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL such as https://oas-beta.ottomate.me")
+            raise ValueError(f"must be an http:// or https:// URL such as {DEFAULT_BASE_URL}")
         if "@" in parts.netloc:
             raise ValueError(
                 "must not hold a user name or password (user:password@host); the API takes OAS_API_KEY, "
