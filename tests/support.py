@@ -26,6 +26,11 @@ from oas_mcp.tools.server import Server
 from oas_mcp.wiring import make_client
 
 PYTHON = sys.executable
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text()
+DOCS = {path: (ROOT / path).read_text() for path in ("README.md", "CONTRIBUTING.md", "CHANGELOG.md", "bench/README.md")}
+DOCS |= {str(path.relative_to(ROOT)): path.read_text() for path in sorted((ROOT / "docs").glob("*.md"))}
+"""Every Markdown page of the documentation, by its path in the repository."""
 BASE_ENV = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
 DEMO: dict[str, Any] = {
     "api_key": DEMO_API_KEY,
@@ -79,6 +84,14 @@ def structured(result: CallToolResult) -> dict[str, Any]:
     content = result.structured_content
     assert isinstance(content, dict)
     return content
+
+
+def block_after(marker: str, text: str = README) -> str:
+    """The fenced code block that follows ``marker`` in ``text`` (the README, unless given)."""
+    rest = text[text.index(marker) :]
+    start = rest.index("```")
+    body = rest[rest.index("\n", start) + 1 :]
+    return body[: body.index("```")]
 
 
 def run(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from oas_mcp import __version__
 from oas_mcp.settings import Settings
 
-from support import run
+from support import DOCS, run
 
 ROOT = Path(__file__).parent.parent
 MANIFEST: dict[str, Any] = json.loads((ROOT / "bundle" / "manifest.json").read_text())
@@ -50,8 +50,8 @@ def test_secrets_are_sensitive_and_each_field_is_required_or_has_the_settings_de
         assert field.get("default", setting.default) == setting.default, name
 
 
-def test_the_readme_names_the_packages_of_this_version() -> None:
-    named = re.findall(r"oas[-_]mcp-([\w.]+?)(?:-py3-none-any\.whl|\.tar\.gz|\.mcpb)", (ROOT / "README.md").read_text())
+def test_the_docs_name_the_packages_of_this_version() -> None:
+    named = re.findall(r"oas[-_]mcp-([\w.]+?)(?:-py3-none-any\.whl|\.tar\.gz|\.mcpb)", "".join(DOCS.values()))
 
     assert named
     assert set(named) == {__version__}
