@@ -18,7 +18,7 @@ ROOT = Path(__file__).parent.parent
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 OPTIONAL = PROJECT["optional-dependencies"]
 # What the server may import: its dependencies, and the PostgreSQL driver of the `postgres` extra (imported only when
-# OAS_DATABASE_URL is set); the otel extra is oas_mcp.telemetry's alone (see TELEMETRY).
+# OAS_DATABASE_URL is set); the otel extra is oas_mcp.observability.telemetry's alone (see TELEMETRY).
 SERVER = [*PROJECT["dependencies"], *OPTIONAL["postgres"]]
 # Each lock, and what it pins: the README's test command installs the first; .ci/run adds the second.
 LOCKS = {
