@@ -26,7 +26,7 @@ LOCKS = {
     ".ci/release.lock": OPTIONAL["release"],
 }
 PROVIDERS = packages_distributions()
-TELEMETRY = ROOT / "oas_mcp" / "telemetry.py"
+TELEMETRY = ROOT / "oas_mcp" / "observability" / "telemetry.py"
 """The one module that imports the otel extra's packages (the SDK and its exporters)."""
 PINNED = re.compile(
     r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)(?: ;[^\\]*)? \\\n((?:\s+--hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)", re.M
