@@ -34,12 +34,12 @@ from benchkit import (
 from mcp import Client
 from mcp_types import CallToolResult
 
-from oas_mcp.logs import configure
+from oas_mcp.cli.options import make_client
+from oas_mcp.observability.logs import configure
+from oas_mcp.observability.telemetry import install, instrument
 from oas_mcp.sandbox import DEMO_API_KEY
+from oas_mcp.server import build_server
 from oas_mcp.settings import Settings
-from oas_mcp.telemetry import install, instrument
-from oas_mcp.tools import build_server
-from oas_mcp.wiring import make_client
 
 Call = Callable[[], Awaitable[Any]]
 

@@ -35,7 +35,7 @@ from benchkit import OAS_MCP, bare_server, machine, sandbox_process, server_env,
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from oas_mcp.tools.credentials import CACHED_CLIENTS
+from oas_mcp.server.credentials import CACHED_CLIENTS
 
 CHUNK = 200
 SESSION_CALLS = 10

@@ -1,3 +1,3 @@
-from oas_mcp.cli import main
+from oas_mcp.cli.main import main
 
 raise SystemExit(main())

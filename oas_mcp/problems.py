@@ -2,7 +2,7 @@
 model reads (for the tools).
 
 ``oas-mcp check`` prints a failure as ``✗ <symptom>: <what the error says>. Fix: <fix>``; a tool failure is the
-row's text (see :func:`oas_mcp.tools.errors.describe`). Both take the first row of :data:`FAILURES` that matches.
+row's text (see :func:`oas_mcp.server.errors.describe`). Both take the first row of :data:`FAILURES` that matches.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from oas_mcp.client import (
     UnexpectedResponseError,
 )
 from oas_mcp.settings import env_name
-from oas_mcp.text import clean
+from oas_mcp.untrusted import clean
 
 LOGIN_SETTINGS = "OAS_USERNAME (or OAS_EMAIL) and OAS_PASSWORD"
 

@@ -18,12 +18,12 @@ from typing import Any
 
 from mcp_types import CallToolResult
 
+from oas_mcp.cli.options import make_client
 from oas_mcp.client import OASClient
 from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME, SANDBOX_URL, Sandbox
+from oas_mcp.server import build_server
+from oas_mcp.server.server import Server
 from oas_mcp.settings import Settings
-from oas_mcp.tools import build_server
-from oas_mcp.tools.server import Server
-from oas_mcp.wiring import make_client
 
 PYTHON = sys.executable
 ROOT = Path(__file__).parent.parent

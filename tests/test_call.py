@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from oas_mcp.cli import main
-from oas_mcp.commands.call import EXIT_CODES
+from oas_mcp.cli.call import EXIT_CODES
+from oas_mcp.cli.main import main
 
 from support import BASE_ENV, DOCS, PYTHON, run
 

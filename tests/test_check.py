@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 import oas_mcp.sandbox
-from oas_mcp.cli import main
-from oas_mcp.commands.check import run_checks
+from oas_mcp.cli.check import run_checks
+from oas_mcp.cli.main import main
 from oas_mcp.problems import (
     API_ERROR,
     API_FAILING,

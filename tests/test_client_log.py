@@ -15,7 +15,7 @@ from mcp_types import LoggingMessageNotificationParams
 
 from oas_mcp.redact import MASK
 from oas_mcp.sandbox import DEMO_API_KEY, DEMO_PASSWORD, Fault, Sandbox
-from oas_mcp.tools.server import Server
+from oas_mcp.server.server import Server
 
 from support import BASE_ENV, PYTHON, server_for, structured
 

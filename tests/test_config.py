@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 
-from oas_mcp.cli import main
+from oas_mcp.cli.main import main
 
 from support import BASE_ENV, structured
 

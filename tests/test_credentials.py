@@ -12,12 +12,12 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import SecretStr
 
 from oas_mcp.accounts import LinkedAccount, Subject
+from oas_mcp.accounts.mcp import LinkedAccounts
 from oas_mcp.client import OASClient, OrganisationList
 from oas_mcp.sandbox import DEMO2_API_KEY, DEMO2_ORGANISATIONS, DEMO_API_KEY, DEMO_ORGANISATIONS, Fault, Sandbox
-from oas_mcp.tools.credentials import MALFORMED_KEY, MISSING_KEY, Clients
-from oas_mcp.tools.linked import LinkedAccounts
-from oas_mcp.tools.state import State
-from oas_mcp.tools.state import client_for as client_of_request
+from oas_mcp.server.credentials import MALFORMED_KEY, MISSING_KEY, Clients
+from oas_mcp.server.state import State
+from oas_mcp.server.state import client_for as client_of_request
 
 from support import client_for
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from oas_mcp.cli import main
-from oas_mcp.commands.config import claude_desktop_config
+from oas_mcp.cli.config import claude_desktop_config
+from oas_mcp.cli.main import main
 
 FAKE_CLAUDE = f"""#!{sys.executable}
 # Claude Code's `claude mcp add-json|remove --scope user`, as far as install uses it: ~/.claude.json's mcpServers.

@@ -9,7 +9,7 @@ from datetime import datetime
 import httpx2
 import pytest
 
-from oas_mcp.logs import caller, configure
+from oas_mcp.observability.logs import caller, configure
 from oas_mcp.redact import MASK
 
 from http_clients import TOKEN, session

@@ -13,22 +13,41 @@ import pytest
 from pydantic import BaseModel
 
 import oas_mcp.client
-import oas_mcp.tools.results
+import oas_mcp.server.results
 
 PACKAGE = Path(oas_mcp.__file__).parent
 # What each layer may import, besides itself and the standard library: a prefix of a module name, or an exact name.
 # The client reports to OpenTelemetry through its API alone (no-ops without the SDK the otel extra brings).
 OTEL_API = ("opentelemetry.trace", "opentelemetry.metrics")
+# Linked accounts as kept: encrypted in SQLite or PostgreSQL, knowing nothing of MCP, HTTP, the client or the tools.
+# (The rest of oas_mcp.accounts is the glue: the link page is HTTP, oas_mcp.accounts.mcp the MCP side, and the
+# command the CLI's.)
+ACCOUNT_STORAGE = ("oas_mcp.accounts.store", "oas_mcp.accounts.databases", "oas_mcp.accounts.keys")
+STORAGE_DEPENDENCIES = ("oas_mcp.settings", "anyio", "pydantic", "cryptography", "psycopg", "psycopg_pool")
 LAYERS = {
-    "oas_mcp.client": ("oas_mcp", "oas_mcp.redact", "oas_mcp.text", "httpx2", "anyio", "pydantic", "jwt", *OTEL_API),
+    "oas_mcp.client": (
+        "oas_mcp",
+        "oas_mcp.redact",
+        "oas_mcp.untrusted",
+        "httpx2",
+        "anyio",
+        "pydantic",
+        "jwt",
+        *OTEL_API,
+    ),
     "oas_mcp.sandbox": ("starlette", "anyio", "httpx2", "jwt"),
-    # Linked accounts: kept and encrypted, knowing nothing of MCP, HTTP, the client or the tools.
-    "oas_mcp.accounts": ("oas_mcp.settings", "anyio", "pydantic", "cryptography", "psycopg", "psycopg_pool"),
+    **{module: (*ACCOUNT_STORAGE, *STORAGE_DEPENDENCIES) for module in ACCOUNT_STORAGE},
 }
+# Only the command line imports the command line; nothing below the MCP layer knows of MCP.
+NOT_BELOW = ("oas_mcp.cli", "oas_mcp.accounts.command")
 NEVER = {
-    # The tools know nothing of HTTP: the link page is the HTTP host's (they only make the links, and read accounts).
-    "oas_mcp.tools": ("httpx2", "starlette", "oas_mcp.hosting", "oas_mcp.linking"),
-    "oas_mcp.settings": ("mcp", "oas_mcp.client", "oas_mcp.tools"),
+    # The MCP layer knows nothing of HTTP: the link page and the app are the HTTP host's.
+    "oas_mcp.server": ("httpx2", "starlette", "uvicorn", "oas_mcp.hosting", "oas_mcp.accounts.page", *NOT_BELOW),
+    "oas_mcp.accounts.mcp": ("httpx2", "starlette", "uvicorn", "oas_mcp.hosting", "oas_mcp.accounts.page"),
+    "oas_mcp.hosting": NOT_BELOW,
+    "oas_mcp.accounts.page": NOT_BELOW,
+    "oas_mcp.observability": ("oas_mcp.hosting", "oas_mcp.accounts", *NOT_BELOW),
+    "oas_mcp.settings": ("mcp", "oas_mcp.client", "oas_mcp.server", "oas_mcp.hosting", "oas_mcp.accounts", *NOT_BELOW),
 }
 
 
@@ -93,7 +112,7 @@ def test_a_layer_never_imports_what_is_not_its_business(layer: str) -> None:
 
 
 def test_no_tool_result_is_named_like_a_client_model() -> None:
-    results = {name for name, value in vars(oas_mcp.tools.results).items() if inspect.isclass(value)}
-    models = {name for name in results if issubclass(getattr(oas_mcp.tools.results, name), BaseModel)}
+    results = {name for name, value in vars(oas_mcp.server.results).items() if inspect.isclass(value)}
+    models = {name for name in results if issubclass(getattr(oas_mcp.server.results, name), BaseModel)}
 
     assert models & set(oas_mcp.client.__all__) == set()

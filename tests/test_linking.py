@@ -27,9 +27,10 @@ from cryptography.fernet import Fernet
 from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
 from mcp_types import URL_ELICITATION_REQUIRED, ElicitRequestURLParams, ElicitResult, ResourceTemplateReference
 
-from oas_mcp.hosting import Policy
-from oas_mcp.linking import LinkPage, link_page
-from oas_mcp.oauth import Issuer
+from oas_mcp.accounts.page import LinkPage, link_page
+from oas_mcp.cli.options import make_client
+from oas_mcp.hosting.app import Policy
+from oas_mcp.hosting.oauth import Issuer
 from oas_mcp.sandbox import (
     DEMO2_API_KEY,
     DEMO2_EMAIL,
@@ -42,7 +43,6 @@ from oas_mcp.sandbox import (
     DEMO_USERNAME,
 )
 from oas_mcp.settings import Settings, SettingsError
-from oas_mcp.wiring import make_client
 
 from http_clients import session
 from oauth_issuer import INTROSPECTOR, FakeIssuer, serving
@@ -567,9 +567,9 @@ class InProcess:
 def app_and_page() -> tuple[Any, LinkPage]:
     """The HTTP app ``oas-mcp --sandbox --transport http`` serves with the environment's settings, and its link page
     (whose store to close); it blocks."""
-    from oas_mcp.hosting import Policy, http_app, linked_accounts
-    from oas_mcp.tools import build_server
-    from oas_mcp.wiring import connector
+    from oas_mcp.cli.options import connector
+    from oas_mcp.hosting.app import Policy, http_app, linked_accounts
+    from oas_mcp.server import build_server
 
     settings = Settings.load(transport="http")
     policy = Policy.of(settings)
@@ -585,7 +585,7 @@ async def replica(linking: Linking, monkeypatch: pytest.MonkeyPatch) -> AsyncIte
     from this process, asking the store which links were used every 10 ms rather than every half second."""
     for name, value in linking.environment.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr("oas_mcp.tools.linked.POLL_INTERVAL", 0.01)
+    monkeypatch.setattr("oas_mcp.accounts.mcp.POLL_INTERVAL", 0.01)
     app, page = await anyio.to_thread.run_sync(app_and_page)
     served = uvicorn.Server(uvicorn.Config(app, log_config=None))
     sock = socket.socket()

@@ -27,6 +27,7 @@ from pydantic import SecretStr
 import oas_mcp.accounts.store
 from oas_mcp.accounts import AccountStore, Link, LinkedAccount, LinkRefused, Subject, open_store
 from oas_mcp.accounts.databases import Session
+from oas_mcp.accounts.mcp import MAX_WATCHED, LinkedAccounts
 from oas_mcp.accounts.store import MAX_FAILED_CHECKS, PENDING_PER_SUBJECT
 from oas_mcp.client import OASClient
 from oas_mcp.sandbox import (
@@ -38,9 +39,8 @@ from oas_mcp.sandbox import (
     DEMO_PASSWORD,
     DEMO_USERNAME,
 )
+from oas_mcp.server.credentials import Clients
 from oas_mcp.settings import Settings
-from oas_mcp.tools.credentials import Clients
-from oas_mcp.tools.linked import MAX_WATCHED, LinkedAccounts
 
 from http_clients import session
 from pg_server import fresh_schema
@@ -327,8 +327,8 @@ async def test_a_stalled_session_holds_up_neither_the_page_nor_anyone_elses_noti
 ) -> None:
     """Bob's client stopped reading its session, with links pending: telling it that they were used never ends. The
     page that completed one must still answer, and alice, whose link was used at the same time, must be told."""
-    monkeypatch.setattr(oas_mcp.tools.linked, "NOTIFY_TIMEOUT", 0.05)
-    monkeypatch.setattr(oas_mcp.tools.linked, "POLL_INTERVAL", 0.01)
+    monkeypatch.setattr(oas_mcp.accounts.mcp, "NOTIFY_TIMEOUT", 0.05)
+    monkeypatch.setattr(oas_mcp.accounts.mcp, "POLL_INTERVAL", 0.01)
     store = UsedElsewhere()
     linked = LinkedAccounts(cast("AccountStore", store), link_url)
     bobs, alices = StalledSession(), McpSession()

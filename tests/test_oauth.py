@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import SecretStr
 
-from oas_mcp.oauth import (
+from oas_mcp.hosting.oauth import (
     KEYS_MAX_AGE,
     LEEWAY,
     REFETCH_COOLDOWN,
@@ -85,7 +85,7 @@ def at_test_time(claims: dict[str, Any]) -> dict[str, Any]:
 async def refused(verifier: Verifier, token: str, caplog: pytest.LogCaptureFixture) -> str:
     """Why ``verifier`` refused ``token``, as its log line says; fails the test when it accepted it."""
     caplog.clear()
-    with caplog.at_level(logging.INFO, "oas_mcp.oauth"):
+    with caplog.at_level(logging.INFO, "oas_mcp.hosting.oauth"):
         assert await verifier.verify_token(token) is None
     (line,) = [record.getMessage() for record in caplog.records]
     assert token not in line
@@ -234,7 +234,7 @@ async def test_when_the_keys_cannot_be_fetched_again_the_known_ones_are_kept(
     verifier.issuer.metadata = {**(verifier.issuer.metadata or {}), "jwks_uri": "https://issuer.test/gone"}
     clock.now += KEYS_MAX_AGE
 
-    with caplog.at_level(logging.WARNING, "oas_mcp.oauth"):
+    with caplog.at_level(logging.WARNING, "oas_mcp.hosting.oauth"):
         accepted = await verifier.verify_token(token)
 
     assert accepted is not None
@@ -489,7 +489,7 @@ def test_an_issuer_down_at_start_up_is_said_in_one_line_and_tried_again() -> Non
     assert (health.status_code, before.status_code, after.status_code) == (200, 401, 200)
     (warning,) = [line for line in log.splitlines() if "WARNING" in line]
     assert warning.endswith(
-        f"oas_mcp.oauth: cannot use the OAuth issuer {fake.url} (cannot reach {fake.url}/.well-known/"
+        f"oas_mcp.hosting.oauth: cannot use the OAuth issuer {fake.url} (cannot reach {fake.url}/.well-known/"
         f"oauth-authorization-server: ConnectError; cannot reach {fake.url}/.well-known/openid-configuration: "
         "ConnectError); serving anyway, refusing tokens until it answers, and retrying"
     )

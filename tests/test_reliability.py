@@ -15,10 +15,10 @@ from mcp import Client
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, StreamingResponse
 
+from oas_mcp.cli.options import make_client
 from oas_mcp.client import OASClient
 from oas_mcp.sandbox import DEMO_API_KEY, Fault, Sandbox
-from oas_mcp.tools import build_server
-from oas_mcp.wiring import make_client
+from oas_mcp.server import build_server
 
 from support import NO_CREDENTIALS, error_text, login_answer, server_for, settings_for, structured, text_of
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from oas_mcp.cli.options import make_client
 from oas_mcp.client import OASError
 from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME, SANDBOX_URL, Fault, Sandbox
+from oas_mcp.server.errors import describe
 from oas_mcp.settings import SECRET_FILES, Settings, SettingsError, env_name
-from oas_mcp.tools.errors import describe
-from oas_mcp.wiring import make_client
 
 from support import Running, run, running
 

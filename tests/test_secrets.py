@@ -13,14 +13,14 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult
 
+from oas_mcp.cli.options import make_client
 from oas_mcp.client import AuthenticationError, Credentials
-from oas_mcp.logs import configure
+from oas_mcp.observability.logs import configure
 from oas_mcp.redact import MASK, remembered, scrub
 from oas_mcp.sandbox import Fault, Sandbox
+from oas_mcp.server.credentials import FROM_HEADER, Clients
+from oas_mcp.server.errors import describe
 from oas_mcp.settings import Settings
-from oas_mcp.tools.credentials import FROM_HEADER, Clients
-from oas_mcp.tools.errors import describe
-from oas_mcp.wiring import make_client
 
 from support import client_for, server_for
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from oas_mcp.cli import _parser, main
+from oas_mcp.cli.main import _parser, main
+from oas_mcp.cli.options import load_settings
 from oas_mcp.settings import FLAGS, SECRET_FILES, Settings, SettingsError, flag_name
-from oas_mcp.wiring import load_settings
 
 from support import run
 

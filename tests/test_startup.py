@@ -11,7 +11,12 @@ from support import PYTHON
 LOADED_ON_FIRST_TOOL_CALL = {"oas_mcp.client._client", "oas_mcp.client._models", "jwt"}
 TELEMETRY = ("opentelemetry.sdk", "opentelemetry.exporter", "opentelemetry.metrics", "prometheus_client", "google")
 """What traces and metrics need (the otel extra's SDK, exporters and protobuf): loaded only when OTEL_* asks."""
-NOT_FOR_SERVING = {"oas_mcp.commands", "oas_mcp.problems", "difflib"}
+NOT_FOR_SERVING = {
+    *(f"oas_mcp.cli.{command}" for command in ("call", "check", "config", "install")),
+    "oas_mcp.accounts.command",
+    "oas_mcp.problems",
+    "difflib",
+}
 """The other commands, the failure table (loaded with the first failure) and no settings library beyond pydantic."""
 
 
@@ -20,7 +25,7 @@ import atexit, gc, sys
 from pathlib import Path
 atexit.register(lambda: Path(sys.argv[1]).write_text("\\n".join(sorted(sys.modules))))
 atexit.register(lambda: Path(sys.argv[1] + ".gc").write_text(f"{gc.get_freeze_count()} {gc.isenabled()}"))
-from oas_mcp.cli import main
+from oas_mcp.cli.main import main
 sys.exit(main(sys.argv[2:]))
 """
 
@@ -48,12 +53,12 @@ def modules_loaded_serving(tmp_path: Path, *args: str, **env: str) -> set[str]:
 def test_serving_the_api_loads_no_sandbox_no_toml_and_no_client_before_a_tool_is_called(tmp_path: Path) -> None:
     loaded = modules_loaded_serving(tmp_path)
 
-    assert "oas_mcp.tools.server" in loaded
+    assert "oas_mcp.server.server" in loaded
     assert not loaded & LOADED_ON_FIRST_TOOL_CALL
     assert not {name for name in loaded if name.startswith("oas_mcp.sandbox")}
     assert "tomllib" not in loaded
     assert not telemetry_in(loaded)
-    assert "oas_mcp.jsonlogs" not in loaded
+    assert "oas_mcp.observability.jsonlogs" not in loaded
     assert not {name for name in loaded if name in NOT_FOR_SERVING or name.split(".")[0] in NOT_FOR_SERVING}
 
 
@@ -80,7 +85,7 @@ def telemetry_in(loaded: set[str]) -> set[str]:
 def test_json_logs_load_their_formatter_and_no_telemetry(tmp_path: Path) -> None:
     loaded = modules_loaded_serving(tmp_path, OAS_LOG_FORMAT="json")
 
-    assert "oas_mcp.jsonlogs" in loaded
+    assert "oas_mcp.observability.jsonlogs" in loaded
     assert not telemetry_in(loaded)
 
 

@@ -18,7 +18,7 @@ ROOT = Path(__file__).parent.parent
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 OPTIONAL = PROJECT["optional-dependencies"]
 # What the server may import: its dependencies, and the PostgreSQL driver of the `postgres` extra (imported only when
-# OAS_DATABASE_URL is set); the otel extra is oas_mcp.telemetry's alone (see TELEMETRY).
+# OAS_DATABASE_URL is set); the otel extra is oas_mcp.observability.telemetry's alone (see TELEMETRY).
 SERVER = [*PROJECT["dependencies"], *OPTIONAL["postgres"]]
 # Each lock, and what it pins: the README's test command installs the first; .ci/run adds the second.
 LOCKS = {
@@ -26,7 +26,7 @@ LOCKS = {
     ".ci/release.lock": OPTIONAL["release"],
 }
 PROVIDERS = packages_distributions()
-TELEMETRY = ROOT / "oas_mcp" / "telemetry.py"
+TELEMETRY = ROOT / "oas_mcp" / "observability" / "telemetry.py"
 """The one module that imports the otel extra's packages (the SDK and its exporters)."""
 PINNED = re.compile(
     r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)(?: ;[^\\]*)? \\\n((?:\s+--hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)", re.M

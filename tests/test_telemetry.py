@@ -29,9 +29,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanContext, SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 
+from oas_mcp.observability.telemetry import install, instrument, start
 from oas_mcp.sandbox import DEMO2_API_KEY, DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME, Fault, Sandbox
-from oas_mcp.telemetry import install, instrument, start
-from oas_mcp.tools.server import Server
+from oas_mcp.server.server import Server
 
 from http_clients import session
 from support import BASE_ENV, DOCS, NO_CREDENTIALS, PYTHON, Running, running, server_for, structured
@@ -394,7 +394,7 @@ def test_what_cannot_be_set_up_is_one_warning_and_the_server_goes_on(
 
 
 def test_without_the_otel_extra_otel_variables_get_one_warning_and_serving_goes_on() -> None:
-    without_the_sdk = "import sys; sys.modules['opentelemetry.sdk'] = None; from oas_mcp.cli import main; main()"
+    without_the_sdk = "import sys; sys.modules['opentelemetry.sdk'] = None; from oas_mcp.cli.main import main; main()"
     env = {**BASE_ENV, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OAS_LOG_FORMAT": "json"}
 
     served = subprocess.run(

@@ -49,7 +49,7 @@ from oas_mcp.client._responses import (
 from oas_mcp.client._retry import Deadline, RetryPolicy, budget, enclosing_deadline
 from oas_mcp.client._routes import ACTIVATE, HELLO, LOGIN, ORGANISATIONS
 from oas_mcp.redact import masking, remember
-from oas_mcp.text import clean
+from oas_mcp.untrusted import clean
 
 logger = logging.getLogger("oas_mcp.client")
 T = TypeVar("T")

@@ -15,7 +15,7 @@ from oas_mcp import __version__
 from oas_mcp.client._errors import APIConnectionError, APITimeoutError, ResponseTooLargeError, UnexpectedResponseError
 from oas_mcp.client._responses import request_line
 from oas_mcp.client._retry import Deadline
-from oas_mcp.text import clean
+from oas_mcp.untrusted import clean
 
 ACCEPT = "application/json, text/plain;q=0.9, */*;q=0.1"
 _BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})

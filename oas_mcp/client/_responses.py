@@ -20,7 +20,7 @@ from oas_mcp.client._errors import (
     ServerError,
     UnexpectedResponseError,
 )
-from oas_mcp.text import clean, plain
+from oas_mcp.untrusted import clean, plain
 
 MAX_RETRY_AFTER = 86_400.0
 """The longest wait a Retry-After is taken to ask for: a day (a hostile or broken header may say a century)."""

@@ -1,8 +1,8 @@
 """What the client tells OpenTelemetry: a span per API request, events for retries and sign-ins, and metrics.
 
 Through the OpenTelemetry API alone, so there is one code path: without an SDK (the otel extra, which
-:mod:`oas_mcp.telemetry` sets up) every call here is a no-op. A request's span is a child of the current span (a
-tool call's, made by the MCP SDK); the events go on the current span.
+:mod:`oas_mcp.observability.telemetry` sets up) every call here is a no-op. A request's span is a child of the
+current span (a tool call's, made by the MCP SDK); the events go on the current span.
 
 What is recorded is the method, the route template (:func:`~oas_mcp.client._routes.template`), the status, the
 attempt, the size, the error's type and the API's host: never a header, a query string, a body, an id or a message,

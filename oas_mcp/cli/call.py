@@ -8,13 +8,13 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any
 
-from oas_mcp.commands import quiet_logs
-from oas_mcp.wiring import add_settings_flags, connector, load_settings
+from oas_mcp.cli import quiet_logs
+from oas_mcp.cli.options import add_settings_flags, connector, load_settings
 
 if TYPE_CHECKING:
     from mcp_types import Tool
 
-    from oas_mcp.tools.server import Server
+    from oas_mcp.server.server import Server
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 EXAMPLE = """examples:
@@ -77,7 +77,7 @@ def json_object(text: str) -> dict[str, Any]:
 
 
 def _server(args: argparse.Namespace) -> Server:
-    from oas_mcp.tools import build_server
+    from oas_mcp.server import build_server
 
     settings = load_settings(args)
     server = build_server(settings, connector(settings, args.sandbox))
@@ -137,7 +137,7 @@ def _call(args: argparse.Namespace) -> int:
 async def _call_tool(server: Server, name: str, arguments: dict[str, Any]) -> int:
     from mcp import Client
 
-    from oas_mcp.tools.errors import read_only_refusal
+    from oas_mcp.server.errors import read_only_refusal
 
     async with Client(server) as client:
         names = [tool.name for tool in (await client.list_tools()).tools]

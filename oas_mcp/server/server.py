@@ -30,13 +30,10 @@ from pydantic import AnyUrl, BaseModel, ValidationError
 
 from oas_mcp import __version__
 from oas_mcp.client import OASError
-from oas_mcp.settings import Settings
-from oas_mcp.text import clean
-from oas_mcp.tools.catalogue import add_read_tools, add_write_tools
-from oas_mcp.tools.client_log import ForwardLogs, install, set_level
-from oas_mcp.tools.completions import completer
-from oas_mcp.tools.credentials import FROM_HEADER, LINKED_KEY
-from oas_mcp.tools.errors import (
+from oas_mcp.server.client_log import ForwardLogs, install, set_level
+from oas_mcp.server.completions import completer
+from oas_mcp.server.credentials import FROM_HEADER, LINKED_KEY
+from oas_mcp.server.errors import (
     API_KEY_SETTING,
     MAX_MESSAGE,
     describe,
@@ -44,16 +41,19 @@ from oas_mcp.tools.errors import (
     read_only_refusal,
     unknown_arguments,
 )
-from oas_mcp.tools.resources import add_prompts, add_resources, reading
-from oas_mcp.tools.schema import input_schema, portable
-from oas_mcp.tools.state import lifespan
-from oas_mcp.tools.texts import text_of
+from oas_mcp.server.resources import add_prompts, add_resources, reading
+from oas_mcp.server.result_text import text_of
+from oas_mcp.server.schema import input_schema, portable
+from oas_mcp.server.state import lifespan
+from oas_mcp.server.tools import add_read_tools, add_write_tools
+from oas_mcp.settings import Settings
+from oas_mcp.untrusted import clean
 
 if TYPE_CHECKING:
+    from oas_mcp.accounts.mcp import LinkedAccounts
     from oas_mcp.client import OASClient
-    from oas_mcp.tools.linked import LinkedAccounts
 
-logger = logging.getLogger("oas_mcp.tools")
+logger = logging.getLogger("oas_mcp.server")
 P = TypeVar("P", bound=BaseModel)
 
 INSTRUCTIONS = """\
@@ -87,7 +87,7 @@ def build_server(
         server.api_key_source = FROM_HEADER
     add_read_tools(server, settings)  # hello, login, list_organisations
     if linked is not None:
-        from oas_mcp.tools.linked import add_unlink_tool
+        from oas_mcp.accounts.mcp import add_unlink_tool
 
         server.api_key_source = LINKED_KEY
         add_unlink_tool(server, linked)  # unlink_account

@@ -30,23 +30,23 @@ from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 
 from oas_mcp import __version__
-from oas_mcp.logs import caller
+from oas_mcp.observability.logs import caller
 from oas_mcp.redact import remember
+from oas_mcp.server.credentials import API_KEY_HEADER, key_digest
 from oas_mcp.settings import Settings, SettingsError, env_name, is_loopback
-from oas_mcp.tools.credentials import API_KEY_HEADER, key_digest
 
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+    from oas_mcp.accounts.page import LinkPage
     from oas_mcp.client import OASClient
-    from oas_mcp.linking import LinkPage
-    from oas_mcp.oauth import ResourceServer
+    from oas_mcp.hosting.oauth import ResourceServer
     from oas_mcp.sandbox import Sandbox
-    from oas_mcp.tools.server import Server
+    from oas_mcp.server.server import Server
 
-logger = logging.getLogger("oas_mcp.hosting")
+logger = logging.getLogger("oas_mcp.hosting.app")
 
 HEALTH_PATH = "/healthz"
 LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*")
@@ -167,7 +167,7 @@ def resource_server(settings: Settings, token: SecretStr | None, *, insecure_no_
             "OAS_OAUTH_ISSUER needs OAS_PUBLIC_URL, the URL clients reach the MCP endpoint at "
             "(e.g. https://mcp.example.com/mcp): tokens must name it in their aud"
         )
-    from oas_mcp.oauth import Introspection, ResourceServer
+    from oas_mcp.hosting.oauth import Introspection, ResourceServer
 
     client_id, secret = settings.oauth_client_id, settings.oauth_client_secret
     if (client_id is None) != (secret is None):
@@ -333,8 +333,8 @@ def serve(
     instrument: Callable[[Server], None] | None = None,
 ) -> None:
     """Serve MCP over Streamable HTTP until interrupted; ``instrument`` adds metrics to the server (see
-    :mod:`oas_mcp.telemetry`)."""
-    from oas_mcp.tools import build_server
+    :mod:`oas_mcp.observability.telemetry`)."""
+    from oas_mcp.server import build_server
 
     policy = Policy.of(settings, insecure_no_auth=insecure_no_auth)
     page = None
@@ -370,10 +370,10 @@ def linked_accounts(
     settings: Settings, oauth: ResourceServer, connect: Callable[[], OASClient]
 ) -> tuple[Callable[[], OASClient], LinkPage]:
     """Linked accounts: the link page (with the MCP side it tells of links used), and ``connect`` made to give the
-    one client the tools and the page share. Raises SettingsError (see :func:`oas_mcp.linking.link_page`)."""
+    one client the tools and the page share. Raises SettingsError (see :func:`oas_mcp.accounts.page.link_page`)."""
     import functools
 
-    from oas_mcp.linking import link_page
+    from oas_mcp.accounts.page import link_page
 
     shared = functools.cache(connect)
     return shared, link_page(settings, oauth.issuer, shared)

@@ -19,11 +19,11 @@ _caller: ContextVar[str] = ContextVar("oas_mcp_caller", default="")
 
 def configure(level: str, log_format: str = "text") -> None:
     """Send every log record to stderr at ``level``, as text or (``json``) one JSON object per line (see
-    :mod:`oas_mcp.jsonlogs`); the HTTP libraries' request lines only at DEBUG. (oas-mcp's own records are made at
-    any level, for MCP clients that ask for more: this handler's level keeps them off stderr.)"""
+    :mod:`oas_mcp.observability.jsonlogs`); the HTTP libraries' request lines only at DEBUG. (oas-mcp's own records
+    are made at any level, for MCP clients that ask for more: this handler's level keeps them off stderr.)"""
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
-        from oas_mcp.jsonlogs import JSONFormatter
+        from oas_mcp.observability.jsonlogs import JSONFormatter
 
         handler.setFormatter(JSONFormatter())
     else:

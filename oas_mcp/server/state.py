@@ -6,14 +6,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from oas_mcp.tools.credentials import Clients
+from oas_mcp.server.credentials import Clients
 
 if TYPE_CHECKING:
     from mcp.server.context import ServerRequestContext
     from mcp.server.mcpserver import Context
 
+    from oas_mcp.accounts.mcp import LinkedAccounts
     from oas_mcp.client import OASClient  # loaded with the first tool call, not at start-up
-    from oas_mcp.tools.linked import LinkedAccounts
 
 
 class State:

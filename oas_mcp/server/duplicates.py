@@ -15,8 +15,8 @@ from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, Elicitati
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS, is_version_at_least
 from pydantic import BaseModel, ConfigDict
 
-from oas_mcp.text import clean_data
-from oas_mcp.tools.state import State, client_of
+from oas_mcp.server.state import State, client_of
+from oas_mcp.untrusted import clean_data
 
 if TYPE_CHECKING:
     from oas_mcp.client import Organisation

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from oas_mcp import client
-from oas_mcp.text import clean, clean_data
+from oas_mcp.untrusted import clean, clean_data
 
 
 def _short(limit: int) -> BeforeValidator:

@@ -33,7 +33,7 @@ from pydantic import SecretStr
 
 from oas_mcp.redact import remember
 
-logger = logging.getLogger("oas_mcp.oauth")
+logger = logging.getLogger("oas_mcp.hosting.oauth")
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 """Asymmetric signatures only. ``none`` proves nothing, and an HS* signature is made with a shared secret: whoever
@@ -74,7 +74,7 @@ def discovery_urls(issuer: str) -> tuple[str, str]:
 @dataclass(frozen=True)
 class Introspection:
     """This server's client at the issuer (client_secret_basic): for RFC 7662 introspection, and for signing people
-    in on the link page (see ``oas_mcp.linking``)."""
+    in on the link page (see ``oas_mcp.accounts.page``)."""
 
     client_id: str
     secret: SecretStr
@@ -387,7 +387,7 @@ class Verifier:
         includes the leeway, as the SDK checks it again without one."""
         client = next((claims[name] for name in ("client_id", "azp") if isinstance(claims.get(name), str)), None)
         # A client_credentials token may have no sub (RFC 7662 makes it optional): its client is its subject here,
-        # and its claims keep saying it names no person (see oas_mcp.tools.linked.caller).
+        # and its claims keep saying it names no person (see oas_mcp.accounts.mcp.caller).
         subject = claims["sub"] if isinstance(claims.get("sub"), str) else claims["client_id"]
         expires = claims.get("exp")
         return AccessToken(

@@ -1,5 +1,5 @@
 """Whose OAS account a tool call uses: the server's configured credentials, the caller's own API key, or the
-account the caller linked (see :mod:`oas_mcp.tools.linked`).
+account the caller linked (see :mod:`oas_mcp.accounts.mcp`).
 
 With per-request credentials on, each call must carry the user's key in its ``X-Api-Key`` header, and its
 upstream calls use a client made for that key alone (its own sign-in and active organisation, on the shared

@@ -22,9 +22,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CompleteRequestParams, CompleteResult, Completion, PromptReference, ResourceTemplateReference
 
 from oas_mcp.client import CURRENCY_NAMES, ISO_4217, OASError
+from oas_mcp.server.resources import ONBOARD_PROMPT, ORGANISATION_TEMPLATE
+from oas_mcp.server.state import client_for
 from oas_mcp.settings import Settings
-from oas_mcp.tools.resources import ONBOARD_PROMPT, ORGANISATION_TEMPLATE
-from oas_mcp.tools.state import client_for
 
 if TYPE_CHECKING:
     from oas_mcp.client import OASClient

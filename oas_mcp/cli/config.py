@@ -1,7 +1,7 @@
 """``oas-mcp config CLIENT``: the entry that adds oas-mcp to an MCP client's configuration, with no secret in it.
 
 The JSON goes to stdout (so it can be redirected into a file); where to put it goes to stderr. ``oas-mcp install
-CLIENT`` (:mod:`oas_mcp.commands.install`) writes the same entry, made here by :func:`placement`, into that file.
+CLIENT`` (:mod:`oas_mcp.cli.install`) writes the same entry, made here by :func:`placement`, into that file.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from oas_mcp.cli.options import EVERY_COMMAND, add_settings_flags, load_settings
 from oas_mcp.settings import (
     CREDENTIALS,
     HTTP_SETTINGS,
@@ -28,7 +29,6 @@ from oas_mcp.settings import (
     flag_name,
     is_secret,
 )
-from oas_mcp.wiring import EVERY_COMMAND, add_settings_flags, load_settings
 
 Scope = Literal["user", "project"]
 PORTABLE_COMMAND = "oas-mcp"

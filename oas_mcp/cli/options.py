@@ -1,6 +1,6 @@
 """What the commands share: the settings flags, the settings from parsed arguments, and the OAS client they describe.
 
-``oas_mcp.cli`` and ``oas_mcp.commands`` both import it; it imports neither.
+``oas_mcp.cli.main`` and ``oas_mcp.cli`` both import it; it imports neither.
 """
 
 from __future__ import annotations

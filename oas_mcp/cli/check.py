@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from oas_mcp.commands import quiet_logs
+from oas_mcp.cli import quiet_logs
+from oas_mcp.cli.options import add_settings_flags, connector, load_settings
 from oas_mcp.problems import NO_KEY, NOT_THE_API, Problem, failure_of
 from oas_mcp.settings import Settings, env_name
-from oas_mcp.text import clean
-from oas_mcp.wiring import add_settings_flags, connector, load_settings
+from oas_mcp.untrusted import clean
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -6,7 +6,7 @@ from pydantic import ValidationError
 
 from oas_mcp.client import OASError
 from oas_mcp.settings import env_name, flag_name
-from oas_mcp.text import clean
+from oas_mcp.untrusted import clean
 
 API_KEY_SETTING = env_name("api_key")
 MAX_MESSAGE = 480

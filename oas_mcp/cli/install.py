@@ -20,7 +20,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from oas_mcp.commands.config import PORTABLE_COMMAND, Placement, add_placement_arguments, placement
+from oas_mcp.cli.config import PORTABLE_COMMAND, Placement, add_placement_arguments, placement
 
 _STRING = r'("(?:[^"\\]|\\.)*")'
 _COMMENT = re.compile(_STRING + r"|//[^\n]*|/\*.*?\*/", re.DOTALL)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from oas_mcp.cli.options import add_config_flag
 from oas_mcp.settings import Settings
-from oas_mcp.wiring import add_config_flag
 
 ROTATE = (
     "Encrypt every linked OAS account again with the first key of the accounts key file (OAS_ACCOUNTS_KEY_FILE), "

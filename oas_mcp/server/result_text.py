@@ -8,7 +8,7 @@ once, in as few bytes as keep everything a user would ask about.
   field by field, for programs.
 
 Everything here reads the structured content, as JSON: what the client receives, so the text cannot say otherwise.
-Its strings were cleaned on the way in (see :mod:`oas_mcp.tools.results`), so a name holds no tab or newline to
+Its strings were cleaned on the way in (see :mod:`oas_mcp.server.results`), so a name holds no tab or newline to
 break a row.
 """
 
@@ -43,7 +43,7 @@ def as_json(value: Any) -> str:
 
 
 def shared_owner(listing: dict[str, Any]) -> dict[str, Any]:
-    """A listing (as :class:`~oas_mcp.tools.results.Organisations` dumps it) with the owner said once, as ``owner``
+    """A listing (as :class:`~oas_mcp.server.results.Organisations` dumps it) with the owner said once, as ``owner``
     beside ``organisations``, when every organisation has the same one; as it is otherwise."""
     organisations = listing["organisations"]
     owner = _owner_of_all(organisations)

@@ -9,12 +9,12 @@ from mcp_types import ToolAnnotations
 from pydantic import BeforeValidator, Field
 
 from oas_mcp.client import MAX_ORGANISATION_ID, CurrencyCode, ImageURL, NotFoundError, OrganisationName
+from oas_mcp.server.credentials import LINKED_WITHOUT_LOGIN
+from oas_mcp.server.duplicates import CreateAnother, Existing, confirmation, refusal, same_named
+from oas_mcp.server.results import Activated, CreatedOrganisationResult, Greeting, Organisations, SignedIn
+from oas_mcp.server.state import State, client_of
 from oas_mcp.settings import MAX_LIST_LIMIT, Settings
-from oas_mcp.text import clean
-from oas_mcp.tools.credentials import LINKED_WITHOUT_LOGIN
-from oas_mcp.tools.duplicates import CreateAnother, Existing, confirmation, refusal, same_named
-from oas_mcp.tools.results import Activated, CreatedOrganisationResult, Greeting, Organisations, SignedIn
-from oas_mcp.tools.state import State, client_of
+from oas_mcp.untrusted import clean
 
 if TYPE_CHECKING:
     from oas_mcp.client import Progress

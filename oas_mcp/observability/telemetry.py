@@ -35,10 +35,10 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricReader
     from opentelemetry.sdk.trace import SpanProcessor
 
-    from oas_mcp.tools.server import Server
-    from oas_mcp.tools.state import State
+    from oas_mcp.server.server import Server
+    from oas_mcp.server.state import State
 
-logger = logging.getLogger("oas_mcp.telemetry")
+logger = logging.getLogger("oas_mcp.observability.telemetry")
 
 EXTRA = "pip install 'oas-mcp[otel]'"
 PROMETHEUS_HOST = "127.0.0.1"

@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from typing import cast
 
 from oas_mcp import __version__
+from oas_mcp.cli.options import add_http_flags, add_settings_flags, connector, load_settings
 from oas_mcp.settings import LOG_LEVELS, SettingsError
-from oas_mcp.wiring import add_http_flags, add_settings_flags, connector, load_settings
 
 SERVING = ("serve", "sandbox")
 COMMANDS = (*SERVING, "check", "tools", "call", "config", "install", "accounts")
@@ -96,7 +96,8 @@ def _parser(*, others: bool = True) -> argparse.ArgumentParser:
     if not others:
         return parser
 
-    from oas_mcp.commands import accounts, call, check, config, install
+    from oas_mcp.accounts import command as accounts
+    from oas_mcp.cli import call, check, config, install
 
     check.register(commands)
     call.register(commands)
@@ -129,21 +130,21 @@ def _start_and_serve(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     if settings.transport != "http" and settings.per_request_credentials:
         raise SettingsError("per-request credentials need --transport http: stdio requests carry no headers")
-    from oas_mcp.logs import configure
-    from oas_mcp.telemetry import start
+    from oas_mcp.observability.logs import configure
+    from oas_mcp.observability.telemetry import start
 
     configure(settings.log_level, settings.log_format)
     telemetry = start()  # None unless OTEL_* variables ask for traces or metrics
     instrument = telemetry.instrument if telemetry is not None else None
     if settings.transport == "http":
-        from oas_mcp.hosting import serve
+        from oas_mcp.hosting.app import serve
 
         _started()
         serve(
             settings, connector(settings, args.sandbox), insecure_no_auth=args.insecure_no_auth, instrument=instrument
         )
         return 0
-    from oas_mcp.tools import build_server
+    from oas_mcp.server import build_server
 
     server = build_server(settings, connector(settings, args.sandbox))
     if instrument is not None:
@@ -173,8 +174,8 @@ def _stop_at_once(signum: int, frame: object) -> None:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from oas_mcp.hosting import serve_sandbox
-    from oas_mcp.logs import configure
+    from oas_mcp.hosting.app import serve_sandbox
+    from oas_mcp.observability.logs import configure
 
     configure(args.log_level)
     serve_sandbox(args.host, args.port)

@@ -1,4 +1,5 @@
-"""The oas-mcp subcommands besides ``serve``: each module adds its parser with ``register(commands)``."""
+"""The command line: `oas-mcp [serve]` (:mod:`oas_mcp.cli.main`) and its other commands, one module each; each adds
+its parser with ``register(commands)``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,6 @@ from oas_mcp.settings import Settings
 
 def quiet_logs(settings: Settings) -> None:
     """Logs to stderr at WARNING, so stdout stays clean, unless a log level was set on purpose."""
-    from oas_mcp.logs import configure
+    from oas_mcp.observability.logs import configure
 
     configure(settings.log_level if settings.origin("log_level") != "default" else "WARNING", settings.log_format)

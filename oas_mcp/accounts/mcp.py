@@ -4,7 +4,7 @@ A call from a subject who linked none is answered with a link to the link page (
 client declared it, else a tool error carrying the same URL), and nothing else: the operator's account is never
 used on their behalf. Once the link is used (on this replica or another: the store says so), the session that was
 asked is told (``notifications/elicitation/complete``). The link page itself is the HTTP host's
-(:mod:`oas_mcp.linking`); this module only makes the links, and reads and deletes what the page stored.
+(:mod:`oas_mcp.accounts.page`); this module only makes the links, and reads and deletes what the page stored.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from mcp.server.session import ServerSession
 
     from oas_mcp.client import OASClient
-    from oas_mcp.tools.credentials import Clients
+    from oas_mcp.server.credentials import Clients
 
-logger = logging.getLogger("oas_mcp.tools")
+logger = logging.getLogger("oas_mcp.server")
 
 POLL_INTERVAL = 0.5
 """Seconds between asking the store which of the links this replica handed out were used meanwhile."""

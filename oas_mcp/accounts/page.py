@@ -2,7 +2,7 @@
 
 Linked accounts are on when serving over HTTP with OAuth (``OAS_OAUTH_ISSUER``) and an accounts key file
 (``OAS_ACCOUNTS_KEY_FILE``). A tool call from a person who linked no account is answered with a single-use link to
-``{origin}/link/{token}`` (see :mod:`oas_mcp.tools.linked`), valid :data:`LINK_TTL` seconds. The page makes sure
+``{origin}/link/{token}`` (see :mod:`oas_mcp.accounts.mcp`), valid :data:`LINK_TTL` seconds. The page makes sure
 whoever completes the link is the person it was made for: it signs them in at the same issuer, as an OAuth client of
 it (authorization code with PKCE, ``OAS_OAUTH_CLIENT_ID`` and its secret, redirect URI ``{origin}/link/callback``),
 and compares the ID token's subject with the link's. Then it takes their OAS API key (and optionally the username,
@@ -35,11 +35,11 @@ from pydantic import SecretStr
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from oas_mcp.accounts import LINK_TTL, AccountsError, AccountStore, Link, LinkedAccount, LinkRefused, Subject
+from oas_mcp.accounts.mcp import LinkedAccounts
 from oas_mcp.accounts.store import MAX_FAILED_CHECKS, Refusal
-from oas_mcp.oauth import Introspection, Issuer, IssuerError, Refused
+from oas_mcp.hosting.oauth import Introspection, Issuer, IssuerError, Refused
+from oas_mcp.server.credentials import malformed_key
 from oas_mcp.settings import SettingsError
-from oas_mcp.tools.credentials import malformed_key
-from oas_mcp.tools.linked import LinkedAccounts
 
 if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from oas_mcp.client import Credentials, OASClient
     from oas_mcp.settings import Settings
 
-logger = logging.getLogger("oas_mcp.linking")
+logger = logging.getLogger("oas_mcp.accounts.page")
 
 PREFIX = "/link"
 CALLBACK = f"{PREFIX}/callback"
@@ -467,7 +467,7 @@ async def _check_login(shared: OASClient, login: Credentials, owner: str) -> Che
 
 def _owner(greeting: str) -> str | None:
     """Whom ``Hello world @username`` greets."""
-    from oas_mcp.tools.results import Greeting
+    from oas_mcp.server.results import Greeting
 
     return Greeting.of(greeting, "api_key").username
 

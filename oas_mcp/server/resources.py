@@ -13,11 +13,11 @@ from pydantic import BaseModel, Field
 
 from oas_mcp import __version__
 from oas_mcp.client import MAX_ORGANISATION_ID
+from oas_mcp.server.result_text import as_json, shared_owner
+from oas_mcp.server.results import OrganisationResult, Organisations, SignedIn
+from oas_mcp.server.state import client_of
 from oas_mcp.settings import Settings
-from oas_mcp.text import clean
-from oas_mcp.tools.results import OrganisationResult, Organisations, SignedIn
-from oas_mcp.tools.state import client_of
-from oas_mcp.tools.texts import as_json, shared_owner
+from oas_mcp.untrusted import clean
 
 if TYPE_CHECKING:
     from oas_mcp.client import OASClient
