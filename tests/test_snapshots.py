@@ -3,9 +3,9 @@
 - ``tests/snapshots/tools.json``: what the model sees of the tools, ``tools/list`` as a real MCP client receives it
   (each tool's name, title, description, input and output schemas and annotations), in every mode that changes it.
   An edit, a new tool or an SDK upgrade that changes any of it fails here, with the difference.
-- The settings tables of ``docs/settings.md``, made from the fields of :class:`~oas_mcp.settings.Settings` (their
-  descriptions, defaults, limits and marks): a setting added, or a description changed, fails here until the page
-  says it.
+- The settings tables of ``docs/settings.md`` and the README, made from the fields of
+  :class:`~oas_mcp.settings.Settings` (their descriptions, defaults, limits and marks): a setting added, or a
+  description changed, fails here until the page says it.
 
 After a deliberate change, refresh both with :data:`REFRESH`, read the diff, and commit it with the change.
 """
@@ -24,12 +24,12 @@ from cryptography.fernet import Fernet
 from mcp import Client
 from pydantic.fields import FieldInfo
 
+from oas_mcp.accounts.mcp import LinkedAccounts
 from oas_mcp.accounts.store import connect_store
+from oas_mcp.cli.options import make_client
 from oas_mcp.sandbox import Sandbox
+from oas_mcp.server import build_server
 from oas_mcp.settings import FLAGS, HTTP_SETTINGS, Settings, env_name, flag_name, is_secret
-from oas_mcp.tools import build_server
-from oas_mcp.tools.linked import LinkedAccounts
-from oas_mcp.wiring import make_client
 
 from support import settings_for
 
