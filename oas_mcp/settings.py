@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import logging
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,8 @@ LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
 LogFormat = Literal["text", "json"]
 MIN_TOKEN_LENGTH = 16
 MIN_TOKEN_VARIETY = 8  # different characters, and different steps between neighbours, a client token needs
+MAX_SECRET_FILE_BYTES = 64 * 1024
+"""The largest secret file read: a secret, or a few keys, is far smaller (``/dev/zero`` is not read forever)."""
 MAKE_TOKEN = "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 _PORT = r"(?::(?:\d{1,5}|\*))?"
 _HOST = r"(?:\[[0-9a-f:.]+\]|[^\s/:@\[\]]+)"
@@ -43,6 +47,7 @@ _UNFILLED_BUNDLE_FIELD = r"\$\{user_config\.\w+\}"
 # A list from the environment may be comma-separated (``a.example,b.example``) or a JSON array.
 Names = Annotated[list[str], NoDecode]
 T = TypeVar("T")
+logger = logging.getLogger("oas_mcp.settings")
 
 
 # The marks below are named tuples, not frozen dataclasses: as immutable, at a fifth of the cost at start-up.
@@ -518,20 +523,71 @@ def _given(value: object) -> bool:
     return value is not None and not (isinstance(value, str) and not value.strip())
 
 
-def _unreadable(exc: OSError | UnicodeDecodeError) -> str:
+def _unreadable(exc: OSError | ValueError) -> str:
     """Why a file could not be read, in a few words."""
-    return "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    return exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
 
 
 def _read_secret(path: Path, origin: object) -> str:
     """The text of a secret's file, without its surrounding blanks; raises SettingsError."""
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"cannot read {path} ({origin}): {_unreadable(exc)}") from None
+    text = read_secret_file(path, f"{path} ({origin})").strip()
     if not text:
         raise SettingsError(f"{path} ({origin}) is empty")
     return text
+
+
+def read_secret_file(path: Path, where: str) -> str:
+    """The text of ``path``, a file holding a secret (or a few keys), named ``where`` in messages (the file and
+    the setting that names it). Symlinks are followed (Kubernetes mounts its secrets through them), but what they
+    lead to must be a regular file of at most :data:`MAX_SECRET_FILE_BYTES`; a file that others than its owner can
+    read is named in a warning, once. Raises SettingsError, never quoting the file."""
+    try:
+        data, mode = _secret_bytes(path)
+        text = data.decode()
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"cannot read {where}: {_unreadable(exc)}") from None
+    if os.name == "posix" and mode & (stat.S_IRGRP | stat.S_IROTH) and where not in _LOOSE_FILES_TOLD:
+        _LOOSE_FILES_TOLD.add(where)
+        logger.warning("%s can be read by others than its owner (mode %04o): chmod 600 %s", where, mode & 0o777, path)
+    return text
+
+
+def _secret_bytes(path: Path) -> tuple[bytes, int]:
+    """The bytes in ``path`` and its mode; raises OSError, or ValueError saying why it holds no secret."""
+
+    def check(mode: int) -> int:
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"it is {file_kind(mode)}, not a file")
+        return mode
+
+    check(path.stat().st_mode)  # before opening it: opening a device may do something
+    # Not blocking: a named pipe swapped in after the check would wait for a writer.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    with open(os.open(path, flags), "rb") as file:
+        mode = check(os.fstat(file.fileno()).st_mode)  # what was opened, had it been swapped meanwhile
+        data = file.read(MAX_SECRET_FILE_BYTES + 1)
+    if len(data) > MAX_SECRET_FILE_BYTES:
+        raise ValueError(f"it is larger than {MAX_SECRET_FILE_BYTES // 1024} KiB, which no secret is")
+    return data, mode
+
+
+_LOOSE_FILES_TOLD: set[str] = set()
+"""The secret files already named in a warning for their mode, so that each is named once."""
+
+
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, from its ``st_mode``: "a folder", "a named pipe", "a symlink"..."""
+    kinds = {
+        stat.S_ISDIR: "a folder",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISFIFO: "a named pipe",
+        stat.S_ISSOCK: "a socket",
+        stat.S_ISLNK: "a symlink",  # as lstat sees it
+    }
+    return next((kind for test, kind in kinds.items() if test(mode)), "not a regular file")
 
 
 def _describe(exc: ValidationError, origins: _Origins) -> str:

@@ -4,6 +4,7 @@ packages in a temp folder (see pg_server)."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 import subprocess
 import sys
@@ -122,9 +123,11 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 
 
 def key_file(folder: Path, *keys: bytes) -> Path:
-    """``folder``/keys, holding ``keys`` one a line (written again when a test changes its keys)."""
+    """``folder``/keys, holding ``keys`` one a line (written again when a test changes its keys), readable by its
+    owner alone."""
     path = folder / "keys"
     path.write_bytes(b"".join(key + b"\n" for key in keys))
+    path.chmod(0o600)
     return path
 
 
@@ -432,8 +435,9 @@ def test_rotate_without_a_key_file_says_how_to_make_one(tmp_path: Path) -> None:
 
 KEY_FILE_PROBLEMS: dict[str, tuple[Callable[[Path], Path], str]] = {
     "missing": (lambda folder: folder / "nowhere", "cannot read {where}: No such file or directory"),
-    "a folder": (lambda folder: folder, "cannot read {where}: Is a directory"),
-    "binary": (lambda folder: key_file(folder, b"\xff\xfe secret-looking bytes"), "cannot read {where}: not a text"),
+    "a folder": (lambda folder: folder, "cannot read {where}: it is a folder, not a file"),
+    "a device": (lambda folder: Path("/dev/zero"), "cannot read {where}: it is a character device, not a file"),
+    "binary": (lambda folder: key_file(folder, b"\xff\xfe secret-looking bytes"), "cannot read {where}: not UTF-8"),
     "a bad line": (
         lambda folder: key_file(folder, b"# keys", Fernet.generate_key(), b"s3cret-but-no-key"),
         "line 3 of {where} is not a Fernet key",
@@ -474,6 +478,37 @@ async def test_a_key_file_set_in_the_config_file_is_named_as_such(tmp_path: Path
     assert str(caught.value).startswith(f"cannot read {where}: No such file or directory; make a key with")
 
 
+async def test_a_key_file_others_can_read_is_named_in_one_warning_and_used(
+    sqlite: Backend, keys: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    await anyio.Path(keys).chmod(0o640)
+
+    with caplog.at_level(logging.WARNING):
+        for _ in range(2):
+            async with open_store(Settings.load()) as store:
+                await store.link(ALICE, account("alice"))
+
+    assert [record.getMessage() for record in caplog.records] == [
+        f"the accounts key file {keys} (OAS_ACCOUNTS_KEY_FILE) can be read by others than its owner (mode 0640): "
+        f"chmod 600 {keys}"
+    ]
+
+
+async def test_a_key_file_mounted_through_symlinks_is_read(
+    sqlite: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "version").mkdir()
+    key_file(tmp_path / "version", Fernet.generate_key())
+    (tmp_path / "..data").symlink_to("version")
+    (tmp_path / "accounts-keys").symlink_to(Path("..data", "keys"))
+    monkeypatch.setenv("OAS_ACCOUNTS_KEY_FILE", str(tmp_path / "accounts-keys"))
+
+    linked = account("alice")
+    async with open_store(Settings.load()) as store:
+        await store.link(ALICE, linked)
+        assert await store.get(ALICE) == linked
+
+
 # Where the data goes, and settings that cannot work.
 
 
@@ -488,6 +523,25 @@ async def test_the_sqlite_file_is_in_the_user_data_folder_for_its_owner_alone(
     path = tmp_path / "data" / "oas-mcp" / "accounts.sqlite3"
     assert (path.stat().st_mode & 0o777, path.parent.stat().st_mode & 0o777) == (0o600, 0o700)
     assert sqlite_backend(path).query("SELECT sub FROM oas_mcp_accounts") == [("alice",)]
+
+
+async def test_an_sqlite_file_others_can_read_is_made_its_owners_alone_and_said_so(
+    sqlite: Backend, keys: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As a copy made without ``umask 077`` is (``sqlite3 accounts.sqlite3 ".backup copy"``, then restored)."""
+    path, linked = Path(sqlite.environment["OAS_ACCOUNTS_PATH"]), account("alice")
+    async with open_store(Settings.load()) as store:
+        await store.link(ALICE, linked)
+    await anyio.Path(path).chmod(0o644)
+
+    with caplog.at_level(logging.WARNING):
+        async with open_store(Settings.load()) as store:
+            assert await store.get(ALICE) == linked
+
+    assert (await anyio.Path(path).stat()).st_mode & 0o777 == 0o600
+    assert [record.getMessage() for record in caplog.records] == [
+        f"the accounts database {path} (OAS_ACCOUNTS_PATH) was open to others (mode 0644): made it 0600"
+    ]
 
 
 async def test_an_unreachable_postgresql_is_one_line_without_the_password(

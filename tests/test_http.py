@@ -233,6 +233,7 @@ def test_an_unsafe_http_setup_refuses_to_start_with_one_line_and_exit_code_2(
 )
 def test_a_weak_token_file_is_refused_with_how_to_make_a_good_one(tmp_path: Path, token: str, expected: str) -> None:
     (tmp_path / "token").write_text(f"{token}\n")
+    (tmp_path / "token").chmod(0o600)  # else a warning says that others can read it
 
     result = run("--sandbox", *HTTP, OAS_MCP_TOKEN_FILE=str(tmp_path / "token"))
 

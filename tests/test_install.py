@@ -9,12 +9,14 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from oas_mcp.cli.config import claude_desktop_config
+from oas_mcp.cli.install import backups_folder
 from oas_mcp.cli.main import main
 
 FAKE_CLAUDE = f"""#!{sys.executable}
@@ -48,7 +50,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.chdir(project)
     monkeypatch.setenv("PATH", str(bin_folder))
-    for name in ("XDG_CONFIG_HOME", "CLAUDE_CONFIG_DIR", "APPDATA", *(n for n in os.environ if n.startswith("OAS_"))):
+    inherited = (n for n in os.environ if n.startswith("OAS_"))
+    for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "CLAUDE_CONFIG_DIR", "APPDATA", "LOCALAPPDATA", *inherited):
         monkeypatch.delenv(name, raising=False)
     return home
 
@@ -68,6 +71,16 @@ def printed_config(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, 
 def read(path: Path) -> dict[str, Any]:
     document: dict[str, Any] = json.loads(path.read_text())
     return document
+
+
+def backups(home: Path) -> list[Path]:
+    """The files install kept, in the user's state folder."""
+    folder = home / ".local" / "state" / "oas-mcp" / "backups"
+    return sorted(folder.iterdir()) if folder.exists() else []
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
 
 
 @pytest.mark.parametrize(
@@ -107,6 +120,7 @@ def test_it_writes_what_config_prints_where_the_client_reads_it_and_says_what_ne
     assert out.splitlines()[0] == f"Added oas to {path} (a new file)."
     assert out.splitlines()[1].startswith("Next: ")
     assert [entry.name for entry in path.parent.iterdir()] == [path.name]  # no temporary file, no backup
+    assert mode(path) == 0o600  # its owner's alone: they may fill in secrets
 
 
 def test_a_projects_file_runs_oas_mcp_from_the_path_and_a_users_this_installation(
@@ -148,8 +162,10 @@ def test_every_other_server_and_key_is_kept_and_the_previous_file_is_backed_up(
     assert after["mcpServers"]["other"] == {"command": "other-server", "args": ["--x"]}
     assert list(after["mcpServers"]) == ["other", "oas"]
     assert path.read_text().startswith('{\n    "mcpServers": {\n        "other": {')  # its indentation kept
-    assert path.with_name("mcp.json.bak").read_text() == before
-    assert out.startswith(f"Added oas to {path}; the previous file is {path}.bak.")
+    [backup] = backups(home)
+    assert backup.read_text() == before
+    assert out.startswith(f"Added oas to {path}; the previous file is {backup}.")
+    assert [entry.name for entry in path.parent.iterdir()] == [path.name]
 
 
 def test_running_it_twice_leaves_one_entry_and_changes_nothing(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -163,7 +179,7 @@ def test_running_it_twice_leaves_one_entry_and_changes_nothing(home: Path, capsy
     assert out.startswith(f"{path} already has oas as this would write it. Nothing was changed.")
     assert path.read_bytes() == first
     assert list(read(path)["mcpServers"]) == ["oas"]
-    assert not path.with_name(".mcp.json.bak").exists()
+    assert backups(home) == []
 
 
 def test_an_entry_of_the_same_name_that_differs_is_replaced_only_with_force(
@@ -186,9 +202,10 @@ def test_an_entry_of_the_same_name_that_differs_is_replaced_only_with_force(
     )
     assert unchanged == first
     assert forced[0] == 0
-    assert forced[1].startswith(f"Replaced oas in {path}; the previous file is {path}.bak.")
+    [backup] = backups(home)
+    assert forced[1].startswith(f"Replaced oas in {path}; the previous file is {backup}.")
     assert read(path)["mcpServers"]["oas"]["args"] == ["--sandbox", "--read-only"]
-    assert path.with_name(".mcp.json.bak").read_text() == first
+    assert backup.read_text() == first
 
 
 def test_what_differs_in_env_is_named_never_shown(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -315,10 +332,155 @@ def test_a_symlinked_file_is_updated_where_it_points(home: Path, capsys: pytest.
     (home / ".cursor").mkdir()
     (home / ".cursor" / "mcp.json").symlink_to(dotfiles / "cursor.json")
 
-    install(capsys, "cursor", "--sandbox")
+    code, out, _ = install(capsys, "cursor", "--sandbox")
 
-    assert (home / ".cursor" / "mcp.json").is_symlink()
+    link = home / ".cursor" / "mcp.json"
+    assert code == 0
+    assert out.startswith(f"Added oas to {link} (a symlink to {dotfiles / 'cursor.json'}); the previous file is ")
+    assert link.is_symlink()
     assert "oas" in read(dotfiles / "cursor.json")["mcpServers"]
+
+
+PROJECT_FILES = [
+    ("claude-code", (), ".mcp.json"),
+    ("vscode", (), ".vscode/mcp.json"),
+    ("cursor", ("--project",), ".cursor/mcp.json"),
+]
+
+
+@pytest.mark.parametrize(("client", "args", "file"), PROJECT_FILES)
+def test_a_planted_backup_symlink_is_never_written_through_and_no_backup_is_left_in_the_project(
+    home: Path, capsys: pytest.CaptureFixture[str], client: str, args: tuple[str, ...], file: str
+) -> None:
+    """A cloned project holds its file, JSON that is also a shell line, and FILE.bak -> ~/.bashrc."""
+    victim = home / ".bashrc"
+    victim.write_text("# my shell\n")
+    path = Path.cwd() / file
+    path.parent.mkdir(exist_ok=True)
+    planted = '{"x": "$(echo pwned)"}\n'
+    path.write_text(planted)
+    path.chmod(0o644)
+    path.with_name(f"{path.name}.bak").symlink_to(victim)
+
+    code, out, err = install(capsys, client, *args)
+
+    assert victim.read_text() == "# my shell\n"
+    [backup] = backups(home)
+    assert (code, err) == (0, "")
+    assert out.startswith(f"Added oas to {path}; the previous file is {backup}.")
+    assert sorted(entry.name for entry in path.parent.iterdir()) == [path.name, f"{path.name}.bak"]  # as found
+    assert backup.read_text() == planted
+    assert (mode(backup), mode(backup.parent), mode(backup.parent.parent)) == (0o600, 0o700, 0o700)
+    assert mode(path) == 0o644  # the file's own mode is kept
+
+
+@pytest.mark.parametrize(("client", "args", "file"), PROJECT_FILES)
+def test_a_projects_file_that_is_a_symlink_out_of_the_project_is_refused(
+    home: Path, capsys: pytest.CaptureFixture[str], client: str, args: tuple[str, ...], file: str
+) -> None:
+    victim = home / ".cursor" / "mcp.json"  # a file of the user's, and JSON
+    victim.parent.mkdir()
+    victim.write_text("{}")
+    path = Path.cwd() / file
+    path.parent.mkdir(exist_ok=True)
+    path.symlink_to(victim)
+
+    code, out, err = install(capsys, client, *args)
+
+    assert (code, out) == (1, "")
+    assert err == (
+        f"oas-mcp: {path} leads out of this project folder, to {victim}: a project's file is written only inside "
+        "it. Nothing was changed.\n"
+    )
+    assert victim.read_text() == "{}"
+    assert backups(home) == []
+
+
+def test_a_projects_folder_that_is_a_symlink_out_of_the_project_is_refused(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path(".vscode").symlink_to(home)
+
+    code, _, err = install(capsys, "vscode")
+
+    assert code == 1
+    assert err.startswith(f"oas-mcp: {Path.cwd() / '.vscode' / 'mcp.json'} leads out of this project folder, to ")
+    assert list(home.iterdir()) == []
+
+
+def someone_elses(path: Path) -> Path:
+    """``path``, made a JSON file of another user's (root can give it away; others are not root)."""
+    if os.geteuid() != 0:
+        return Path("/etc/hosts")
+    path.write_text("{}")
+    os.chown(path, 65534, 65534)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (
+            lambda home: home / "nowhere.json",
+            "{link} is a symlink to {target}, which does not exist: create that file, or remove the symlink.",
+        ),
+        (lambda home: home, "{link} is a symlink to {target}, which is a folder, not a file."),
+        (lambda home: Path("/dev/zero"), "{link} is a symlink to {target}, which is a character device, not a file."),
+        (
+            lambda home: someone_elses(home / "theirs.json"),
+            "{link} is a symlink to {target}, which belongs to another "
+            "user: install writes through a symlink only to a file of yours.",
+        ),
+    ],
+    ids=["dangling", "folder", "device", "another user's"],
+)
+def test_a_users_file_is_followed_only_to_a_regular_file_of_the_users(
+    home: Path, capsys: pytest.CaptureFixture[str], make: Callable[[Path], Path], expected: str
+) -> None:
+    target = make(home)
+    before = target.read_bytes() if target.is_file() else None
+    link = home / ".cursor" / "mcp.json"
+    link.parent.mkdir()
+    link.symlink_to(target)
+
+    code, out, err = install(capsys, "cursor")
+
+    assert (code, out) == (1, "")
+    assert err == f"oas-mcp: {expected.format(link=link, target=target)} Nothing was changed.\n"
+    assert (target.read_bytes() if target.is_file() else None) == before
+    assert not (home / "nowhere.json").exists()
+
+
+def test_a_backups_folder_planted_as_a_symlink_is_refused(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    elsewhere = home / "elsewhere"
+    elsewhere.mkdir()
+    (home / ".local" / "state" / "oas-mcp").mkdir(parents=True)
+    (home / ".local" / "state" / "oas-mcp" / "backups").symlink_to(elsewhere)
+    Path(".mcp.json").write_text("{}")
+
+    code, _, err = install(capsys, "claude-code")
+
+    folder = home / ".local" / "state" / "oas-mcp" / "backups"
+    assert code == 1
+    assert err == (
+        f"oas-mcp: cannot keep a backup in {folder}: {folder} is a symlink, not a folder. Nothing was changed.\n"
+    )
+    assert (list(elsewhere.iterdir()), Path(".mcp.json").read_text()) == ([], "{}")
+
+
+@pytest.mark.parametrize(
+    ("platform", "environ", "expected"),
+    [
+        ("linux", {}, "HOME/.local/state/oas-mcp/backups"),
+        ("darwin", {"XDG_STATE_HOME": "/state"}, "/state/oas-mcp/backups"),
+        ("linux", {"XDG_STATE_HOME": "relative"}, "HOME/.local/state/oas-mcp/backups"),
+        ("win32", {"LOCALAPPDATA": "/local"}, "/local/oas-mcp/backups"),
+    ],
+)
+def test_backups_are_kept_in_the_users_state_folder(
+    home: Path, platform: str, environ: dict[str, str], expected: str
+) -> None:
+    assert backups_folder(environ, platform) == Path(expected.replace("HOME", str(home)))
 
 
 def test_a_failed_write_leaves_the_file_as_it_was(
@@ -335,7 +497,7 @@ def test_a_failed_write_leaves_the_file_as_it_was(
     assert code == 1
     assert err == f"oas-mcp: cannot write {Path.cwd() / '.mcp.json'}: No space left on device. Nothing was changed.\n"
     assert Path(".mcp.json").read_text() == '{"mcpServers": {}}'
-    assert sorted(path.name for path in Path.cwd().iterdir()) == [".mcp.json", ".mcp.json.bak"]
+    assert [path.name for path in Path.cwd().iterdir()] == [".mcp.json"]
 
 
 @pytest.mark.parametrize("name", ["my oas's server", "a;rm -rf ~", "", "x" * 65])

@@ -4,7 +4,9 @@ checked and masked as the variable would be, refused beside the variable, and na
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import logging
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,8 +26,32 @@ GOOD = {"api_key": DEMO_API_KEY, "password": DEMO_PASSWORD, "mcp_token": TOKEN, 
 
 
 def secret_file(tmp_path: Path, text: str, name: str = "secret") -> Path:
+    """``tmp_path/name``, holding ``text``, readable by its owner alone (as a secret's file should be)."""
     path = tmp_path / name
     path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+def kubernetes_secret(volume: Path, name: str, text: str) -> Path:
+    """``volume/name`` as Kubernetes mounts a secret: a symlink to ``..data/name``, ``..data`` a symlink to the
+    folder of the current version (swapped at once when the secret changes), the file in it mode 0400."""
+    version = volume / "..2025_06_01_12_00_00.000000001"
+    version.mkdir()
+    (version / name).write_text(text)
+    (version / name).chmod(0o400)
+    (volume / "..data").symlink_to(version.name)
+    (volume / name).symlink_to(Path("..data", name))
+    return volume / name
+
+
+def named_pipe(folder: Path) -> Path:
+    os.mkfifo(folder / "pipe")
+    return folder / "pipe"
+
+
+def symlink(path: Path, target: str) -> Path:
+    path.symlink_to(target)
     return path
 
 
@@ -99,6 +125,67 @@ def test_an_empty_or_unreadable_file_is_one_line_naming_it(
 
     message = str(raised.value)
     assert message in (f"{path} (OAS_API_KEY_FILE) {expected}", f"cannot read {path} (OAS_API_KEY_FILE): {expected}")
+
+
+# What is not a secret's file is refused before it is read (/dev/zero was read forever, a named pipe waited for a
+# writer), after following symlinks; a file others can read is named in a warning.
+NOT_SECRET_FILES: dict[str, tuple[Callable[[Path], Path], str]] = {
+    "a device": (lambda folder: Path("/dev/zero"), "it is a character device, not a file"),
+    "a symlink to a device": (
+        lambda folder: symlink(folder / "link", "/dev/zero"),
+        "it is a character device, not a file",
+    ),
+    "a named pipe": (named_pipe, "it is a named pipe, not a file"),
+    "a folder": (lambda folder: folder, "it is a folder, not a file"),
+    "too large": (
+        lambda folder: secret_file(folder, "k" * (64 * 1024 + 1)),
+        "it is larger than 64 KiB, which no secret is",
+    ),
+}
+
+
+@pytest.mark.parametrize("problem", NOT_SECRET_FILES)
+def test_a_secret_file_is_a_regular_file_of_at_most_64_kib(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, problem: str
+) -> None:
+    make, expected = NOT_SECRET_FILES[problem]
+    path = make(tmp_path)
+    monkeypatch.setenv("OAS_API_KEY_FILE", str(path))
+
+    with pytest.raises(SettingsError) as raised:
+        Settings.load()
+
+    assert str(raised.value) == f"cannot read {path} (OAS_API_KEY_FILE): {expected}"
+
+
+def test_a_kubernetes_secret_is_read_through_its_symlinks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = kubernetes_secret(tmp_path, "api-key", f"{DEMO_API_KEY}\n")
+    monkeypatch.setenv("OAS_API_KEY_FILE", str(path))
+
+    with caplog.at_level(logging.WARNING):
+        settings = Settings.load()
+
+    assert settings.api_key is not None
+    assert settings.api_key.get_secret_value() == DEMO_API_KEY
+    assert caplog.records == []
+
+
+def test_a_secret_file_others_can_read_is_named_in_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = secret_file(tmp_path, DEMO_API_KEY)
+    path.chmod(0o644)
+    monkeypatch.setenv("OAS_API_KEY_FILE", str(path))
+
+    with caplog.at_level(logging.WARNING):
+        Settings.load()
+        Settings.load()
+
+    assert [record.getMessage() for record in caplog.records] == [
+        f"{path} (OAS_API_KEY_FILE) can be read by others than its owner (mode 0644): chmod 600 {path}"
+    ]
 
 
 def test_a_missing_file_stops_the_command_with_one_line_and_exit_code_2(tmp_path: Path) -> None:

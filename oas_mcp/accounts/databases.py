@@ -6,6 +6,7 @@ statements of each version, applied in order at start. Their calls block, so the
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     import psycopg
 
 Row = tuple[Any, ...]
+logger = logging.getLogger("oas_mcp.accounts")
 SQLITE_BUSY_TIMEOUT = 30.0  # seconds a write waits for another process's write to the same file
 POSTGRES_CONNECT_TIMEOUT = 10  # seconds
 POSTGRES_POOL_TIMEOUT = 10.0  # seconds an operation waits for a free connection
@@ -136,13 +138,22 @@ class SQLite:
     errors: tuple[type[Exception], ...] = (sqlite3.Error,)
 
     def __init__(self, path: Path, setting: str) -> None:
-        """Creates the file and its folder, when missing, for the owner only; raises SettingsError naming
-        ``setting`` when it cannot."""
+        """Creates the file and its folder, when missing, for the owner only, and makes a file others could read
+        readable by its owner alone (saying so); raises SettingsError naming ``setting`` when it cannot."""
         self.path = path.expanduser()
         self.where = f"{self.path} ({setting})"
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
+            handle = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                mode = os.fstat(handle).st_mode & 0o777
+                if os.name == "posix" and mode & 0o077:  # made by hand, or copied: SQLite's journals take its mode
+                    os.fchmod(handle, 0o600)
+                    logger.warning(
+                        "the accounts database %s was open to others (mode %04o): made it 0600", self.where, mode
+                    )
+            finally:
+                os.close(handle)
         except OSError as exc:
             raise SettingsError(f"cannot create the accounts database {self.where}: {exc.strerror or exc}") from None
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, MultiFernet
 
-from oas_mcp.settings import SettingsError
+from oas_mcp.settings import SettingsError, read_secret_file
 
 MAKE_KEY = "make a key with python3 -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
 
@@ -19,8 +19,8 @@ def read_keys(path: Path | None, setting: str) -> MultiFernet:
     """The keys in ``path``; blank lines and lines starting with ``#`` are skipped.
 
     Raises SettingsError, naming ``setting`` (where the path came from) and how to make a key, when there is no
-    path, or the file cannot be read, holds something that is not a key, or holds no key. The message never
-    quotes the file.
+    path, or the file cannot be read (see :func:`~oas_mcp.settings.read_secret_file`), holds something that is not
+    a key, or holds no key. The message never quotes the file.
     """
     if path is None:
         raise SettingsError(
@@ -29,17 +29,16 @@ def read_keys(path: Path | None, setting: str) -> MultiFernet:
         )
     where = f"the accounts key file {path} ({setting})"
     try:
-        lines = path.read_text(encoding="ascii").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = "not a text file of keys" if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
-        raise SettingsError(f"cannot read {where}: {reason}; {MAKE_KEY}") from None
+        text = read_secret_file(path, where)
+    except SettingsError as exc:
+        raise SettingsError(f"{exc}; {MAKE_KEY}") from None
     keys = []
-    for number, line in enumerate(lines, 1):
-        text = line.strip()
-        if not text or text.startswith("#"):
+    for number, line in enumerate(text.splitlines(), 1):
+        key = line.strip()
+        if not key or key.startswith("#"):
             continue
         try:
-            keys.append(Fernet(text))
+            keys.append(Fernet(key))
         except ValueError:
             raise SettingsError(f"line {number} of {where} is not a Fernet key; {MAKE_KEY}") from None
     if not keys:

@@ -1,6 +1,8 @@
 """``oas-mcp install CLIENT``: put the entry ``oas-mcp config CLIENT`` prints into the client's own configuration.
 
-Everything else in the file is kept; the write is atomic, and the previous file stays beside it as ``FILE.bak``.
+Everything else in the file is kept; the write is atomic, and the previous file is kept in the user's own
+backups folder (never beside a project's file, which others share). A symlink is followed only to a regular file of
+the user's (and, for a project's file, only inside the project).
 Running it again changes nothing; an entry of the same name that differs is replaced only with ``--force``. Claude
 Code's user configuration is its ``claude`` command's to change, so that one goes through it.
 """
@@ -8,25 +10,34 @@ Code's user configuration is its ``claude`` command's to change, so that one goe
 from __future__ import annotations
 
 import argparse
+import errno
+import itertools
 import json
 import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 from oas_mcp.cli.config import PORTABLE_COMMAND, Placement, add_placement_arguments, placement
+from oas_mcp.settings import file_kind
 
 _STRING = r'("(?:[^"\\]|\\.)*")'
 _COMMENT = re.compile(_STRING + r"|//[^\n]*|/\*.*?\*/", re.DOTALL)
 _TRAILING_COMMA = re.compile(_STRING + r"|,(?=\s*[}\]])")
 _INDENT = re.compile(r"^([ \t]+)\S", re.MULTILINE)
 _UNCHANGED = "Nothing was changed."
+_UNSAFE_IN_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
 
 
 class InstallError(Exception):
@@ -38,7 +49,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "install",
         help="add oas-mcp to an MCP client's configuration",
         description="Add the entry `oas-mcp config CLIENT` prints to the client's own configuration file, keeping "
-        "everything else in it (the previous file stays beside it as FILE.bak). Claude Desktop: its per-system "
+        "everything else in it (the previous file is kept in oas-mcp/backups in your state folder, "
+        "~/.local/state by default; the output names it). Claude Desktop: its per-system "
         "file. Claude Code: .mcp.json here, or with --user its `claude` command. VS Code: .vscode/mcp.json here. "
         "Cursor: ~/.cursor/mcp.json, or with --project .cursor/mcp.json here. A project's file runs oas-mcp from "
         "the PATH, so it works for everyone who shares it. Exit code 0 when the entry is there, 1 when the file was "
@@ -69,7 +81,8 @@ def _install(args: argparse.Namespace) -> int:
 
 def _in_file(chosen: Placement, path: Path, force: bool) -> str:
     """Merge the entry into ``path``; what was done, or InstallError."""
-    document, commented, indent = _read(path, jsonc=chosen.client_name == "vscode")
+    target = _destination(path, project=chosen.scope == "project")
+    original, document, commented, indent = _read(path, target, jsonc=chosen.client_name == "vscode")
     merged = _merged(document, chosen, path, force)
     if merged == document:
         return f"{path} already has {chosen.name} as this would write it. {_UNCHANGED}"
@@ -78,23 +91,53 @@ def _in_file(chosen: Placement, path: Path, force: bool) -> str:
             f"{path} has comments, which writing it would lose: add the entry by hand (oas-mcp config "
             f"{chosen.client_name} prints it), or delete the comments and run this again. {_UNCHANGED}"
         )
+    backup = None if original is None else _backup(target, original)
     try:
-        backup = _write(path, json.dumps(merged, indent=indent, ensure_ascii=False) + "\n")
+        _write(target, json.dumps(merged, indent=indent, ensure_ascii=False) + "\n")
     except OSError as exc:
-        raise InstallError(f"cannot write {path}: {exc.strerror or exc}. {_UNCHANGED}") from None
+        raise InstallError(f"cannot write {target}: {exc.strerror or exc}. {_UNCHANGED}") from None
     done = "Replaced {} in" if chosen.name in document.get(chosen.client.servers_key, {}) else "Added {} to"
+    where = f"{path} (a symlink to {target})" if path.is_symlink() else str(path)
     kept = f"; the previous file is {backup}" if backup else " (a new file)"
-    return f"{done.format(chosen.name)} {path}{kept}."
+    return f"{done.format(chosen.name)} {where}{kept}."
 
 
-def _read(path: Path, *, jsonc: bool) -> tuple[dict[str, Any], bool, str | int]:
-    """The JSON object in ``path`` ({} when there is no such file, or it is blank), whether it had comments
-    (allowed with ``jsonc``, as are trailing commas), and its indentation (2 spaces for a new file), so that a
-    rewrite changes only what it must; raises InstallError."""
+def _destination(path: Path, *, project: bool) -> Path:
+    """The file to write for ``path``: itself, or where its symlinks lead (some keep their dotfiles that way), when
+    that is a regular file of the user's, or nothing yet; and for a project's file, inside the project (a cloned
+    project may hold a symlink to ``~/.bashrc``). Raises InstallError."""
     try:
-        text = path.read_text(encoding="utf-8")
+        target = path.resolve()  # every symlink followed, in the file's name and in its folders'
+        linked = path.is_symlink()
+        found = target.stat() if target.exists() else None
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop, before Python 3.13
+        raise InstallError(f"cannot follow {path}: {getattr(exc, 'strerror', None) or exc}. {_UNCHANGED}") from None
+    shown = f"{path} is a symlink to {target}, which" if linked else str(path)
+    if project and not target.is_relative_to(Path.cwd().resolve()):
+        raise InstallError(
+            f"{path} leads out of this project folder, to {target}: a project's file is written only inside it. "
+            f"{_UNCHANGED}"
+        )
+    if found is None and linked:
+        raise InstallError(f"{shown} does not exist: create that file, or remove the symlink. {_UNCHANGED}")
+    if found is not None and not stat.S_ISREG(found.st_mode):
+        raise InstallError(f"{shown} is {file_kind(found.st_mode)}, not a file. {_UNCHANGED}")
+    if found is not None and linked and hasattr(os, "geteuid") and found.st_uid != os.geteuid():
+        raise InstallError(
+            f"{shown} belongs to another user: install writes through a symlink only to a file of yours. {_UNCHANGED}"
+        )
+    return target
+
+
+def _read(path: Path, target: Path, *, jsonc: bool) -> tuple[bytes | None, dict[str, Any], bool, str | int]:
+    """The bytes of ``target``, the file ``path`` names (None when there is none), the JSON object in it ({} when
+    there is no such file, or it is blank), whether it had comments (allowed with ``jsonc``, as are trailing commas),
+    and its indentation (2 spaces for a new file), so that a rewrite changes only what it must; raises InstallError."""
+    try:
+        original = target.read_bytes()
+        text = original.decode()
     except FileNotFoundError:
-        return {}, False, 2
+        return None, {}, False, 2
     except (OSError, UnicodeDecodeError) as exc:
         reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
         raise InstallError(f"cannot read {path}: {reason}. {_UNCHANGED}") from None
@@ -117,7 +160,7 @@ def _read(path: Path, *, jsonc: bool) -> tuple[dict[str, Any], bool, str | int]:
         ) from None
     if not isinstance(document, dict):
         raise InstallError(f"{path} holds a JSON {type(document).__name__}, not an object. {_UNCHANGED}")
-    return document, commented, indent
+    return original, document, commented, indent
 
 
 def _merged(document: dict[str, Any], chosen: Placement, path: Path, force: bool) -> dict[str, Any]:
@@ -178,14 +221,11 @@ def _shown(value: object) -> str:
     return text if len(text) <= 80 else f"{text[:77]}..."
 
 
-def _write(path: Path, text: str) -> Path | None:
-    """Write ``text`` to ``path`` (or the file its symlink points to) atomically: into a temporary file beside it,
-    then renamed over it, its folders made as needed. The previous file is kept as ``PATH.bak``, returned (None
-    when there was none). Raises OSError."""
-    target = path.resolve() if path.is_symlink() else path
+def _write(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` atomically: into a new temporary file beside it (readable by its owner alone, or
+    as ``target`` was), then renamed over it, its folders made as needed. Raises OSError."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    backup = None
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")  # O_EXCL, 0600
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             file.write(text)
@@ -193,14 +233,58 @@ def _write(path: Path, text: str) -> Path | None:
             os.fsync(file.fileno())
         if target.exists():
             shutil.copymode(target, temporary)
-            backup = target.with_name(f"{target.name}.bak")
-            shutil.copy2(target, backup)
         os.replace(temporary, target)
     except BaseException:
         with suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def backups_folder(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> Path:
+    """Where ``install`` keeps the files it replaced: ``oas-mcp/backups`` in the user's state folder
+    (``$XDG_STATE_HOME``, else ``~/.local/state``; on Windows ``%LOCALAPPDATA%``), never beside a project's file,
+    which others share."""
+    if platform == "win32":
+        return Path(environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "oas-mcp" / "backups"
+    state = environ.get("XDG_STATE_HOME", "")
+    return (Path(state) if Path(state).is_absolute() else Path.home() / ".local" / "state") / "oas-mcp" / "backups"
+
+
+def _backup(target: Path, original: bytes) -> Path:
+    """Keep ``original``, what ``target`` held, as a new file in :func:`backups_folder`, readable by its owner alone;
+    its path. Raises InstallError."""
+    folder = backups_folder()
+    try:
+        _private_folder(folder)
+        stem = f"{_UNSAFE_IN_NAMES.sub('_', str(target)).strip('_')[-120:]}.{time.strftime('%Y%m%d-%H%M%S')}"
+        for number in itertools.count():
+            backup = folder / (f"{stem}.bak" if number == 0 else f"{stem}.{number}.bak")
+            with suppress(FileExistsError):  # O_EXCL: never a file (or a symlink) that is there
+                handle = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_FOLLOW | _BINARY, 0o600)
+                break
+        with os.fdopen(handle, "wb") as file:
+            file.write(original)
+            file.flush()
+            os.fsync(file.fileno())
+    except OSError as exc:
+        raise InstallError(f"cannot keep a backup in {folder}: {exc.strerror or exc}. {_UNCHANGED}") from None
     return backup
+
+
+def _private_folder(folder: Path) -> None:
+    """Make ``folder`` and its parent (``oas-mcp``) when missing, for their owner alone, and check that each is a
+    folder of the user's, not a symlink; raises OSError."""
+    folder.parent.parent.mkdir(parents=True, exist_ok=True)
+    for level in (folder.parent, folder):
+        with suppress(FileExistsError):
+            level.mkdir(mode=0o700)
+        found = level.lstat()
+        if not stat.S_ISDIR(found.st_mode):
+            raise OSError(errno.ENOTDIR, f"{level} is {file_kind(found.st_mode)}, not a folder")
+        if hasattr(os, "geteuid") and found.st_uid != os.geteuid():
+            raise OSError(errno.EPERM, f"{level} belongs to another user")
+        if os.name == "posix" and found.st_mode & 0o077:
+            level.chmod(0o700)
 
 
 def _with_claude(chosen: Placement, force: bool) -> str:
