@@ -404,9 +404,12 @@ class SessionsPerPrincipal:
         protocol version of the handshake era (a later one has no sessions)."""
         if scope["type"] != "http" or scope["path"] != self.path:
             return False
-        headers = dict(scope["headers"])
-        version = headers.get(_PROTOCOL_VERSION)
-        return _SESSION_ID not in headers and (version is None or version.decode() in HANDSHAKE_PROTOCOL_VERSIONS)
+        names = [name for name, _ in scope["headers"]]
+        # The version the SDK goes by: the first header's, should there be several.
+        version = next((value for name, value in scope["headers"] if name == _PROTOCOL_VERSION), None)
+        return _SESSION_ID not in names and (
+            version is None or version.decode("latin-1") in HANDSHAKE_PROTOCOL_VERSIONS
+        )
 
     def _principal(self, scope: Scope) -> Principal | None:
         """Whose the request is; None when it is not authenticated (the SDK refuses it)."""
