@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -315,6 +318,80 @@ async def test_a_server_exports_its_spans_over_otlp_http_and_its_json_logs_carry
     ]
     [listed] = [line for line in logs if line["message"].startswith("listed")]
     assert (listed["trace_id"], listed["span_id"]) == (tool.trace_id.hex(), tool.span_id.hex())
+
+
+BATCHED = {"OTEL_BSP_SCHEDULE_DELAY": "600000", "OTEL_METRIC_EXPORT_INTERVAL": "600000"}
+"""Spans and metrics are sent every 10 minutes: until then, only a flush sends them."""
+
+
+def interrupted_after_a_tool_call(stop: signal.Signals = signal.SIGINT, **env: str) -> tuple[int, float, str]:
+    """A stdio oas-mcp on the sandbox, with ``env``, calls hello for its client and is then sent ``stop`` (Ctrl-C):
+    its exit code, the seconds it took to exit, and what it wrote on stderr."""
+    process = subprocess.Popen(
+        [PYTHON, "-m", "oas_mcp", "--sandbox"],
+        env={**BASE_ENV, **BATCHED, **env},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
+    params = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    messages = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "hello", "arguments": {}}},
+    ]
+    try:
+        process.stdin.write("".join(f"{json.dumps(message)}\n" for message in messages).encode())
+        process.stdin.flush()
+        while json.loads(process.stdout.readline()).get("id") != 2:  # it answered the call, and waits on stdin
+            pass
+        process.send_signal(stop)
+        interrupted = time.monotonic()
+        code = process.wait(timeout=30)
+        took = time.monotonic() - interrupted
+        return code, took, process.stderr.read().decode()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdin, process.stdout, process.stderr):
+            stream.close()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_on_stdio_sends_the_spans_and_metrics_still_batched(
+    collector: Collector, stop: signal.Signals
+) -> None:
+    code, _, stderr = interrupted_after_a_tool_call(stop, OTEL_EXPORTER_OTLP_ENDPOINT=collector.url)
+
+    assert code == 128 + stop
+    assert "tools/call hello" in [span.name for span in exported_spans(collector)]
+    metrics = {metric.name for request in collector.metrics for metric in metric_list(request)}
+    assert "oas_mcp.tool.duration" in metrics
+    assert "is lost" not in stderr
+
+
+def test_ctrl_c_on_stdio_stops_within_its_bound_when_the_collector_never_answers() -> None:
+    with socket.socket() as hung:  # takes connections (the kernel does), reads nothing, answers nothing
+        hung.bind(("127.0.0.1", 0))
+        hung.listen()
+        endpoint = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        code, took, stderr = interrupted_after_a_tool_call(
+            OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="30"
+        )
+
+    assert code == 130
+    assert took < 10  # 2 s, and generous on a loaded machine; unbounded, the exporter would wait 30 s
+    assert "oas-mcp: telemetry not sent within 2 s is lost (is the collector up?)" in stderr
+
+
+def metric_list(request: ExportMetricsServiceRequest) -> list[Any]:
+    return [
+        metric for resource in request.resource_metrics for scope in resource.scope_metrics for metric in scope.metrics
+    ]
 
 
 def scrape(server: Running) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
