@@ -80,7 +80,7 @@ class Telemetry:
     says whether metrics are."""
 
     metrics: bool
-    providers: tuple[TracerProvider | MeterProvider, ...] = ()
+    providers: tuple[TracerProvider | MeterProvider, ...]
 
     def instrument(self, server: Server) -> None:
         """The server's own metrics, when metrics are on (see :func:`instrument`)."""
@@ -103,7 +103,7 @@ class Telemetry:
         sending = threading.Thread(target=send, name="oas-mcp telemetry flush", daemon=True)
         sending.start()
         sending.join(seconds)
-        return not sending.is_alive() and all(sent)
+        return len(sent) == len(self.providers) and all(sent)  # each flushed, in time
 
 
 def start(environ: Mapping[str, str] = os.environ) -> Telemetry | None:
