@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,7 +37,7 @@ from oas_mcp.sandbox import DEMO2_API_KEY, DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWO
 from oas_mcp.server.server import Server
 
 from http_clients import session
-from support import BASE_ENV, NO_CREDENTIALS, PYTHON, Running, running, server_for, structured
+from support import BASE_ENV, NO_CREDENTIALS, PYTHON, Running, running, server_for, stopped_by_signal, structured
 
 pytestmark = pytest.mark.anyio
 
@@ -327,38 +326,15 @@ BATCHED = {"OTEL_BSP_SCHEDULE_DELAY": "600000", "OTEL_METRIC_EXPORT_INTERVAL": "
 def interrupted_after_a_tool_call(stop: signal.Signals = signal.SIGINT, **env: str) -> tuple[int, float, str]:
     """A stdio oas-mcp on the sandbox, with ``env``, calls hello for its client and is then sent ``stop`` (Ctrl-C):
     its exit code, the seconds it took to exit, and what it wrote on stderr."""
-    process = subprocess.Popen(
-        [PYTHON, "-m", "oas_mcp", "--sandbox"],
-        env={**BASE_ENV, **BATCHED, **env},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert process.stdin is not None
-    assert process.stdout is not None
-    assert process.stderr is not None
     params = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
-    messages = [
+    return stopped_by_signal(
+        stop,
         {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params},
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "hello", "arguments": {}}},
-    ]
-    try:
-        process.stdin.write("".join(f"{json.dumps(message)}\n" for message in messages).encode())
-        process.stdin.flush()
-        while json.loads(process.stdout.readline()).get("id") != 2:  # it answered the call, and waits on stdin
-            pass
-        process.send_signal(stop)
-        interrupted = time.monotonic()
-        code = process.wait(timeout=30)
-        took = time.monotonic() - interrupted
-        return code, took, process.stderr.read().decode()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        for stream in (process.stdin, process.stdout, process.stderr):
-            stream.close()
+        **BATCHED,
+        **env,
+    )
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
