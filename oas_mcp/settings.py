@@ -194,6 +194,13 @@ class Settings(BaseSettings):
     max_sessions: Annotated[int, HTTP_ONLY] = Field(
         1000, ge=1, le=100_000, description="Most MCP sessions open at once over HTTP; past it, new ones get 503."
     )
+    max_sessions_per_principal: Annotated[int, HTTP_ONLY] = Field(
+        50,
+        ge=1,
+        le=100_000,
+        description="Most MCP sessions over HTTP one OAuth subject (with per-request credentials and no OAuth: one "
+        "API key) may have open at once; past it, its new ones get 429 and others still get in.",
+    )
     session_idle_timeout: Annotated[float, HTTP_ONLY] = Field(
         600.0,
         ge=1,

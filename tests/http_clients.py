@@ -8,7 +8,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx2
-from mcp import Client
+from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 
 TOKEN = "test-client-token-0123456789"
@@ -39,6 +39,23 @@ async def session(
             await stack.enter_async_context(http)
         client = Client(streamable_http_client(url, http_client=http), mode=mode, **options)
         yield await stack.enter_async_context(client)
+
+
+async def sessions_until_refused(url: str, held: AsyncExitStack, most: int, **options: Any) -> tuple[int, str]:
+    """Open sessions with ``url`` (``options`` as :func:`session`'s), each left open in ``held``, until the server
+    refuses one or ``most`` are open: how many opened, and the refusal's message (empty when none was refused)."""
+    for opened in range(most):
+        try:
+            await held.enter_async_context(session(url, mode="legacy", **options))
+        except BaseExceptionGroup as group:  # the SDK's task groups wrap the client's error
+            refused, _ = group.split(MCPError)
+            error: BaseException | None = refused
+            while isinstance(error, BaseExceptionGroup):
+                error = error.exceptions[0]
+            if error is None:
+                raise
+            return opened, str(error)
+    return most, ""
 
 
 INITIALIZE = json.dumps(

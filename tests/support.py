@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -105,6 +106,38 @@ def run(*args: str, stdin: str | None = None, **env: str) -> subprocess.Complete
         timeout=60,
         check=False,
     )
+
+
+def stopped_by_signal(stop: signal.Signals, *messages: dict[str, Any], **env: str) -> tuple[int, float, str]:
+    """``python -m oas_mcp --sandbox`` on stdio, with ``env``, is sent ``messages`` (JSON-RPC), and ``stop`` once it
+    answered the last request, while it waits on stdin, which stays open: its exit code, the seconds it took to
+    exit, and what it wrote on stderr."""
+    process = subprocess.Popen(
+        [PYTHON, "-m", "oas_mcp", "--sandbox"],
+        env={**BASE_ENV, **env},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
+    last = [message["id"] for message in messages if "id" in message][-1]
+    try:
+        process.stdin.write("".join(f"{json.dumps(message)}\n" for message in messages).encode())
+        process.stdin.flush()
+        while json.loads(process.stdout.readline()).get("id") != last:
+            pass
+        process.send_signal(stop)
+        stopped = time.monotonic()
+        code = process.wait(timeout=30)
+        return code, time.monotonic() - stopped, process.stderr.read().decode()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdin, process.stdout, process.stderr):
+            stream.close()
 
 
 def free_port() -> int:

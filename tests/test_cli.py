@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp_types import LATEST_PROTOCOL_VERSION
 
-from support import BASE_ENV, PYTHON, run, running, structured
+from support import BASE_ENV, PYTHON, run, running, stopped_by_signal, structured
 
 pytestmark = pytest.mark.anyio
 
@@ -103,29 +102,8 @@ def test_the_first_ctrl_c_stops_the_stdio_server_at_once_with_one_line() -> None
             "clientInfo": {"name": "t", "version": "1"},
         },
     }
-    process = subprocess.Popen(
-        [PYTHON, "-m", "oas_mcp", "--sandbox"],
-        env=BASE_ENV,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert process.stdin is not None
-    assert process.stdout is not None
-    assert process.stderr is not None
-    try:
-        process.stdin.write(f"{json.dumps(initialize)}\n".encode())
-        process.stdin.flush()
-        assert json.loads(process.stdout.readline())["id"] == 1  # it serves, and waits on stdin, which stays open
-        process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=30)  # before the fix, only a third Ctrl-C stopped it
-        stderr = process.stderr.read().decode()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        for stream in (process.stdin, process.stdout, process.stderr):
-            stream.close()
+
+    code, _, stderr = stopped_by_signal(signal.SIGINT, initialize)  # before the fix, only a third Ctrl-C stopped it
 
     assert code == 130
     assert stderr == "oas-mcp: stopped (Ctrl-C)\n"

@@ -5,6 +5,7 @@ sandbox served over HTTP.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import socket
@@ -31,7 +32,7 @@ from oas_mcp.sandbox import (
     DEMO_USERNAME,
 )
 
-from http_clients import PING, TOKEN, in_session, post_initialize, post_message, session
+from http_clients import PING, TOKEN, in_session, post_initialize, post_message, session, sessions_until_refused
 from support import Running, error_text, run, running, structured
 
 pytestmark = pytest.mark.anyio
@@ -148,7 +149,9 @@ async def test_the_token_from_a_file_works_and_is_never_logged(tmp_path: Path) -
 
 
 def test_past_max_sessions_a_new_session_gets_503_with_retry_after_and_open_ones_keep_working() -> None:
-    with running("--sandbox", *HTTP, OAS_MCP_TOKEN=TOKEN, OAS_MAX_SESSIONS="2") as server:
+    # Everyone shares the one token, so it is one principal: only OAS_MAX_SESSIONS limits it.
+    env = {"OAS_MCP_TOKEN": TOKEN, "OAS_MAX_SESSIONS": "2", "OAS_MAX_SESSIONS_PER_PRINCIPAL": "1"}
+    with running("--sandbox", *HTTP, **env) as server:
         first, second, refused = (post_initialize(server.mcp, **AUTH) for _ in range(3))
         served = post_message(server.mcp, PING, **AUTH, **in_session(first.headers["mcp-session-id"]))
         ended = httpx2.delete(server.mcp, headers=AUTH | in_session(second.headers["mcp-session-id"]), timeout=60.0)
@@ -160,6 +163,35 @@ def test_past_max_sessions_a_new_session_gets_503_with_retry_after_and_open_ones
     assert refused.json()["error"]["message"] == "Too many open sessions"
     assert (served.status_code, ended.status_code, after_one_ended.status_code) == (200, 200, 200)
     assert '"result":{}' in served.text
+
+
+async def test_with_per_request_credentials_each_key_gets_its_share_of_sessions_and_is_told_when_to_retry() -> None:
+    env = {"OAS_MCP_TOKEN": TOKEN, "OAS_MAX_SESSIONS": "4", "OAS_MAX_SESSIONS_PER_PRINCIPAL": "2"}
+    with running("--sandbox", *HTTP, "--per-request-credentials", **env) as server:
+        demo = AUTH | {"X-Api-Key": DEMO_API_KEY}
+        idle = [post_initialize(server.mcp, **demo) for _ in range(2)]
+        refused = post_initialize(server.mcp, **demo)
+        async with contextlib.AsyncExitStack() as held:
+            others, _ = await sessions_until_refused(server.mcp, held, 2, api_key=DEMO2_API_KEY)
+        ended = httpx2.delete(server.mcp, headers=demo | in_session(idle[0].headers["mcp-session-id"]), timeout=60.0)
+        after_one_ended = post_initialize(server.mcp, **demo)
+
+    assert [answer.status_code for answer in idle] == [200, 200]
+    assert (refused.status_code, refused.headers["content-type"]) == (429, "application/json")
+    wait = int(refused.headers["retry-after"])
+    assert 1 <= wait <= 600  # when the least recently used session idles out (OAS_SESSION_IDLE_TIMEOUT)
+    assert refused.json() == {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {
+            "code": -32600,
+            "message": "Too many open sessions: you have 2 open, the most one user may have at once. Close those "
+            "you no longer use (quit idle clients; a client ends its session with an HTTP DELETE), or retry in "
+            f"{wait} s, when your least recently used one idles out.",
+        },
+    }
+    assert others == 2
+    assert (ended.status_code, after_one_ended.status_code) == (200, 200)
 
 
 def test_an_idle_session_ends_and_its_id_then_answers_as_unknown() -> None:

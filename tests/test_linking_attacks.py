@@ -5,10 +5,9 @@ tests/test_linking.py's."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import secrets
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -17,18 +16,21 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import pytest
 from cryptography.fernet import Fernet
+from mcp import Client, MCPError
 from mcp.server.auth.middleware.auth_context import auth_context_var
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
+from mcp.server.connection import Connection
+from mcp.server.session import ServerSession
 from mcp.shared.exceptions import UrlElicitationRequiredError
-from mcp_types import ClientCapabilities, ElicitationCapability, UrlElicitationCapability
+from mcp_types import ClientCapabilities, ElicitationCapability, ElicitResult, UrlElicitationCapability
 from pydantic import SecretStr
 
 import oas_mcp.accounts.store
 from oas_mcp.accounts import AccountStore, Link, LinkedAccount, LinkRefused, Subject, open_store
 from oas_mcp.accounts.databases import Session
 from oas_mcp.accounts.mcp import MAX_WATCHED, LinkedAccounts
-from oas_mcp.accounts.store import MAX_FAILED_CHECKS, PENDING_PER_SUBJECT
+from oas_mcp.accounts.store import MAX_FAILED_CHECKS
 from oas_mcp.client import OASClient
 from oas_mcp.sandbox import (
     DEMO2_EMAIL,
@@ -38,13 +40,15 @@ from oas_mcp.sandbox import (
     DEMO_EMAIL,
     DEMO_PASSWORD,
     DEMO_USERNAME,
+    Sandbox,
 )
+from oas_mcp.server import build_server
 from oas_mcp.server.credentials import Clients
 from oas_mcp.settings import Settings
 
 from http_clients import session
 from pg_server import fresh_schema
-from support import error_text
+from support import client_for, error_text, settings_for
 from test_linking import (
     Linking,
     asked_to_link,
@@ -214,41 +218,35 @@ class NobodyLinked:
         return Link(secrets.token_urlsafe(32), subject, secrets.token_urlsafe(16))
 
 
-class Teardown:
-    """A session's connection's exit stack, as far as the MCP side uses it: what it is to call when the session
-    ends."""
+class Told:
+    """A client's stream, as far as the MCP side writes to it: the elicitations it was told completed."""
 
     def __init__(self) -> None:
-        self.callbacks: list[Callable[[], object]] = []
-
-    def callback(self, function: Callable[..., object], /, *args: object) -> None:
-        self.callbacks.append(functools.partial(function, *args))
-
-    def end(self) -> None:
-        for callback in self.callbacks:
-            callback()
-
-
-class McpSession:
-    """What the MCP side uses of a client's session that declared URL elicitation: what it was told completed."""
-
-    def __init__(self) -> None:
-        self.client_capabilities = ClientCapabilities(elicitation=ElicitationCapability(url=UrlElicitationCapability()))
-        self.teardown = Teardown()
-        self._connection = SimpleNamespace(exit_stack=self.teardown)
         self.told: list[str] = []
         self.was_told = anyio.Event()
 
-    async def send_elicit_complete(self, elicitation_id: str) -> None:
-        self.told.append(elicitation_id)
+    async def notify(self, method: str, params: Mapping[str, Any] | None, opts: object = None) -> None:
+        assert method == "notifications/elicitation/complete"
+        assert params is not None
+        self.told.append(params["elicitationId"])
         self.was_told.set()
 
+    async def send_raw_request(self, method: str, params: Mapping[str, Any] | None, opts: object = None) -> Any:
+        raise NotImplementedError
 
-class StalledSession(McpSession):
-    """A session whose client stopped reading: sending it anything never ends."""
 
-    async def send_elicit_complete(self, elicitation_id: str) -> None:
+class Stalled(Told):
+    """The stream of a client that stopped reading: writing anything to it never ends."""
+
+    async def notify(self, method: str, params: Mapping[str, Any] | None, opts: object = None) -> None:
         await anyio.sleep_forever()
+
+
+def connection(stream: Told) -> Connection:
+    """The SDK's connection of a client that declared URL elicitation, writing to ``stream``."""
+    made = Connection.for_loop(stream)
+    made.client_capabilities = ClientCapabilities(elicitation=ElicitationCapability(url=UrlElicitationCapability()))
+    return made
 
 
 @contextlib.contextmanager
@@ -263,15 +261,15 @@ def calling_as(sub: str) -> Iterator[None]:
         auth_context_var.reset(reset)
 
 
-def in_session(session: McpSession) -> Any:
-    """A request in ``session``, as the MCP side reads one."""
-    return cast("Any", SimpleNamespace(session=session))
+def on(connection: Connection) -> Any:
+    """A request on ``connection``, as the MCP side reads one: with a session of its own, as the SDK makes them."""
+    return cast("Any", SimpleNamespace(session=ServerSession(cast("Any", None), connection)))
 
 
-async def asked(linked: LinkedAccounts, sub: str, session: McpSession) -> str:
-    """``sub`` calls a tool in ``session``: the elicitation id of the link it is asked to open."""
+async def asked(linked: LinkedAccounts, sub: str, connection: Connection) -> str:
+    """``sub`` calls a tool on ``connection``: the elicitation id of the link it is asked to open."""
     with calling_as(sub), pytest.raises(UrlElicitationRequiredError) as required:
-        await linked.client(in_session(session), cast("Clients", None))
+        await linked.client(on(connection), cast("Clients", None))
     elicitation_id = required.value.elicitations[0].elicitation_id
     assert elicitation_id is not None
     return elicitation_id
@@ -287,29 +285,52 @@ async def test_one_person_calling_in_a_loop_does_not_cost_another_their_completi
     replica's cap the oldest watches are dropped, alice's among them, so alice's client is never told her link was
     used. (Each also stays in mallory's session's exit stack for as long as it lives.)"""
     linked = LinkedAccounts(cast("AccountStore", NobodyLinked()), link_url)
-    alices, mallorys = McpSession(), McpSession()
-    alice_asked = await asked(linked, "alice", alices)
+    alices, mallorys = Told(), Told()
+    alice_asked = await asked(linked, "alice", connection(alices))
+    mallorys_connection = connection(mallorys)
     for _ in range(MAX_WATCHED):
-        await asked(linked, "mallory", mallorys)
+        await asked(linked, "mallory", mallorys_connection)
 
     await linked.completed(alice_asked)  # alice used her link, on this replica
 
     assert alices.told == [alice_asked]
 
 
-async def test_a_long_session_leaves_one_teardown_behind_and_its_end_stops_its_watches() -> None:
-    """A client keeps one session open for days, and calls tools unlinked again and again: what the session's end
-    must undo stays one callback, not one per call; and once it ended, nobody is told of its links."""
+async def elicited(context: Any, params: Any) -> ElicitResult:
+    return ElicitResult(action="accept")  # a client that declares URL elicitation
+
+
+async def test_a_long_session_leaves_one_teardown_behind_and_its_end_stops_its_watches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client keeps one session open for days, and calls tools unlinked again and again, through the real SDK
+    (which makes a session object per request, on the session's one connection): what the session's end must undo
+    is registered once, not once per call (before, 5 calls left 5 entries, each with its own teardown); and once
+    the session ended, nothing of it is watched."""
     linked = LinkedAccounts(cast("AccountStore", NobodyLinked()), link_url)
-    session = McpSession()
-    asked_for = [await asked(linked, "mallory", session) for _ in range(3 * PENDING_PER_SUBJECT)]
-    teardowns = len(session.teardown.callbacks)
+    teardowns: list[Connection] = []
+    end = linked._ended
 
-    session.teardown.end()
-    await linked.completed(asked_for[-1])
+    def ended(connection: Connection) -> None:  # what the session's end calls back
+        teardowns.append(connection)
+        end(connection)
 
-    assert teardowns == 1
-    assert session.told == []
+    monkeypatch.setattr(linked, "_ended", ended)
+    sandbox = Sandbox()
+    server = build_server(settings_for(), lambda: client_for(sandbox), linked=linked)
+    asked_for: list[str | None] = []
+    with calling_as("mallory"):  # the server's tasks, started within, are mallory's
+        async with Client(server, mode="legacy", elicitation_callback=elicited) as client:
+            for _ in range(5):
+                with pytest.raises(MCPError) as required:
+                    await client.call_tool("hello", {})
+                (elicitation,) = UrlElicitationRequiredError.from_error(required.value.error).elicitations
+                asked_for.append(elicitation.elicitation_id)
+            watched, torn_down_meanwhile = len(linked._watched), len(teardowns)
+
+    assert (len(set(asked_for)), watched, torn_down_meanwhile) == (5, 5, 0)
+    assert len(teardowns) == 1
+    assert linked._watched == {}
 
 
 class UsedElsewhere(NobodyLinked):
@@ -331,9 +352,9 @@ async def test_a_stalled_session_holds_up_neither_the_page_nor_anyone_elses_noti
     monkeypatch.setattr(oas_mcp.accounts.mcp, "POLL_INTERVAL", 0.01)
     store = UsedElsewhere()
     linked = LinkedAccounts(cast("AccountStore", store), link_url)
-    bobs, alices = StalledSession(), McpSession()
+    bobs, alices = connection(Stalled()), Told()
     on_the_page, elsewhere = await asked(linked, "bob", bobs), await asked(linked, "bob", bobs)
-    alice_asked = await asked(linked, "alice", alices)
+    alice_asked = await asked(linked, "alice", connection(alices))
     store.used = [elsewhere, alice_asked]
 
     with anyio.fail_after(10):  # a hang, not a measure
@@ -366,7 +387,7 @@ async def test_unlinking_drops_the_client_of_the_account_at_once() -> None:
     shared = SimpleNamespace(with_credentials=lambda credentials: SimpleNamespace(credentials=credentials))
     clients = Clients(cast("OASClient", shared), per_request=False)
     with calling_as("alice"):
-        await linked.client(in_session(McpSession()), clients)
+        await linked.client(on(connection(Told())), clients)
         cached = len(clients)
         said = await linked.unlink()
 

@@ -9,6 +9,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ from oas_mcp.hosting.oauth import (
 )
 from oas_mcp.sandbox import DEMO2_API_KEY, DEMO2_ORGANISATIONS
 
-from http_clients import in_session, post_initialize, post_message, session
+from http_clients import in_session, post_initialize, post_message, session, sessions_until_refused
 from oauth_issuer import INTROSPECTOR, RESOURCE, FakeIssuer, public_jwk, public_pem, rsa_key, serving, unsigned
 from support import Running, free_port, run, running, running_on, structured, wait_for
 
@@ -470,6 +471,32 @@ async def test_one_subjects_session_is_not_anothers(served: tuple[FakeIssuer, Ru
     assert opened.status_code == 200
     assert stolen.status_code == 404
     assert own.status_code == 200
+
+
+async def test_one_person_cannot_take_every_session_and_others_still_get_in() -> None:
+    """Alice, signed in, opens sessions in a loop (from any number of OAuth clients: anyone may register one at
+    many issuers). She gets her share (before, all the server's sessions, and everyone else got 503), is told
+    what to do, and bob still gets in."""
+    fake = FakeIssuer(f"http://127.0.0.1:{free_port()}")
+    port = free_port()
+    env = {
+        "OAS_OAUTH_ISSUER": fake.url,
+        "OAS_PUBLIC_URL": f"http://127.0.0.1:{port}/mcp",
+        "OAS_MAX_SESSIONS": "6",
+        "OAS_MAX_SESSIONS_PER_PRINCIPAL": "3",
+    }
+    with serving(fake), running_on(port, *HTTP, **env) as server:
+        wait_for(server, "signing keys")
+        async with AsyncExitStack() as held:
+            alices, refusal = await sessions_until_refused(server.mcp, held, 6, token=token_for(fake, server))
+            other_client = post_initialize(server.mcp, **bearer(token_for(fake, server, client_id="another-client")))
+            bobs, _ = await sessions_until_refused(server.mcp, held, 1, token=token_for(fake, server, sub="bob"))
+
+    assert (alices, bobs) == (3, 1)
+    assert refusal.startswith("Too many open sessions: you have 3 open, the most one user may have at once.")
+    assert other_client.status_code == 429
+    assert other_client.headers["content-type"] == "application/json"
+    assert other_client.json()["error"]["message"] == refusal
 
 
 def test_an_issuer_down_at_start_up_is_said_in_one_line_and_tried_again() -> None:

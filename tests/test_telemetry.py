@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -34,7 +36,17 @@ from oas_mcp.sandbox import DEMO2_API_KEY, DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWO
 from oas_mcp.server.server import Server
 
 from http_clients import session
-from support import BASE_ENV, DOCS, NO_CREDENTIALS, PYTHON, Running, running, server_for, structured
+from support import (
+    BASE_ENV,
+    DOCS,
+    NO_CREDENTIALS,
+    PYTHON,
+    Running,
+    running,
+    server_for,
+    stopped_by_signal,
+    structured,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -313,6 +325,55 @@ async def test_a_server_exports_its_spans_over_otlp_http_and_its_json_logs_carry
     ]
     [listed] = [line for line in logs if line["message"].startswith("listed")]
     assert (listed["trace_id"], listed["span_id"]) == (tool.trace_id.hex(), tool.span_id.hex())
+
+
+BATCHED = {"OTEL_BSP_SCHEDULE_DELAY": "600000", "OTEL_METRIC_EXPORT_INTERVAL": "600000"}
+"""Spans and metrics are sent every 10 minutes: until then, only a flush sends them."""
+
+
+def interrupted_after_a_tool_call(stop: signal.Signals, **env: str) -> tuple[int, float, str]:
+    """A stdio oas-mcp on the sandbox, with ``env``, calls hello for its client and is then sent ``stop``:
+    its exit code, the seconds it took to exit, and what it wrote on stderr."""
+    params = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    return stopped_by_signal(
+        stop,
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "hello", "arguments": {}}},
+        **BATCHED,
+        **env,
+    )
+
+
+def test_ctrl_c_on_stdio_sends_the_spans_and_metrics_still_batched(collector: Collector) -> None:
+    code, _, stderr = interrupted_after_a_tool_call(signal.SIGINT, OTEL_EXPORTER_OTLP_ENDPOINT=collector.url)
+
+    assert code == 130
+    assert "tools/call hello" in [span.name for span in exported_spans(collector)]
+    metrics = {metric.name for request in collector.metrics for metric in metric_list(request)}
+    assert "oas_mcp.tool.duration" in metrics
+    assert "is lost" not in stderr
+
+
+def test_sigterm_on_stdio_stops_within_its_bound_when_the_collector_never_answers() -> None:
+    """As a client stops its server, and the collector is stuck (before, with telemetry on, it never stopped)."""
+    with socket.socket() as hung:  # takes connections (the kernel does), reads nothing, answers nothing
+        hung.bind(("127.0.0.1", 0))
+        hung.listen()
+        endpoint = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        code, took, stderr = interrupted_after_a_tool_call(
+            signal.SIGTERM, OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="30"
+        )
+
+    assert code == 143
+    assert took < 10  # 2 s, and generous on a loaded machine; unbounded, the exporter would wait 30 s
+    assert "oas-mcp: telemetry not sent within 2 s is lost (is the collector up?)" in stderr
+
+
+def metric_list(request: ExportMetricsServiceRequest) -> list[Any]:
+    return [
+        metric for resource in request.resource_metrics for scope in resource.scope_metrics for metric in scope.metrics
+    ]
 
 
 def scrape(server: Running) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

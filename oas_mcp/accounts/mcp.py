@@ -19,14 +19,19 @@ from mcp.server import MCPServer
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import UrlElicitationRequiredError
-from mcp_types import ElicitRequestURLParams, ToolAnnotations
+from mcp_types import (
+    ElicitCompleteNotification,
+    ElicitCompleteNotificationParams,
+    ElicitRequestURLParams,
+    ToolAnnotations,
+)
 
 from oas_mcp.accounts import LINK_TTL, AccountsError, AccountStore, LinkedAccount, Subject
 from oas_mcp.accounts.store import PENDING_PER_SUBJECT
 
 if TYPE_CHECKING:
+    from mcp.server.connection import Connection
     from mcp.server.context import ServerRequestContext
-    from mcp.server.session import ServerSession
 
     from oas_mcp.client import OASClient
     from oas_mcp.server.credentials import Clients
@@ -66,7 +71,7 @@ def link_required(url: str) -> str:
 
 @dataclass(frozen=True)
 class _Watched:
-    session: ServerSession
+    connection: Connection  # the session's, which lasts as long as it (the SDK makes a ServerSession per request)
     subject: Subject
     until: float  # anyio.current_time() after which the link has expired: no completion can come
 
@@ -81,7 +86,7 @@ class LinkedAccounts:
         self._link_url = link_url
         self._watched: dict[str, _Watched] = {}  # by elicitation id, oldest first
         self._of_subject: dict[Subject, list[str]] = {}  # the elicitation ids watched for each subject, oldest first
-        self._of_session: dict[ServerSession, set[str]] = {}  # and for each session, until it ends
+        self._of_connection: dict[Connection, set[str]] = {}  # and for each session's connection, until it ends
         self._clients: Clients | None = None  # where the clients of linked accounts are cached, once one is made
         self._wake = anyio.Event()
 
@@ -139,20 +144,18 @@ class LinkedAccounts:
         url = self._link_url(link.token)
         if not _opens_urls(request):
             raise ToolError(link_required(url))
-        self._watch(link.elicitation_id, subject, request.session)
+        self._watch(link.elicitation_id, subject, request.session._connection)
         params = ElicitRequestURLParams(message=ELICITATION_MESSAGE, url=url, elicitation_id=link.elicitation_id)
         raise UrlElicitationRequiredError([params], message=LINK_SHOWN)
 
-    def _watch(self, elicitation_id: str, subject: Subject, session: ServerSession) -> None:
-        """Tell ``session`` when the link is used, until it expires or the session ends: no more than the newest
-        :data:`PENDING_PER_SUBJECT` of ``subject``'s, and :data:`MAX_WATCHED` in all."""
-        if session not in self._of_session:
-            self._of_session[session] = set()
-            # Once per session: handlers are given the request's session, whose connection's teardown is reached
-            # through it.
-            session._connection.exit_stack.callback(self._ended, session)
-        self._watched[elicitation_id] = _Watched(session, subject, anyio.current_time() + LINK_TTL)
-        self._of_session[session].add(elicitation_id)
+    def _watch(self, elicitation_id: str, subject: Subject, connection: Connection) -> None:
+        """Tell the session on ``connection`` when the link is used, until it expires or the session ends: no more
+        than the newest :data:`PENDING_PER_SUBJECT` of ``subject``'s, and :data:`MAX_WATCHED` in all."""
+        if connection not in self._of_connection:
+            self._of_connection[connection] = set()
+            connection.exit_stack.callback(self._ended, connection)  # once per connection, however many requests
+        self._watched[elicitation_id] = _Watched(connection, subject, anyio.current_time() + LINK_TTL)
+        self._of_connection[connection].add(elicitation_id)
         subjects = self._of_subject.setdefault(subject, [])
         subjects.append(elicitation_id)
         while len(subjects) > PENDING_PER_SUBJECT:
@@ -166,16 +169,16 @@ class LinkedAccounts:
         watched = self._watched.pop(elicitation_id, None)
         if watched is None:
             return None
-        self._of_session.get(watched.session, set()).discard(elicitation_id)
+        self._of_connection.get(watched.connection, set()).discard(elicitation_id)
         subjects = self._of_subject[watched.subject]
         subjects.remove(elicitation_id)
         if not subjects:
             del self._of_subject[watched.subject]
         return watched
 
-    def _ended(self, session: ServerSession) -> None:
-        """``session`` ended: nobody is left to tell of its links."""
-        for elicitation_id in self._of_session.pop(session, set()):
+    def _ended(self, connection: Connection) -> None:
+        """The session on ``connection`` ended: nobody is left to tell of its links."""
+        for elicitation_id in self._of_connection.pop(connection, set()):
             self._unwatch(elicitation_id)
 
     async def completed(self, elicitation_id: str) -> None:
@@ -184,11 +187,11 @@ class LinkedAccounts:
         watched = self._unwatch(elicitation_id)
         if watched is None:
             return
+        params = ElicitCompleteNotificationParams(elicitation_id=elicitation_id)
+        notice = ElicitCompleteNotification(params=params).model_dump(by_alias=True, mode="json", exclude_none=True)
         with anyio.move_on_after(NOTIFY_TIMEOUT) as waited:
-            try:
-                await watched.session.send_elicit_complete(elicitation_id)
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                logger.debug("the session asked to link by %s ended before it could be told", watched.subject)
+            # On the session's own stream, as ServerSession.send_elicit_complete sends it (dropped once it is gone).
+            await watched.connection.notify(notice["method"], notice.get("params"))
         if waited.cancelled_caught:
             logger.debug("the session asked to link by %s did not take its completion notice", watched.subject)
 

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from oas_mcp import __version__
 from oas_mcp.cli.options import add_http_flags, add_settings_flags, connector, load_settings
 from oas_mcp.settings import LOG_LEVELS, SettingsError
 
+if TYPE_CHECKING:
+    from oas_mcp.observability.telemetry import Telemetry
+
 SERVING = ("serve", "sandbox")
 COMMANDS = (*SERVING, "check", "tools", "call", "config", "install", "accounts")
 INTERRUPTED = "oas-mcp: stopped (Ctrl-C)"
 EXIT_INTERRUPTED = 130
+FLUSH_ON_STOP = 2.0
+"""Seconds Ctrl-C on stdio gives telemetry to send what it still holds before the process ends."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -156,21 +162,35 @@ def _start_and_serve(args: argparse.Namespace) -> int:
             "(oas-mcp install claude-desktop, claude-code, vscode or cursor adds it to one). Ctrl-C stops it.",
             file=sys.stderr,
         )
-    signal.signal(signal.SIGINT, _stop_at_once)
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, functools.partial(_stop_at_once, telemetry))
     _started()
     server.run()
     return 0
 
 
-def _stop_at_once(signum: int, frame: object) -> None:
-    """Ctrl-C while serving stdio: stop now, saying so in one line, with exit code 130.
+def _stop_at_once(telemetry: Telemetry | None, signum: int, frame: object) -> None:
+    """Ctrl-C (or SIGTERM, as clients stop their servers) while serving stdio: stop now, with exit code 128 plus
+    the signal's number, saying so in one line for Ctrl-C.
 
     asyncio's own handler would only cancel the server, and that waits for the SDK's stdin reader, a worker thread
     blocked in a read that no cancelling reaches (as is the interpreter's exit, which joins it): the process would
-    stop at the third Ctrl-C, with a traceback. Nothing is lost by not unwinding: the server keeps no state of its
-    own (the OAS API does)."""
-    os.write(sys.stderr.fileno(), f"{INTERRUPTED}\n".encode())
-    os._exit(EXIT_INTERRUPTED)
+    stop at the third Ctrl-C, with a traceback, and a SIGTERM exiting through Python would never end. Nothing is
+    lost by not unwinding: the server keeps no state of its own (the OAS API does), and the spans and metrics
+    ``telemetry`` still holds are sent first, for :data:`FLUSH_ON_STOP` seconds at most (another signal meanwhile
+    stops it at once)."""
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, _stop_now)
+    if signum == signal.SIGINT:
+        os.write(sys.stderr.fileno(), f"{INTERRUPTED}\n".encode())
+    if telemetry is not None and not telemetry.flush(FLUSH_ON_STOP):
+        lost = f"oas-mcp: telemetry not sent within {FLUSH_ON_STOP:g} s is lost (is the collector up?)\n"
+        os.write(sys.stderr.fileno(), lost.encode())
+    _stop_now(signum, frame)
+
+
+def _stop_now(signum: int, frame: object) -> None:
+    os._exit(128 + signum)
 
 
 def _sandbox(args: argparse.Namespace) -> int:

@@ -3,8 +3,9 @@
 What this module adds to the SDK's transport is policy: clients present a bearer token (one shared token,
 compared in constant time, or OAuth access tokens from an authorization server: see ``oauth``), Host and Origin
 are checked against an allowlist (DNS-rebinding protection), and a non-loopback bind without either refuses to
-start. Sessions are capped in number and idle time, and belong to the OAuth subject and, with per-request
-credentials, the key that opened them. ``GET /healthz`` answers load balancers without authentication. With OAuth
+start. Sessions are capped in number and idle time, in all and for each OAuth subject (or, with per-request
+credentials and no OAuth, each API key), and belong to the OAuth subject and, with per-request credentials, the key
+that opened them. ``GET /healthz`` answers load balancers without authentication. With OAuth
 and an accounts key file, each person links their own OAS account on the link page (see ``linking``).
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import errno
 import hmac
 import logging
+import math
 import socket
 import sys
 from collections.abc import Callable, Coroutine
@@ -22,9 +24,13 @@ from urllib.parse import urlsplit
 
 import anyio
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
-from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.provider import AccessToken, principal_components
 from mcp.server.auth.settings import AuthSettings
+from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
+from mcp_types import INVALID_REQUEST, ErrorData, JSONRPCError
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import SecretStr
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
@@ -36,6 +42,7 @@ from oas_mcp.server.credentials import API_KEY_HEADER, key_digest
 from oas_mcp.settings import Settings, SettingsError, env_name, is_loopback
 
 if TYPE_CHECKING:
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -215,6 +222,13 @@ def http_app(server: Server, settings: Settings, policy: Policy, page: LinkPage 
     # is named by the token's own subject.
     if policy.oauth is not None:
         app.user_middleware.append(Middleware(NamedCaller))
+    if not settings.stateless and (policy.oauth is not None or settings.per_request_credentials):
+        # Before the key joins the subject: with OAuth, a person is one principal whatever keys they send.
+        by_key = policy.oauth is None
+        cap = Middleware(
+            SessionsPerPrincipal, server=server, settings=settings, by_key=by_key, anonymous=not policy.authenticates
+        )
+        app.user_middleware.append(cap)
     if settings.per_request_credentials:
         app.user_middleware.append(Middleware(KeyBoundSessions, anonymous=not policy.authenticates))
     served = CanonicalRequests(RetryAfterWhenFull(app))
@@ -319,10 +333,145 @@ class KeyBoundSessions:
         else:  # not authenticated: left to the SDK to refuse
             await self.app(scope, receive, send)
             return
-        digest = key_digest(Headers(scope=scope).get(API_KEY_HEADER, "").strip()).hex()
+        digest = _key_digest(scope).hex()
         subject = f"{token.subject} {digest}" if token.subject else digest
         owner = AuthenticatedUser(token.model_copy(update={"subject": subject}))
         await self.app({**scope, "user": owner}, receive, send)
+
+
+def _key_digest(scope: Scope) -> bytes:
+    """What identifies the request's X-Api-Key header (with per-request credentials, its OAS API key)."""
+    return key_digest(Headers(scope=scope).get(API_KEY_HEADER, "").strip())
+
+
+Principal = tuple[str | None, ...]
+_SESSION_ID = MCP_SESSION_ID_HEADER.lower().encode()
+_PROTOCOL_VERSION = MCP_PROTOCOL_VERSION_HEADER.encode()
+
+
+class SessionsPerPrincipal:
+    """Starlette middleware, after authentication: no principal may hold more than
+    ``settings.max_sessions_per_principal`` of the server's sessions (``max_sessions``), so one user opening
+    sessions in a loop does not lock everyone else out. A principal is an OAuth subject (its issuer and ``sub``,
+    whatever client it signs in with: anyone may register clients at many issuers) or, ``by_key``, an X-Api-Key.
+    Past its share, a request that would open a session is answered 429 with a JSON-RPC error saying what to do.
+
+    Each principal's sessions are learnt from the answers that opened them (their ``Mcp-Session-Id``), and forgotten
+    once the SDK no longer has them; openings still in flight count too, so concurrent ones cannot overshoot.
+    """
+
+    def __init__(self, app: ASGIApp, *, server: Server, settings: Settings, by_key: bool, anonymous: bool) -> None:
+        self.app = app
+        self.server = server
+        self.path = settings.http_path
+        self.most = settings.max_sessions_per_principal
+        self.forget_after = 2 * settings.max_sessions  # session IDs kept before the ended ones are swept out
+        self.by_key = by_key
+        self.anonymous = anonymous  # no client authentication: the key alone names the principal
+        self.sessions: dict[Principal, set[str]] = {}  # the IDs of the sessions each opened, some perhaps ended
+        self.kept = 0  # how many IDs ``sessions`` holds
+        self.opening: dict[Principal, int] = {}  # requests in flight that may open a session, by principal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        principal = self._principal(scope) if self._opens_session(scope) else None
+        if principal is None:
+            await self.app(scope, receive, send)
+            return
+        manager = self.server.session_manager
+        open_ids = self._open(principal, manager)
+        held = len(open_ids) + self.opening.get(principal, 0)
+        if held >= self.most:
+            await self._refuse(held, open_ids, manager)(scope, receive, send)
+            return
+        self.opening[principal] = self.opening.get(principal, 0) + 1
+        in_flight = True
+
+        async def recording(message: Message) -> None:
+            nonlocal in_flight
+            if message["type"] == "http.response.start" and in_flight:
+                in_flight = False
+                self._answered(principal, message)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording)
+        finally:
+            if in_flight:
+                self._answered(principal, None)
+
+    def _opens_session(self, scope: Scope) -> bool:
+        """Whether the SDK would open a session for the request: one to the MCP endpoint without a session ID, in a
+        protocol version of the handshake era (a later one has no sessions)."""
+        if scope["type"] != "http" or scope["path"] != self.path:
+            return False
+        names = [name for name, _ in scope["headers"]]
+        # The version the SDK goes by: the first header's, should there be several.
+        version = next((value for name, value in scope["headers"] if name == _PROTOCOL_VERSION), None)
+        return _SESSION_ID not in names and (
+            version is None or version.decode("latin-1") in HANDSHAKE_PROTOCOL_VERSIONS
+        )
+
+    def _principal(self, scope: Scope) -> Principal | None:
+        """Whose the request is; None when it is not authenticated (the SDK refuses it)."""
+        user = scope.get("user")
+        if not isinstance(user, AuthenticatedUser):
+            return ("key", _key_digest(scope).hex()) if self.by_key and self.anonymous else None
+        if self.by_key:
+            return ("key", _key_digest(scope).hex())
+        _, issuer, subject = principal_components(user.access_token)
+        return ("subject", issuer, subject)
+
+    def _open(self, principal: Principal, manager: StreamableHTTPSessionManager) -> set[str]:
+        """The IDs of the sessions ``principal`` opened that are still open."""
+        ids = self.sessions.get(principal, set())
+        ended = {session_id for session_id in ids if session_id not in manager._server_instances}
+        ids -= ended
+        self.kept -= len(ended)
+        if not ids:
+            self.sessions.pop(principal, None)
+        return ids
+
+    def _answered(self, principal: Principal, start: Message | None) -> None:
+        """``principal``'s opening request is answered (``start``: the answer's start; None: it got none): the
+        session it opened, if it did, is theirs."""
+        left = self.opening.pop(principal) - 1
+        if left:
+            self.opening[principal] = left
+        session_id = Headers(raw=start["headers"]).get(MCP_SESSION_ID_HEADER) if start is not None else None
+        if start is None or start["status"] >= 400 or session_id is None:
+            return
+        self.sessions.setdefault(principal, set()).add(session_id)
+        self.kept += 1
+        if self.kept > self.forget_after:  # forget the ended sessions of those who left
+            manager = self.server.session_manager
+            for owner in list(self.sessions):
+                self._open(owner, manager)
+
+    def _refuse(self, held: int, open_ids: set[str], manager: StreamableHTTPSessionManager) -> ASGIApp:
+        """The 429 answer: what to do, and when a session of theirs idles out (when one will: none is in use)."""
+        from starlette.responses import Response
+
+        transports = [manager._server_instances[session_id] for session_id in open_ids]
+        idle_ends = [transport.idle_scope.deadline for transport in transports if transport.idle_scope is not None]
+        soonest = min(idle_ends, default=math.inf)
+        message = f"Too many open sessions: you have {held} open, the most one user may have at once."
+        headers = {}
+        if math.isfinite(soonest):
+            wait = max(1, math.ceil(soonest - anyio.current_time()))
+            headers["Retry-After"] = str(wait)
+            message += (
+                " Close those you no longer use (quit idle clients; a client ends its session with an HTTP DELETE), "
+                f"or retry in {wait} s, when your least recently used one idles out."
+            )
+        else:
+            message += (
+                " Each is in use (a request or stream is open): close one you no longer use (quit its client; a "
+                "client ends its session with an HTTP DELETE), then retry."
+            )
+        logger.warning("refused a new MCP session: this caller has %d open (OAS_MAX_SESSIONS_PER_PRINCIPAL)", held)
+        body = JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=INVALID_REQUEST, message=message))
+        text = body.model_dump_json(by_alias=True, exclude_unset=True)
+        return Response(text, status_code=429, headers=headers, media_type="application/json")
 
 
 def serve(

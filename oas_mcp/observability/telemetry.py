@@ -32,8 +32,9 @@ from oas_mcp.redact import remember
 if TYPE_CHECKING:
     from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
     from opentelemetry.metrics import Histogram, Observation
+    from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import MetricReader
-    from opentelemetry.sdk.trace import SpanProcessor
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
     from oas_mcp.server.server import Server
     from oas_mcp.server.state import State
@@ -75,15 +76,34 @@ def _exporters(environ: Mapping[str, str], signal: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Telemetry:
-    """Traces, metrics or both are on (the SDK's providers are the process's own from now on); ``metrics`` says
-    whether metrics are."""
+    """Traces, metrics or both are on (the SDK's ``providers`` are the process's own from now on); ``metrics``
+    says whether metrics are."""
 
     metrics: bool
+    providers: tuple[TracerProvider | MeterProvider, ...]
 
     def instrument(self, server: Server) -> None:
         """The server's own metrics, when metrics are on (see :func:`instrument`)."""
         if self.metrics:
             instrument(server)
+
+    def flush(self, seconds: float) -> bool:
+        """Send the spans and metrics still batched, taking at most ``seconds`` (a collector that does not answer
+        holds the caller up no longer): whether all were sent in time. For a process that is to end without
+        Python's exit hooks, which would send them."""
+        import threading
+
+        sent: list[bool] = []
+
+        def send() -> None:
+            deadline = time.monotonic() + seconds
+            for provider in self.providers:
+                sent.append(provider.force_flush(timeout_millis=int(max(0.0, deadline - time.monotonic()) * 1000)))
+
+        sending = threading.Thread(target=send, name="oas-mcp telemetry flush", daemon=True)
+        sending.start()
+        sending.join(seconds)
+        return len(sent) == len(self.providers) and all(sent)  # each flushed, in time
 
 
 def start(environ: Mapping[str, str] = os.environ) -> Telemetry | None:
@@ -116,14 +136,18 @@ def install(span_processors: Sequence[SpanProcessor], metric_readers: Sequence[M
     resource = Resource.create({SERVICE_VERSION: __version__})  # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES too
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: "oas-mcp"}))
+    providers: list[TracerProvider | MeterProvider] = []
     if span_processors:
         tracer_provider = TracerProvider(resource=resource)
         for processor in span_processors:
             tracer_provider.add_span_processor(processor)
         trace.set_tracer_provider(tracer_provider)
+        providers.append(tracer_provider)
     if metric_readers:
-        metrics.set_meter_provider(MeterProvider(metric_readers=metric_readers, resource=resource))
-    return Telemetry(metrics=bool(metric_readers))
+        meter_provider = MeterProvider(metric_readers=metric_readers, resource=resource)
+        metrics.set_meter_provider(meter_provider)
+        providers.append(meter_provider)
+    return Telemetry(metrics=bool(metric_readers), providers=tuple(providers))
 
 
 def _exit_through_python_on_sigterm() -> None:
