@@ -50,8 +50,8 @@ def test_secrets_are_sensitive_and_each_field_is_required_or_has_the_settings_de
         assert field.get("default", setting.default) == setting.default, name
 
 
-def test_the_docs_name_the_packages_of_this_version() -> None:
-    named = re.findall(r"oas[-_]mcp-([\w.]+?)(?:-py3-none-any\.whl|\.tar\.gz|\.mcpb)", "".join(DOCS.values()))
+def test_the_docs_name_the_packages_without_a_version_to_keep_in_step() -> None:
+    named = re.findall(r"oas[-_]mcp-([\w.*]+?)(?:-py3-none-any\.whl|\.tar\.gz|\.mcpb)", "".join(DOCS.values()))
 
     assert named
-    assert set(named) == {__version__}
+    assert set(named) <= {"VERSION", "*"}
