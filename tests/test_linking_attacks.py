@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import secrets
 import threading
 from collections.abc import AsyncIterator, Callable, Collection, Iterator
@@ -33,6 +34,7 @@ from oas_mcp.accounts.store import MAX_FAILED_CHECKS, MAX_SUBJECT_CHECKS, PENDIN
 from oas_mcp.cli.options import make_client
 from oas_mcp.client import OASClient
 from oas_mcp.client._routes import LOGIN
+from oas_mcp.redact import MASK
 from oas_mcp.sandbox import (
     DEMO2_EMAIL,
     DEMO2_PASSWORD,
@@ -46,7 +48,8 @@ from oas_mcp.sandbox import (
 from oas_mcp.server.credentials import Clients
 from oas_mcp.settings import Settings
 
-from http_clients import session
+from http_clients import in_session as in_mcp_session
+from http_clients import post_initialize, post_message, session
 from pg_server import fresh_schema
 from support import error_text
 from test_linking import (
@@ -164,6 +167,35 @@ async def test_an_operator_debugging_finds_no_link_token_key_or_password_in_the_
         for name, secret in (("link token", token), ("API key", DEMO_API_KEY), ("password", DEMO_PASSWORD))
         if secret in log
     ] == []
+
+
+async def test_what_clients_and_issuers_send_forges_no_log_line_and_the_sign_in_code_is_not_logged(
+    linking: Linking,
+) -> None:
+    """The operator debugging reads the text log. A client names a tool and a notification with a newline and a made-up
+    line after it; mallory signs in at the issuer as a subject named so, on alice's link. Every line must be one
+    oas-mcp wrote, and the access line of the sign-in's callback must not show its authorization code or state."""
+    forged = "2099-01-01 00:00:00,000 WARNING oas_mcp.linking: forged"
+    alice = person()
+    async with mcp_as(linking, alice) as client:
+        url = (await asked_to_link(client)).url
+        called = await client.call_tool(f"hello\n{forged}", {})
+    authorization = {"Authorization": f"Bearer {linking.token(alice)}"}
+    session_id = post_initialize(linking.server.mcp, **authorization).headers["mcp-session-id"]
+    notification = json.dumps({"jsonrpc": "2.0", "method": f"notifications/x\n{forged}"})
+    post_message(linking.server.mcp, notification, **authorization, **in_mcp_session(session_id))
+    async with browser(linking, f"mallory\n{forged}") as opened:
+        refused = await opened.open(url)
+    log = linking.server.output()  # each line was written before its response was sent
+
+    assert called.is_error
+    assert refused.status_code == 403  # the link was made for alice
+    assert [line for line in log.splitlines() if line.startswith("2099")] == []
+    assert f"no handler for notification notifications/x\\n{forged}\n" in log
+    assert f"mallory\\n{forged} signed in on the link page" in log
+    code, state = refused.url.params["code"], refused.url.params["state"]
+    assert f'"GET /link/callback?code={MASK}&state={MASK} HTTP/1.1" 403' in log
+    assert [secret for secret in (code, state) if secret in log] == []
 
 
 # --- Who the MCP side takes a caller for --------------------------------------------------------------------------
