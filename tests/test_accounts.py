@@ -21,7 +21,7 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from oas_mcp.accounts import AccountsError, AccountStore, LinkedAccount, LinkRefused, Subject, open_store
-from oas_mcp.accounts.store import MAX_PARAMETERS, PENDING_PER_SUBJECT
+from oas_mcp.accounts.store import MAX_FAILED_CHECKS, MAX_PARAMETERS, MAX_SUBJECT_CHECKS, PENDING_PER_SUBJECT
 from oas_mcp.settings import Settings, SettingsError
 
 from pg_server import Postgres, fresh_schema
@@ -287,6 +287,73 @@ async def test_a_subject_has_a_bounded_number_of_links_the_newest(store: Account
     assert backend.query("SELECT COUNT(*) FROM oas_mcp_links") == [(PENDING_PER_SUBJECT,)]
 
 
+# Checks of credentials, counted before the API is asked.
+
+
+async def reserve_all(stores: list[AccountStore], tokens: list[str], subject: Subject) -> list[str]:
+    """Each store reserves a check on each link at once, as posts reaching replicas together: what each got back, in
+    order ("counted", or the refusal's reason)."""
+    outcomes: list[str] = []
+
+    async def reserve(store: AccountStore, token: str) -> None:
+        try:
+            await store.reserve_check(token, subject)
+            outcomes.append("counted")
+        except LinkRefused as refused:
+            outcomes.append(refused.reason)
+
+    async with anyio.create_task_group() as group:
+        for token in tokens:
+            for store in stores:
+                group.start_soon(reserve, store, token)
+    return sorted(outcomes)
+
+
+async def test_checks_of_one_link_sent_at_once_on_two_replicas_count_at_most_five(backend: Backend, keys: Path) -> None:
+    settings = Settings.load()
+    async with open_store(settings) as one, open_store(settings) as two:
+        link = await one.start_link(ALICE)
+
+        outcomes = await reserve_all([one, two], [link.token] * 15, ALICE)
+
+        with pytest.raises(LinkRefused) as given_up:
+            await one.open_link(link.token)
+    assert outcomes == ["counted"] * MAX_FAILED_CHECKS + ["tried too often"] * (30 - MAX_FAILED_CHECKS)
+    assert given_up.value.reason == "tried too often"
+
+
+async def test_a_subject_making_many_links_has_a_bounded_number_of_checks_per_window(
+    store: AccountStore, backend: Backend
+) -> None:
+    links = [await store.start_link(ALICE) for _ in range(6)]
+
+    outcomes = await reserve_all([store], [link.token for link in links for _ in range(MAX_FAILED_CHECKS)], ALICE)
+    bob = await store.reserve_check((await store.start_link(BOB)).token, BOB)
+    backend.query("UPDATE oas_mcp_checks SET started_at = '2000-01-01T00:00:00+00:00'")  # the window ended
+    later = await store.reserve_check(links[-1].token, ALICE)
+
+    assert outcomes.count("counted") == MAX_SUBJECT_CHECKS
+    assert set(outcomes) - {"counted"} <= {"checked too often", "tried too often"}  # a link may have all 5
+    assert "checked too often" in outcomes
+    assert bob.by_subject == 1
+    assert later.by_subject == 1
+
+
+async def test_a_right_key_still_links_as_the_last_check_a_link_allows(store: AccountStore, backend: Backend) -> None:
+    link = await store.start_link(ALICE)
+    refused = [await store.reserve_check(link.token, ALICE) for _ in range(MAX_FAILED_CHECKS - 1)]
+    unanswered = await store.reserve_check(link.token, ALICE)  # the API failed: it no longer counts for the link
+    await store.release_check(link.token)
+    right = await store.reserve_check(link.token, ALICE)
+
+    await store.complete_link(link.token, ALICE, account("alice"))
+
+    assert [attempt.on_link for attempt in [*refused, unanswered, right]] == [1, 2, 3, 4, 5, 5]
+    assert await store.get(ALICE) is not None
+    # What still counts for alice: the refused checks, and the one the API did not answer.
+    assert backend.query("SELECT failures FROM oas_mcp_checks") == [(MAX_FAILED_CHECKS,)]
+
+
 # Replicas, migrations, and a database that was tampered with.
 
 
@@ -329,7 +396,7 @@ async def test_replicas_starting_at_once_migrate_the_schema_once(backend: Backen
         for _ in range(4):
             group.start_soon(replica)
 
-    assert backend.query("SELECT version FROM oas_mcp_migrations ORDER BY version") == [(1,), (2,), (3,)]
+    assert backend.query("SELECT version FROM oas_mcp_migrations ORDER BY version") == [(1,), (2,), (3,), (4,)]
 
 
 async def test_a_database_migrated_by_a_newer_oas_mcp_is_refused(backend: Backend, keys: Path) -> None:
@@ -341,7 +408,7 @@ async def test_a_database_migrated_by_a_newer_oas_mcp_is_refused(backend: Backen
         async with open_store(Settings.load()):
             pass
 
-    assert str(caught.value).endswith("has schema version 99, newer than this oas-mcp's 3: upgrade oas-mcp")
+    assert str(caught.value).endswith("has schema version 99, newer than this oas-mcp's 4: upgrade oas-mcp")
 
 
 async def test_an_account_copied_to_another_subject_is_refused(store: AccountStore, backend: Backend) -> None:

@@ -366,7 +366,7 @@ async def test_a_post_without_the_csrf_token_or_with_a_wrong_key_stores_nothing(
         async with browser(linking, alice) as opened:
             form = await opened.open(url)
             forged = await opened.submit(form, csrf=False, api_key=DEMO_API_KEY)
-            wrong = await opened.submit(form, api_key="x" * 41, email="alice@example.com", password="pw-canary")
+            wrong = await opened.submit(form, api_key="x" * 41, **login("alice", "alice@example.com", "pw-canary"))
             stored = linking.query(f"SELECT * FROM oas_mcp_accounts WHERE sub = '{alice}'")
             right = await opened.submit(wrong, api_key=DEMO_API_KEY)
 

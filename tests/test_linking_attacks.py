@@ -5,15 +5,17 @@ tests/test_linking.py's."""
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
 import threading
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
+import httpx2
 import pytest
 from cryptography.fernet import Fernet
 from mcp import Client, MCPError
@@ -30,8 +32,11 @@ import oas_mcp.accounts.store
 from oas_mcp.accounts import AccountStore, Link, LinkedAccount, LinkRefused, Subject, open_store
 from oas_mcp.accounts.databases import Session
 from oas_mcp.accounts.mcp import MAX_WATCHED, LinkedAccounts
-from oas_mcp.accounts.store import MAX_FAILED_CHECKS
+from oas_mcp.accounts.store import MAX_FAILED_CHECKS, MAX_SUBJECT_CHECKS
+from oas_mcp.cli.options import make_client
 from oas_mcp.client import OASClient
+from oas_mcp.client._routes import LOGIN
+from oas_mcp.redact import MASK
 from oas_mcp.sandbox import (
     DEMO2_EMAIL,
     DEMO2_PASSWORD,
@@ -46,7 +51,8 @@ from oas_mcp.server import build_server
 from oas_mcp.server.credentials import Clients
 from oas_mcp.settings import Settings
 
-from http_clients import session
+from http_clients import in_session as in_mcp_session
+from http_clients import post_initialize, post_message, session
 from pg_server import fresh_schema
 from support import client_for, error_text, settings_for
 from test_linking import (
@@ -58,6 +64,7 @@ from test_linking import (
     login,
     mcp_as,
     person,
+    replica,
     shown,
 )
 
@@ -163,6 +170,35 @@ async def test_an_operator_debugging_finds_no_link_token_key_or_password_in_the_
         for name, secret in (("link token", token), ("API key", DEMO_API_KEY), ("password", DEMO_PASSWORD))
         if secret in log
     ] == []
+
+
+async def test_what_clients_and_issuers_send_forges_no_log_line_and_the_sign_in_code_is_not_logged(
+    linking: Linking,
+) -> None:
+    """The operator debugging reads the text log. A client names a tool and a notification with a newline and a made-up
+    line after it; mallory signs in at the issuer as a subject named so, on alice's link. Every line must be one
+    oas-mcp wrote, and the access line of the sign-in's callback must not show its authorization code or state."""
+    forged = "2099-01-01 00:00:00,000 WARNING oas_mcp.linking: forged"
+    alice = person()
+    async with mcp_as(linking, alice) as client:
+        url = (await asked_to_link(client)).url
+        called = await client.call_tool(f"hello\n{forged}", {})
+    authorization = {"Authorization": f"Bearer {linking.token(alice)}"}
+    session_id = post_initialize(linking.server.mcp, **authorization).headers["mcp-session-id"]
+    notification = json.dumps({"jsonrpc": "2.0", "method": f"notifications/x\n{forged}"})
+    post_message(linking.server.mcp, notification, **authorization, **in_mcp_session(session_id))
+    async with browser(linking, f"mallory\n{forged}") as opened:
+        refused = await opened.open(url)
+    log = linking.server.output()  # each line was written before its response was sent
+
+    assert called.is_error
+    assert refused.status_code == 403  # the link was made for alice
+    assert [line for line in log.splitlines() if line.startswith("2099")] == []
+    assert f"no handler for notification notifications/x\\n{forged}\n" in log
+    assert f"mallory\\n{forged} signed in on the link page" in log
+    code, state = refused.url.params["code"], refused.url.params["state"]
+    assert f'"GET /link/callback?code={MASK}&state={MASK} HTTP/1.1" 403' in log
+    assert [secret for secret in (code, state) if secret in log] == []
 
 
 # --- Who the MCP side takes a caller for --------------------------------------------------------------------------
@@ -473,3 +509,98 @@ async def test_a_link_is_given_up_after_five_refused_checks(linking: Linking) ->
     )
     assert (reopened.status_code, right.status_code) == (410, 410)
     assert linking.query(f"SELECT * FROM oas_mcp_accounts WHERE sub = '{mallory}'") == []
+
+
+@contextlib.asynccontextmanager
+async def replica_on(api: Sandbox, linking: Linking, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Linking]:
+    """Another replica of ``linking`` (see test_linking.replica) whose OAS API is ``api``: a test counts what reaches
+    it."""
+    monkeypatch.setattr(
+        "oas_mcp.cli.options.connector", lambda settings, sandbox: lambda: make_client(settings, api.transport())
+    )
+    async with replica(linking, monkeypatch) as other:
+        yield other
+
+
+def logins(api: Sandbox) -> int:
+    """How many sign-ins reached ``api``."""
+    return sum(url.endswith(LOGIN) for _, url in api.requests)
+
+
+async def posted_at_once(
+    linking: Linking, other: Linking, sub: str, passwords: list[str]
+) -> dict[str, httpx2.Response]:
+    """``sub`` asks ``linking`` for a link, opens it, and sends its form to ``other`` once for each of ``passwords``,
+    all at once: the demo key, with the demo account's username, email and that password. The page each got."""
+    async with mcp_as(linking, sub) as client:
+        url = (await asked_to_link(client)).url
+    async with browser(linking, sub) as opened:
+        form = await opened.open(url)
+        posted: dict[str, httpx2.Response] = {}
+
+        async def post(password: str) -> None:
+            fields = login(DEMO_USERNAME, DEMO_EMAIL, password)
+            posted[password] = await opened.submit(form, to=other.server.url, api_key=DEMO_API_KEY, **fields)
+
+        async with anyio.create_task_group() as group:
+            for password in passwords:
+                group.start_soon(post, password)
+    return posted
+
+
+async def test_thirty_wrong_passwords_posted_at_once_reach_the_api_five_times(
+    linking: Linking, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mallory has her key and guesses at its account's password: she posts 30 guesses on her link at once, before
+    the page has counted any refusal. Each is a login at the API, from the server (enough to have it throttled, or
+    the account locked). A link allows 5 refused checks: the 5 under way count."""
+    api, mallory = Sandbox(), person()
+    async with replica_on(api, linking, monkeypatch) as other:
+        posted = await posted_at_once(linking, other, mallory, [f"guess-{number}" for number in range(30)])
+
+    assert logins(api) == MAX_FAILED_CHECKS
+    statuses = sorted(page.status_code for page in posted.values())
+    assert statuses == [400] * (MAX_FAILED_CHECKS - 1) + [410] * (30 - MAX_FAILED_CHECKS + 1)
+    assert linking.query(f"SELECT * FROM oas_mcp_accounts WHERE sub = '{mallory}'") == []
+
+
+async def test_a_person_making_link_after_link_has_ten_checks_an_hour(
+    linking: Linking, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Links cost nothing to make: each tool call makes one. Mallory guesses 5 passwords on each of her links in
+    turn; past 10 refusals in the hour, no more reach the API, whichever link she uses, and the page says why."""
+    api, mallory = Sandbox(), person()
+    async with replica_on(api, linking, monkeypatch) as other:
+        async with mcp_as(linking, mallory) as client:
+            urls = [(await asked_to_link(client)).url for _ in range(3)]
+        async with browser(linking, mallory) as opened:
+            posted = []
+            for url in urls:
+                form = await opened.open(url)
+                for number in range(MAX_FAILED_CHECKS):
+                    fields = login(DEMO_USERNAME, DEMO_EMAIL, f"guess-{number}")
+                    posted.append(await opened.submit(form, to=other.server.url, api_key=DEMO_API_KEY, **fields))
+
+    assert logins(api) == MAX_SUBJECT_CHECKS
+    per_link = [400] * (MAX_FAILED_CHECKS - 1) + [410]
+    assert [page.status_code for page in posted] == [*per_link, *per_link, *[429] * MAX_FAILED_CHECKS]
+    assert shown(posted[-1], "error") == (
+        f"Credentials given on your links were checked {MAX_SUBJECT_CHECKS} times within 60 minutes without "
+        "linking an account, so checking is paused for up to 60 minutes to protect your accounts. Nothing was "
+        "stored. Ask your assistant again for a new link then."
+    )
+
+
+async def test_a_right_key_posted_with_four_wrong_ones_still_links(
+    linking: Linking, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alice mistypes her password four times in four tabs, and sends the right one from a fifth, all at once: the
+    fifth check a link allows links her account."""
+    api, alice = Sandbox(), person()
+    typos = [f"typo-{number}" for number in range(MAX_FAILED_CHECKS - 1)]
+    async with replica_on(api, linking, monkeypatch) as other:
+        posted = await posted_at_once(linking, other, alice, [*typos, DEMO_PASSWORD])
+
+    assert shown(posted.pop(DEMO_PASSWORD), "linked") == f"Linked: Hello world @{DEMO_USERNAME}"
+    assert {page.status_code for page in posted.values()} <= {400, 410}  # refused, or the link was used meanwhile
+    assert logins(api) <= MAX_FAILED_CHECKS

@@ -71,6 +71,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # How many times the credentials given on a link's page were refused: past a few, the link is given up.
         "ALTER TABLE oas_mcp_links ADD COLUMN failures INTEGER NOT NULL DEFAULT 0",
     ),
+    (
+        # How many checks of credentials each subject's links made without linking an account, in the window that
+        # started at started_at: links cost nothing to make, so each link's own limit needs this one per subject.
+        # A row is deleted a while after its window ends.
+        """CREATE TABLE oas_mcp_checks (
+            issuer TEXT NOT NULL,
+            sub TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            failures INTEGER NOT NULL,
+            PRIMARY KEY (issuer, sub)
+        )""",
+    ),
 )
 """The schema, one tuple of statements per version; ``{identity}`` is the database's auto-numbered key."""
 

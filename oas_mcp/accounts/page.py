@@ -6,7 +6,10 @@ Linked accounts are on when serving over HTTP with OAuth (``OAS_OAUTH_ISSUER``) 
 whoever completes the link is the person it was made for: it signs them in at the same issuer, as an OAuth client of
 it (authorization code with PKCE, ``OAS_OAUTH_CLIENT_ID`` and its secret, redirect URI ``{origin}/link/callback``),
 and compares the ID token's subject with the link's. Then it takes their OAS API key (and optionally the username,
-email and password of the ``login`` tool), checks them with the OAS API, and stores them encrypted.
+email and password of the ``login`` tool), checks them with the OAS API, and stores them encrypted. The API is asked
+about so many credentials alone: a link is given up once it was refused some (``MAX_FAILED_CHECKS``), and a person's
+checks are paused once their links made some in the hour without linking an account (``MAX_SUBJECT_CHECKS``); each
+check counts before the API is asked, so that forms sent at once cannot pass these limits.
 
 Routes: ``GET /link/{token}`` (sign in, then the form), ``GET /link/callback`` (the issuer's redirect),
 ``POST /link/{token}`` (the form), ``POST /link/unlink`` (delete the linked account). What the page remembers of a
@@ -36,7 +39,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from oas_mcp.accounts import LINK_TTL, AccountsError, AccountStore, Link, LinkedAccount, LinkRefused, Subject
 from oas_mcp.accounts.mcp import LinkedAccounts
-from oas_mcp.accounts.store import MAX_FAILED_CHECKS, Refusal
+from oas_mcp.accounts.store import CHECKS_WINDOW, MAX_FAILED_CHECKS, MAX_SUBJECT_CHECKS, Attempt, Refusal
 from oas_mcp.hosting.oauth import Introspection, Issuer, IssuerError, Refused
 from oas_mcp.server.credentials import malformed_key
 from oas_mcp.settings import SettingsError
@@ -108,6 +111,12 @@ REFUSALS: dict[Refusal, tuple[int, str]] = {
         410,
         f"This link no longer works: the credentials given on it were refused {MAX_FAILED_CHECKS} times, so it was "
         f"given up to protect your accounts. Nothing was stored. {ASK_AGAIN}",
+    ),
+    "checked too often": (
+        429,
+        f"Credentials given on your links were checked {MAX_SUBJECT_CHECKS} times within {CHECKS_WINDOW // 60} "
+        f"minutes without linking an account, so checking is paused for up to {CHECKS_WINDOW // 60} minutes to "
+        "protect your accounts. Nothing was stored. Ask your assistant again for a new link then.",
     ),
 }
 SIGN_IN_ERRORS = {
@@ -187,7 +196,7 @@ class Cookie:
 @dataclass(frozen=True)
 class Checked:
     """What the OAS API said of the credentials given on the form: an account to link, or why not (``counts``:
-    the credentials were refused, which only so many times are for one link)."""
+    the credentials were refused, which only so many times are for one link; else the API could not say)."""
 
     account: LinkedAccount | None = None
     error: str | None = None
@@ -286,9 +295,17 @@ class LinkPage:
         subject = _subject(signed_in)
         if subject != link.subject:
             return self._refused("someone else")
+        if error := _not_checkable(form):
+            return _form(token, signed_in, error, form, status=400)
+        try:  # counted as refused before the API is asked, so that posts sent at once cannot pass the limits
+            attempt = await self.store.reserve_check(token, subject)
+        except LinkRefused as refused:
+            return self._refused(refused.reason)
+        except AccountsError as exc:
+            return _store_failed(exc)
         checked = await self._check(form)
         if checked.account is None:
-            return await self._refused_credentials(token, signed_in, form, checked)
+            return await self._refused_credentials(token, signed_in, form, checked, attempt)
         try:
             await self.store.complete_link(token, subject, checked.account)
         except LinkRefused as refused:
@@ -350,18 +367,22 @@ class LinkPage:
             return _page("Sign-in failed", _error(SIGN_IN_REFUSED), 400)
 
     async def _refused_credentials(
-        self, token: str, signed_in: dict[str, str], form: dict[str, str], checked: Checked
+        self, token: str, signed_in: dict[str, str], form: dict[str, str], checked: Checked, attempt: Attempt
     ) -> Response:
-        """The form again, saying why the credentials were not linked; once the API refused them
-        :data:`MAX_FAILED_CHECKS` times for this link, the page saying it was given up."""
-        if checked.counts:
+        """The form again, saying why the credentials were not linked (a check the API could not judge no longer
+        counts for the link); once the API refused them :data:`MAX_FAILED_CHECKS` times for this link, the page
+        saying it was given up."""
+        subject = _subject(signed_in)
+        if attempt.by_subject == MAX_SUBJECT_CHECKS:
+            logger.warning("checks of credentials on the links of %s are paused: too many linked no account", subject)
+        if not checked.counts:
             try:
-                given_up = await self.store.failed_check(token)
+                await self.store.release_check(token)
             except AccountsError as exc:
                 return _store_failed(exc)
-            if given_up:
-                logger.warning("a link of %s was given up: its credentials were refused too often", _subject(signed_in))
-                return self._refused("tried too often")
+        elif attempt.on_link >= MAX_FAILED_CHECKS:
+            logger.warning("a link of %s was given up: its credentials were refused too often", subject)
+            return self._refused("tried too often")
         return _form(token, signed_in, checked.error, form, status=checked.status)
 
     def _refused(self, reason: Refusal) -> Response:
@@ -411,12 +432,11 @@ class LinkPage:
 
     async def _check(self, form: dict[str, str]) -> Checked:
         """The account the form's credentials are, once the OAS API accepts them: the key with ``/helloworld``,
-        then, when given, the username, email and password with ``login`` (as the same account)."""
+        then, when given, the username, email and password with ``login`` (as the same account). The form is one
+        :func:`_not_checkable` found nothing wrong with."""
         from oas_mcp.client import AuthenticationError, Credentials, OASError
 
-        key, username, email, password = (form.get(name, "") for name in ("api_key", "username", "email", "password"))
-        if not key or malformed_key(key):
-            return Checked(error=NOT_A_KEY)
+        key, username, email, password = _given(form)
         shared = self.shared()
         try:
             owner = _owner(await shared.with_credentials(Credentials.of(api_key=key)).hello())
@@ -427,8 +447,6 @@ class LinkPage:
             return Checked(error=API_FAILED, status=502)
         if owner is None:
             return Checked(error=API_FAILED, status=502)
-        if any((username, email, password)) and not all((username, email, password)):
-            return Checked(error=LOGIN_INCOMPLETE)
         if password:
             login = Credentials.of(username=username, email=email, password=password)
             refused = await _check_login(shared, login, owner)
@@ -442,6 +460,22 @@ class LinkPage:
             password=SecretStr(password) if password else None,
         )
         return Checked(account)
+
+
+def _not_checkable(form: dict[str, str]) -> str | None:
+    """What is wrong with the form that the API need not be asked about: no key, or not one; some of the login
+    tool's credentials without the others."""
+    key, username, email, password = _given(form)
+    if not key or malformed_key(key):
+        return NOT_A_KEY
+    if any((username, email, password)) and not all((username, email, password)):
+        return LOGIN_INCOMPLETE
+    return None
+
+
+def _given(form: dict[str, str]) -> tuple[str, str, str, str]:
+    """The form's key, username, email and password; empty when not given."""
+    return form.get("api_key", ""), form.get("username", ""), form.get("email", ""), form.get("password", "")
 
 
 async def _check_login(shared: OASClient, login: Credentials, owner: str) -> Checked | None:

@@ -71,13 +71,19 @@ LINKS_KEPT = LINK_TTL
 PENDING_PER_SUBJECT = 20
 """Most links one subject may have at once; making another deletes the oldest."""
 MAX_FAILED_CHECKS = 5
-"""Most times the credentials given for one link may be refused; then the link no longer works."""
-Refusal = Literal["unknown", "used", "expired", "someone else", "tried too often"]
+"""Most times the credentials given for one link may be refused; then the link no longer works. A check under way
+counts until the API answered (so that checks sent at once cannot pass the limit)."""
+MAX_SUBJECT_CHECKS = 10
+"""Most checks of credentials one subject's links may make without linking an account within :data:`CHECKS_WINDOW`
+(refused, under way, or unanswered by a failing API); then the subject's checks are paused until the window ends."""
+CHECKS_WINDOW = 3600
+"""Seconds of the window :data:`MAX_SUBJECT_CHECKS` counts in; it starts with the subject's first check in it."""
+Refusal = Literal["unknown", "used", "expired", "someone else", "tried too often", "checked too often"]
 
 
 class LinkRefused(Exception):
-    """A link cannot be used: ``reason`` says why (unknown, used, expired, made for someone else, or given up after
-    :data:`MAX_FAILED_CHECKS` refused credentials)."""
+    """A link cannot be used: ``reason`` says why (unknown, used, expired, made for someone else, given up after
+    :data:`MAX_FAILED_CHECKS` refused credentials, or its subject's checks paused after :data:`MAX_SUBJECT_CHECKS`)."""
 
     def __init__(self, reason: Refusal) -> None:
         super().__init__(f"the link is {reason}" if reason != "someone else" else "the link is for someone else")
@@ -92,6 +98,16 @@ class Link:
     token: str
     subject: Subject
     elicitation_id: str
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A check of the credentials given for a link, counted before the API is asked (see
+    :meth:`AccountStore.reserve_check`): how many the link counts now, and how many its subject does in the window,
+    this one included."""
+
+    on_link: int
+    by_subject: int
 
 
 class AccountStore:
@@ -174,7 +190,8 @@ class AccountStore:
 
     async def start_link(self, subject: Subject) -> Link:
         """A new link for ``subject``, usable once within :data:`LINK_TTL` seconds. Deletes the links that expired
-        long ago, and ``subject``'s oldest beyond :data:`PENDING_PER_SUBJECT`. Raises AccountsError."""
+        long ago, ``subject``'s oldest beyond :data:`PENDING_PER_SUBJECT`, and the counts of checks whose window
+        ended. Raises AccountsError."""
         link = Link(secrets.token_urlsafe(32), subject, secrets.token_urlsafe(16))
 
         def start(session: Session) -> None:
@@ -188,6 +205,8 @@ class AccountStore:
                 "WHERE issuer = ? AND sub = ? ORDER BY id DESC LIMIT ?)",
                 (subject.issuer, subject.sub, subject.issuer, subject.sub, PENDING_PER_SUBJECT),
             )
+            # Last: every transaction that writes both tables writes links first, so none waits for another in turn.
+            session.run("DELETE FROM oas_mcp_checks WHERE started_at < ?", (now(-CHECKS_WINDOW),))
 
         await self._run(start)
         return link
@@ -199,12 +218,18 @@ class AccountStore:
 
     async def complete_link(self, token: str, subject: Subject, account: LinkedAccount) -> Link:
         """Use the link ``token`` names to link ``account`` to ``subject``, in one transaction: the link is used up
-        and the account stored (and logged) together, or neither. Raises LinkRefused (unknown, used (also by a
-        replica completing it at the same moment), expired, given up, or made for another subject: then nothing
-        changes), or AccountsError."""
+        and the account stored (and logged) together, or neither; the check of ``account`` that
+        :meth:`reserve_check` counted no longer counts. Raises LinkRefused (unknown, used (also by a replica
+        completing it at the same moment), expired, given up, or made for another subject: then nothing changes),
+        or AccountsError."""
         sealed = self._seal(subject, account)
 
         def complete(session: Session) -> Link:
+            _release(session, token)
+            session.run(
+                "UPDATE oas_mcp_checks SET failures = failures - 1 WHERE issuer = ? AND sub = ? AND failures > 0",
+                (subject.issuer, subject.sub),
+            )
             link = _usable(session, token)
             if link.subject != subject:
                 raise LinkRefused("someone else")
@@ -220,17 +245,48 @@ class AccountStore:
 
         return await self._run(complete)
 
-    async def failed_check(self, token: str) -> bool:
-        """Count one refusal of the credentials given for the link ``token`` names; whether that gave the link up
-        (its :data:`MAX_FAILED_CHECKS`-th: it no longer works). Raises AccountsError."""
-        rows = await self._run(
-            lambda session: session.run(
+    async def reserve_check(self, token: str, subject: Subject) -> Attempt:
+        """Count a check of the credentials ``subject`` gives for the link ``token`` names as refused, before the
+        API is asked: for the link, and for ``subject`` within :data:`CHECKS_WINDOW`. Each count is taken in one
+        statement that refuses past its limit, so checks sent at once (from any replica) cannot pass either. Once
+        the API answered, :meth:`complete_link` or :meth:`release_check` take back what should not count.
+
+        Raises LinkRefused: "tried too often" once the link counts :data:`MAX_FAILED_CHECKS`, "checked too often"
+        once ``subject`` counts :data:`MAX_SUBJECT_CHECKS` (then nothing was counted); or as :meth:`open_link` and
+        "someone else". Raises AccountsError."""
+
+        def reserve(session: Session) -> Attempt:
+            link = _usable(session, token)
+            if link.subject != subject:
+                raise LinkRefused("someone else")
+            on_link = session.run(
                 "UPDATE oas_mcp_links SET failures = failures + 1 WHERE digest = ? AND used_at IS NULL "
-                "RETURNING failures",
-                (_digest(token),),
+                "AND failures < ? RETURNING failures",
+                (_digest(token), MAX_FAILED_CHECKS),
             )
-        )
-        return any(failures >= MAX_FAILED_CHECKS for (failures,) in rows)
+            if not on_link:  # other checks counted meanwhile
+                raise LinkRefused("tried too often")
+            ended = now(-CHECKS_WINDOW)  # a window that started before this has ended: the next check starts one
+            by_subject = session.run(
+                "INSERT INTO oas_mcp_checks (issuer, sub, started_at, failures) VALUES (?, ?, ?, 1) "
+                "ON CONFLICT (issuer, sub) DO UPDATE SET "
+                "started_at = CASE WHEN oas_mcp_checks.started_at <= ? THEN excluded.started_at "
+                "ELSE oas_mcp_checks.started_at END, "
+                "failures = CASE WHEN oas_mcp_checks.started_at <= ? THEN 1 ELSE oas_mcp_checks.failures + 1 END "
+                "WHERE oas_mcp_checks.started_at <= ? OR oas_mcp_checks.failures < ? RETURNING failures",
+                (subject.issuer, subject.sub, now(), ended, ended, ended, MAX_SUBJECT_CHECKS),
+            )
+            if not by_subject:  # raising rolls back the link's count too
+                raise LinkRefused("checked too often")
+            return Attempt(on_link[0][0], by_subject[0][0])
+
+        return await self._run(reserve)
+
+    async def release_check(self, token: str) -> None:
+        """The API could not judge the credentials of a check :meth:`reserve_check` counted for the link ``token``
+        names: it no longer counts for the link (it still does for its subject: a failing API does not make checks
+        free). Raises AccountsError."""
+        await self._run(lambda session: _release(session, token))
 
     async def completed(self, elicitation_ids: Collection[str]) -> set[str]:
         """Which of ``elicitation_ids`` belong to links used by now. Raises AccountsError."""
@@ -320,6 +376,11 @@ def _store(session: Session, subject: Subject, oas_username: str, sealed: str) -
 def _digest(token: str) -> str:
     """What is stored of a link's token: its SHA-256, in hex."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _release(session: Session, token: str) -> None:
+    """The link ``token`` names counts one check fewer."""
+    session.run("UPDATE oas_mcp_links SET failures = failures - 1 WHERE digest = ? AND failures > 0", (_digest(token),))
 
 
 def _usable(session: Session, token: str) -> Link:
