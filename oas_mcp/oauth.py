@@ -17,6 +17,7 @@ a required scope, and each session bound to the (client, issuer, subject) that o
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -50,8 +51,11 @@ KEYS_MAX_AGE = 3600.0
 RETRY_FIRST, RETRY_MOST = 1.0, 60.0
 """Seconds before trying an unreachable issuer again: doubling from the first to the most."""
 FETCH_TIMEOUT = 10.0
+"""Seconds each step of a request to the issuer (connecting, each read) may take."""
+FETCH_DEADLINE = 15.0
+"""Seconds a request to the issuer may take in all: an issuer that trickles its answer is given up then."""
 MAX_DOCUMENT = 1024 * 1024
-"""Largest metadata, JWKS or introspection answer read, in bytes."""
+"""Largest metadata, JWKS or introspection answer read, in bytes: reading stops there."""
 
 
 class IssuerError(Exception):
@@ -83,7 +87,8 @@ class Introspection:
 class Issuer:
     """The authorization server: its metadata and signing keys, fetched over HTTP and kept.
 
-    ``transport`` and ``clock`` are for tests (an in-process issuer, a clock they move).
+    ``transport``, ``clock`` and ``deadline`` are for tests (an in-process issuer, a clock they move, a shorter
+    :data:`FETCH_DEADLINE`).
     """
 
     def __init__(
@@ -93,6 +98,7 @@ class Issuer:
         introspection: Introspection | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
+        deadline: float = FETCH_DEADLINE,
     ) -> None:
         self.url = url
         self.introspection = introspection
@@ -105,6 +111,7 @@ class Issuer:
         self._stale_at = 0.0  # when the keys are to be fetched again
         self._refetch_after = 0.0  # when an unknown key id may next cause a fetch
         self._lock = anyio.Lock()
+        self._deadline = deadline
 
     async def discover(self) -> None:
         """Read the issuer's metadata, then its keys. Raises IssuerError."""
@@ -314,25 +321,30 @@ class Issuer:
     async def _get(
         self, url: str, *, form: dict[str, str] | None = None, auth: httpx2.BasicAuth | None = None
     ) -> dict[str, Any]:
-        """The JSON object at ``url`` (POSTed ``form`` when given). Raises IssuerError."""
+        """The JSON object at ``url`` (POSTed ``form`` when given), read up to :data:`MAX_DOCUMENT` bytes and
+        within the deadline. Raises IssuerError."""
         if self._http is None:
             self._http = httpx2.AsyncClient(transport=self._transport, timeout=FETCH_TIMEOUT, follow_redirects=False)
-        headers = {"Accept": "application/json"}
+        method, sent = "GET" if form is None else "POST", auth or httpx2.USE_CLIENT_DEFAULT
+        body = bytearray()
+        with anyio.move_on_after(self._deadline) as waited:
+            try:
+                async with self._http.stream(
+                    method, url, data=form, auth=sent, headers={"Accept": "application/json"}
+                ) as response:
+                    if response.status_code != 200:
+                        raise IssuerError(f"{url} answered HTTP {response.status_code}")
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > MAX_DOCUMENT:
+                            raise IssuerError(f"{url} answered more than {MAX_DOCUMENT} bytes")
+            except httpx2.HTTPError as exc:
+                raise IssuerError(f"cannot reach {url}: {exc.__class__.__name__}") from None
+        if waited.cancelled_caught:
+            raise IssuerError(f"{url} did not answer in full within {self._deadline:g} s")
         try:
-            if form is None:
-                response = await self._http.get(url, headers=headers)
-            else:
-                sent = auth or httpx2.USE_CLIENT_DEFAULT
-                response = await self._http.post(url, data=form, auth=sent, headers=headers)
-        except httpx2.HTTPError as exc:
-            raise IssuerError(f"cannot reach {url}: {exc.__class__.__name__}") from None
-        if response.status_code != 200:
-            raise IssuerError(f"{url} answered HTTP {response.status_code}")
-        if len(response.content) > MAX_DOCUMENT:
-            raise IssuerError(f"{url} answered more than {MAX_DOCUMENT} bytes")
-        try:
-            document = response.json()
-        except ValueError:
+            document = json.loads(body)
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python goes
             document = None
         if not isinstance(document, dict):
             raise IssuerError(f"{url} answered no JSON object")
