@@ -112,6 +112,7 @@ class Issuer:
         self._refetch_after = 0.0  # when an unknown key id may next cause a fetch
         self._lock = anyio.Lock()
         self._deadline = deadline
+        self._background: anyio.abc.TaskGroup | None = None  # while :meth:`run` runs: where stale keys are renewed
 
     async def discover(self) -> None:
         """Read the issuer's metadata, then its keys. Raises IssuerError."""
@@ -164,9 +165,11 @@ class Issuer:
         """Keep trying (see :meth:`keep_trying`), then hold the HTTP client open until cancelled: for the life of
         the server."""
         try:
-            await self.keep_trying()
-            await anyio.sleep_forever()
+            async with anyio.create_task_group() as self._background:
+                await self.keep_trying()
+                await anyio.sleep_forever()
         finally:
+            self._background = None
             with anyio.CancelScope(shield=True):
                 await self.aclose()
 
@@ -178,14 +181,18 @@ class Issuer:
 
     async def signing_key(self, key_id: str | None, algorithm: str) -> jwt.PyJWK:
         """The issuer's key with ``key_id`` (or its only key, when the token names none) for ``algorithm``;
-        the keys are fetched again when stale or when none has that id (at most once per cool-down). Raises
-        Refused."""
+        the keys are fetched again when stale or when none has that id (at most once per cool-down). While
+        :meth:`run` runs, a known key is used at once and stale keys are renewed in the background, so a slow
+        issuer holds up only the tokens whose keys it has yet to give. Raises Refused."""
         if self.metadata is None:
             raise Refused(f"the issuer {self.url} has not been reached yet")
         if not isinstance(self.metadata.get("jwks_uri"), str):
             raise Refused(f"it is a JWT, and the issuer {self.url} publishes no keys (jwks_uri)")
-        if self._clock() >= self._stale_at:
-            await self._refresh(lambda: self._clock() >= self._stale_at)
+        if self._stale():
+            if self._background is None or self._find(key_id) is None:
+                await self._refresh(self._stale)
+            elif not self._lock.locked():
+                self._background.start_soon(self._refresh, self._stale)
         key = self._find(key_id)
         if key is None and self._clock() >= self._refetch_after:
             self._refetch_after = self._clock() + REFETCH_COOLDOWN
@@ -274,6 +281,9 @@ class Issuer:
             raise Refused(_why(exc, self.url, audience)) from None
         return claims
 
+    def _stale(self) -> bool:
+        return self._clock() >= self._stale_at
+
     def _find(self, key_id: str | None) -> dict[str, Any] | None:
         if key_id is None:
             return next(iter(self._keys.values())) if len(self._keys) == 1 else None
@@ -338,7 +348,7 @@ class Issuer:
                         body += chunk
                         if len(body) > MAX_DOCUMENT:
                             raise IssuerError(f"{url} answered more than {MAX_DOCUMENT} bytes")
-            except httpx2.HTTPError as exc:
+            except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
                 raise IssuerError(f"cannot reach {url}: {exc.__class__.__name__}") from None
         if waited.cancelled_caught:
             raise IssuerError(f"{url} did not answer in full within {self._deadline:g} s")

@@ -4,6 +4,7 @@ each fetch at its deadline, and meanwhile answers the requests whose keys it alr
 
 from __future__ import annotations
 
+import logging
 import tracemalloc
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -17,10 +18,11 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
-from oas_mcp.oauth import MAX_DOCUMENT, Issuer, IssuerError
+from oas_mcp.oauth import KEYS_MAX_AGE, MAX_DOCUMENT, Issuer, IssuerError, Verifier
 
-from oauth_issuer import FakeIssuer, serving
+from oauth_issuer import RESOURCE, FakeIssuer, rsa_key, serving
 from support import free_port
+from test_oauth import ISSUER, Clock, issuer_for
 
 pytestmark = pytest.mark.anyio
 
@@ -110,3 +112,47 @@ async def test_a_trickling_jwks_is_given_up_at_the_deadline_with_a_clear_error()
 
     assert str(caught.value) == f"{issuer_at.url}/jwks did not answer in full within 0.5 s"
     assert issuer_at.sent > 0  # it was answering, a byte at a time: no single read timed out
+
+
+async def test_a_known_key_verifies_while_a_refresh_of_stale_keys_is_stalled(caplog: pytest.LogCaptureFixture) -> None:
+    issuer_at, clock = hostile(), Clock()
+    known = issuer_at.token()
+    stranger = issuer_at.token(kid="made-up", key=rsa_key())
+    answers: dict[str, object] = {}
+
+    async def verify(name: str, token: str) -> None:
+        answers[name] = await verifier.verify_token(token)
+
+    with serving(issuer_at), caplog.at_level(logging.INFO, "oas_mcp.oauth"):
+        issuer = Issuer(issuer_at.url, clock=clock, deadline=2 * HANG)  # the refresh stalls all test long
+        verifier = Verifier(issuer, RESOURCE)
+        async with anyio.create_task_group() as group:
+            group.start_soon(issuer.run)
+            with anyio.fail_after(HANG):
+                await eventually(lambda: "signing keys" in caplog.text)  # discovered, as the log says
+                issuer_at.jwks_as = "trickle"
+                clock.now += KEYS_MAX_AGE  # the keys are stale: the next request fetches them again
+                group.start_soon(verify, "stranger", stranger)
+                await eventually(lambda: issuer_at.sent > 0)  # the refresh is under way, and stalled
+                await verify("known", known)
+            stalled = "stranger" not in answers
+            group.cancel_scope.cancel()
+
+    assert answers["known"] is not None
+    assert stalled  # answered while the refresh was still stalled, not after it gave up
+
+
+async def test_a_malformed_jwks_uri_leaves_the_known_keys_in_use(caplog: pytest.LogCaptureFixture) -> None:
+    issuer_at, clock = FakeIssuer(ISSUER), Clock()
+    issuer = issuer_for(issuer_at, clock)
+    await issuer.discover()
+    issuer.metadata = {**(issuer.metadata or {}), "jwks_uri": "http://[::1"}  # as a broken issuer may name it
+    clock.now += KEYS_MAX_AGE
+
+    with caplog.at_level(logging.WARNING, "oas_mcp.oauth"):
+        accepted = await Verifier(issuer, RESOURCE).verify_token(issuer_at.token())
+
+    assert accepted is not None
+    assert caplog.messages == [
+        "cannot fetch the OAuth issuer's keys again (cannot reach http://[::1: InvalidURL); keeping the 1 known"
+    ]
