@@ -24,7 +24,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from http_clients import PING, in_session, post_initialize, post_message
-from support import Running, free_port, running, structured
+from support import Running, free_port, running, structured, wait_for
 
 CONFIG = Path(__file__).parents[2] / "deploy" / "haproxy.cfg"
 HAPROXY = shutil.which("haproxy") or next((path for path in ("/usr/sbin/haproxy",) if Path(path).exists()), None)
@@ -252,3 +252,22 @@ def test_a_request_a_dying_replica_took_is_sent_again_unless_it_may_create_an_or
     assert all(not answer.json()["result"]["isError"] for answer in answers.values() if answer.status_code == 200)
     assert made == {name for name, answer in answers.items() if answer.status_code == 200}
 
+
+def test_a_replica_sees_the_client_address_the_balancer_saw_never_the_one_a_client_claims() -> None:
+    claimed = {"X-Forwarded-For": "203.0.113.7", "Forwarded": "for=203.0.113.7", "X-Forwarded-Proto": "https"}
+    env = {"OAS_LOG_LEVEL": "DEBUG", "OAS_TRUSTED_PROXIES": "127.0.0.1"}  # the balancer's address, as replicas see it
+
+    with running("--sandbox", "--transport", "http", "--stateless", **env) as replica:
+        with balancer([replica.port] * 3) as url:
+            # The client on another loopback address than the balancer's, so each can be told in the log.
+            with httpx2.Client(transport=httpx2.HTTPTransport(local_address="127.0.0.2"), timeout=60) as http:
+                answer = http.post(
+                    url,
+                    content=tool_call("hello", {}),
+                    headers={"Content-Type": "application/json", "Accept": "application/json", **claimed},
+                )
+            wait_for(replica, '"POST /mcp HTTP/1.1" 200')
+        [line] = [line for line in replica.output().splitlines() if "POST /mcp" in line]
+
+    assert answer.status_code == 200
+    assert line.split("uvicorn.access: ")[1].startswith("127.0.0.2:")
