@@ -191,8 +191,9 @@ class Issuer:
         if self._stale():
             if self._background is None or self._find(key_id) is None:
                 await self._refresh(self._stale)
-            elif not self._lock.locked():
-                self._background.start_soon(self._refresh, self._stale)
+            else:  # renewed in the background, once: meanwhile the keys count as fresh for a cool-down
+                self._stale_at = self._clock() + REFETCH_COOLDOWN
+                self._background.start_soon(self._refresh, lambda: True)
         key = self._find(key_id)
         if key is None and self._clock() >= self._refetch_after:
             self._refetch_after = self._clock() + REFETCH_COOLDOWN
