@@ -14,7 +14,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 from starlette.applications import Starlette
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import StreamingResponse
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
@@ -36,11 +36,10 @@ HANG = 20.0
 @dataclass
 class HostileIssuer(FakeIssuer):
     """A FakeIssuer whose JWKS endpoint, once ``jwks_as`` says so, floods or trickles; ``sent`` counts the bytes it
-    got to send, and ``asked`` the JWKS requests it answered that way."""
+    got to send that way."""
 
     jwks_as: Literal["keys", "flood", "trickle"] = "keys"
     sent: int = 0
-    asked: int = 0
 
     @property
     def app(self) -> Starlette:
@@ -49,9 +48,8 @@ class HostileIssuer(FakeIssuer):
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http" or not scope["path"].endswith("/jwks") or self.jwks_as == "keys":
                 return await honest(scope, receive, send)
-            self.asked += 1
-            response: Response = StreamingResponse(self._flood() if self.jwks_as == "flood" else self._trickle())
-            await response(scope, receive, send)
+            answer = StreamingResponse(self._flood() if self.jwks_as == "flood" else self._trickle())
+            await answer(scope, receive, send)
 
         return Starlette(routes=[Mount("", app=app)])
 
