@@ -26,6 +26,7 @@ from oas_mcp.server.server import Server
 from oas_mcp.settings import Settings
 
 PYTHON = sys.executable
+ROOT = Path(__file__).parent.parent
 BASE_ENV = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
 DEMO: dict[str, Any] = {
     "api_key": DEMO_API_KEY,
@@ -92,6 +93,13 @@ def run(*args: str, stdin: str | None = None, **env: str) -> subprocess.Complete
         timeout=60,
         check=False,
     )
+
+
+def readme_command(marker: str) -> str:
+    """The command line the README shows under ``<!-- MARKER`` (``test-command``, ``build-command``): CI and the
+    tests run these exactly as written."""
+    readme = (ROOT / "README.md").read_text()
+    return readme[readme.index(f"<!-- {marker}") :].split("```sh\n", 1)[1].split("\n", 1)[0]
 
 
 def free_port() -> int:
