@@ -188,6 +188,11 @@ class Settings(BaseSettings):
         description="Values of the Origin header accepted over HTTP, besides loopback ones on a loopback bind, such "
         "as https://app.example.com.",
     )
+    trusted_proxies: Annotated[Names, HTTP_ONLY] = Field(
+        [],
+        description="Addresses or networks of the load balancers in front, comma-separated: X-Forwarded-For and "
+        "X-Forwarded-Proto are believed from them only (none by default).",
+    )
     per_request_credentials: Annotated[bool, HTTP_ONLY, Flag()] = Field(
         False, description="Use each HTTP request's X-Api-Key header for its upstream calls."
     )
@@ -323,7 +328,7 @@ class Settings(BaseSettings):
             return value or None
         return value
 
-    @field_validator("allowed_hosts", "allowed_origins", "oauth_scopes", mode="before")
+    @field_validator("allowed_hosts", "allowed_origins", "trusted_proxies", "oauth_scopes", mode="before")
     @classmethod
     def _split_names(cls, value: object) -> object:
         if isinstance(value, str):
@@ -347,6 +352,19 @@ class Settings(BaseSettings):
                     f"{name!r} is not a host name such as mcp.example.com or mcp.example.com:8443 (no scheme, no path)"
                 )
         return names
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, names: list[str]) -> list[str]:
+        """Each an IP address or network, written as uvicorn compares them (``10.0.0.7/24`` is ``10.0.0.0/24``)."""
+        proxies = []
+        for name in names:
+            try:
+                network = ipaddress.ip_network(name.strip(), strict=False)
+                proxies.append(str(network.network_address if network.num_addresses == 1 else network))
+            except ValueError:
+                raise ValueError(f"{name!r} is not an IP address or network such as 10.0.0.5 or 10.0.0.0/24") from None
+        return proxies
 
     @field_validator("allowed_origins")
     @classmethod

@@ -19,6 +19,7 @@ from typing import Any
 
 from mcp_types import CallToolResult
 
+from oas_mcp import __version__
 from oas_mcp.cli.options import make_client
 from oas_mcp.client import OASClient
 from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME, SANDBOX_URL, Sandbox
@@ -138,6 +139,20 @@ def stopped_by_signal(stop: signal.Signals, *messages: dict[str, Any], **env: st
             process.wait()
         for stream in (process.stdin, process.stdout, process.stderr):
             stream.close()
+
+
+def readme_command(marker: str) -> str:
+    """The command line the README shows under ``<!-- MARKER`` (``test-command``, ``build-command``): CI and the
+    tests run these exactly as written."""
+    return README[README.index(f"<!-- {marker}") :].split("```sh\n", 1)[1].split("\n", 1)[0]
+
+
+def released(path: str) -> dict[str, Any]:
+    """The repository's ``path`` (bundle/manifest.json, server.json) as .ci/build writes it into the packages: with
+    the package version, which only oas_mcp/__init__.py holds."""
+    stamp = [PYTHON, str(ROOT / ".ci" / "stamp.py"), __version__, str(ROOT / path)]
+    document: dict[str, Any] = json.loads(subprocess.run(stamp, capture_output=True, text=True, check=True).stdout)
+    return document
 
 
 def free_port() -> int:

@@ -33,7 +33,7 @@ from oas_mcp.sandbox import (
 )
 
 from http_clients import PING, TOKEN, in_session, post_initialize, post_message, session, sessions_until_refused
-from support import Running, error_text, run, running, structured
+from support import Running, error_text, run, running, structured, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -129,6 +129,20 @@ def test_healthz_answers_without_the_token_and_tells_no_secret(sandboxed: Runnin
     assert response.json() == {"status": "ok", "version": __version__}
     assert TOKEN not in response.text
     assert DEMO_API_KEY not in response.text
+
+
+@pytest.mark.parametrize(
+    ("trusted", "client"), [(None, "127.0.0.1"), ("127.0.0.1", "203.0.113.7"), ("10.0.0.0/8", "127.0.0.1")]
+)
+def test_x_forwarded_for_names_the_client_only_when_a_trusted_proxy_sent_it(trusted: str | None, client: str) -> None:
+    proxies = {"OAS_TRUSTED_PROXIES": trusted} if trusted else {}
+    with running("--sandbox", *HTTP, OAS_LOG_LEVEL="DEBUG", **proxies) as server:
+        headers = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+        assert httpx2.get(f"{server.url}/healthz", headers=headers, timeout=60.0).status_code == 200
+        wait_for(server, '"GET /healthz HTTP/1.1" 200')
+        [line] = [line for line in server.output().splitlines() if "GET /healthz" in line]
+
+    assert line.split("uvicorn.access: ")[1].startswith(f"{client}:")  # who the access log says asked
 
 
 async def test_the_token_from_a_file_works_and_is_never_logged(tmp_path: Path) -> None:

@@ -213,6 +213,8 @@ def test_allowed_hosts_from_the_environment_are_comma_separated_or_json(
         ({"allowed_origins": ["app.example.com"]}, "invalid setting --allowed-origin: 'app.example.com' is not an"),
         ({"allowed_origins": ["https://app.example.com/x"]}, "invalid setting --allowed-origin: 'https://app.example"),
         ({"http_path": "mcp"}, "invalid setting --path: must be a URL path such as /mcp"),
+        ({"trusted_proxies": ["*"]}, "invalid setting --trusted-proxies: '*' is not an IP address or network such as"),
+        ({"trusted_proxies": ["lb.example"]}, "invalid setting --trusted-proxies: 'lb.example' is not an IP address"),
         ({"port": 70000}, "invalid setting --port: Input should be less than or equal to 65535"),
         ({"host": "http://0.0.0.0"}, "invalid setting --host: must be an address or host name to bind"),
         ({"mcp_token": "short"}, "invalid setting --mcp-token: must be at least 16 characters; make one with"),

@@ -14,16 +14,21 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from support import readme_command
+
 ROOT = Path(__file__).parent.parent
-PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+PROJECT = PYPROJECT["project"]
 OPTIONAL = PROJECT["optional-dependencies"]
 # What the server may import: its dependencies, and the PostgreSQL driver of the `postgres` extra (imported only when
 # OAS_DATABASE_URL is set); the otel extra is oas_mcp.observability.telemetry's alone (see TELEMETRY).
 SERVER = [*PROJECT["dependencies"], *OPTIONAL["postgres"]]
-# Each lock, and what it pins: the README's test command installs the first; .ci/run adds the second.
+BUILD_BACKEND = PYPROJECT["build-system"]["requires"]
+# Each lock, and what it pins: the README's test command installs the first; its build command the second, which
+# .ci/run adds for the package tests.
 LOCKS = {
-    "tests/requirements.lock": [*SERVER, *OPTIONAL["test"], *OPTIONAL["otel"]],
-    ".ci/release.lock": OPTIONAL["release"],
+    "tests/requirements.lock": [*SERVER, *OPTIONAL["test"], *OPTIONAL["otel"], *BUILD_BACKEND],
+    ".ci/release.lock": [*OPTIONAL["release"], *BUILD_BACKEND],
 }
 PROVIDERS = packages_distributions()
 TELEMETRY = ROOT / "oas_mcp" / "observability" / "telemetry.py"
@@ -123,9 +128,7 @@ def test_the_release_lock_changes_no_version_the_tests_ran_on() -> None:
 
 
 def test_the_readme_test_command_installs_from_the_lock_with_hashes() -> None:
-    readme = (ROOT / "README.md").read_text()
-    marker = readme.index("<!-- test-command")
-    command = readme[marker:].split("```sh\n", 1)[1].split("\n", 1)[0]
+    command = readme_command("test-command")
 
     assert "pip install --require-hashes -r tests/requirements.lock" in command
     assert "--no-deps" in command.split("-e .")[0].rsplit("&&", 1)[-1]

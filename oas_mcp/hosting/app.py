@@ -17,7 +17,7 @@ import logging
 import math
 import socket
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -509,7 +509,7 @@ def serve(
             logger.warning("clients are not authenticated (--insecure-no-auth): only a proxy in front protects it")
 
     try:
-        run(app, settings.host, settings.port, announce)
+        run(app, settings.host, settings.port, announce, trusted_proxies=settings.trusted_proxies)
     finally:
         if page is not None:
             page.store.close()
@@ -563,8 +563,12 @@ def sandbox_banner(sandbox: Sandbox, url: str) -> str:
     return "\n".join(lines)
 
 
-def run(app: ASGIApp, host: str, port: int, announce: Callable[[str], None]) -> None:
-    """Run ``app`` with uvicorn on ``host:port``; ``announce(url)`` once the port is bound. Logs go to stderr."""
+def run(
+    app: ASGIApp, host: str, port: int, announce: Callable[[str], None], trusted_proxies: Sequence[str] = ()
+) -> None:
+    """Run ``app`` with uvicorn on ``host:port``; ``announce(url)`` once the port is bound. Logs go to stderr.
+    X-Forwarded-For and X-Forwarded-Proto are believed from ``trusted_proxies`` only (uvicorn's default, and its
+    FORWARDED_ALLOW_IPS variable, would believe them from any local process)."""
     import uvicorn
 
     config = uvicorn.Config(
@@ -574,6 +578,8 @@ def run(app: ASGIApp, host: str, port: int, announce: Callable[[str], None]) -> 
         log_config=None,  # keep oas-mcp's logging: stderr only, secrets masked
         server_header=False,
         timeout_graceful_shutdown=SHUTDOWN_GRACE,
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=list(trusted_proxies),
     )
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

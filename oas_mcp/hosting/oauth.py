@@ -17,6 +17,7 @@ a required scope, and each session bound to the (client, issuer, subject) that o
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -50,8 +51,11 @@ KEYS_MAX_AGE = 3600.0
 RETRY_FIRST, RETRY_MOST = 1.0, 60.0
 """Seconds before trying an unreachable issuer again: doubling from the first to the most."""
 FETCH_TIMEOUT = 10.0
+"""Seconds each step of a request to the issuer (connecting, each read) may take."""
+FETCH_DEADLINE = 15.0
+"""Seconds a request to the issuer may take in all: an issuer that trickles its answer is given up then."""
 MAX_DOCUMENT = 1024 * 1024
-"""Largest metadata, JWKS or introspection answer read, in bytes."""
+"""Largest metadata, JWKS or introspection answer read, in bytes: reading stops there."""
 
 
 class IssuerError(Exception):
@@ -83,7 +87,8 @@ class Introspection:
 class Issuer:
     """The authorization server: its metadata and signing keys, fetched over HTTP and kept.
 
-    ``transport`` and ``clock`` are for tests (an in-process issuer, a clock they move).
+    ``transport``, ``clock`` and ``deadline`` are for tests (an in-process issuer, a clock they move, a shorter
+    :data:`FETCH_DEADLINE`).
     """
 
     def __init__(
@@ -93,6 +98,7 @@ class Issuer:
         introspection: Introspection | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
+        deadline: float = FETCH_DEADLINE,
     ) -> None:
         self.url = url
         self.introspection = introspection
@@ -105,6 +111,8 @@ class Issuer:
         self._stale_at = 0.0  # when the keys are to be fetched again
         self._refetch_after = 0.0  # when an unknown key id may next cause a fetch
         self._lock = anyio.Lock()
+        self._deadline = deadline
+        self._background: anyio.abc.TaskGroup | None = None  # while :meth:`run` runs: where stale keys are renewed
 
     async def discover(self) -> None:
         """Read the issuer's metadata, then its keys. Raises IssuerError."""
@@ -157,9 +165,11 @@ class Issuer:
         """Keep trying (see :meth:`keep_trying`), then hold the HTTP client open until cancelled: for the life of
         the server."""
         try:
-            await self.keep_trying()
-            await anyio.sleep_forever()
+            async with anyio.create_task_group() as self._background:
+                await self.keep_trying()
+                await anyio.sleep_forever()
         finally:
+            self._background = None
             with anyio.CancelScope(shield=True):
                 await self.aclose()
 
@@ -171,14 +181,19 @@ class Issuer:
 
     async def signing_key(self, key_id: str | None, algorithm: str) -> jwt.PyJWK:
         """The issuer's key with ``key_id`` (or its only key, when the token names none) for ``algorithm``;
-        the keys are fetched again when stale or when none has that id (at most once per cool-down). Raises
-        Refused."""
+        the keys are fetched again when stale or when none has that id (at most once per cool-down). While
+        :meth:`run` runs, a known key is used at once and stale keys are renewed in the background, so a slow
+        issuer holds up only the tokens whose keys it has yet to give. Raises Refused."""
         if self.metadata is None:
             raise Refused(f"the issuer {self.url} has not been reached yet")
         if not isinstance(self.metadata.get("jwks_uri"), str):
             raise Refused(f"it is a JWT, and the issuer {self.url} publishes no keys (jwks_uri)")
-        if self._clock() >= self._stale_at:
-            await self._refresh(lambda: self._clock() >= self._stale_at)
+        if self._stale():
+            if self._background is None or self._find(key_id) is None:
+                await self._refresh(self._stale)
+            else:  # renewed in the background, once: meanwhile the keys count as fresh for a cool-down
+                self._stale_at = self._clock() + REFETCH_COOLDOWN
+                self._background.start_soon(self._refresh, lambda: True)
         key = self._find(key_id)
         if key is None and self._clock() >= self._refetch_after:
             self._refetch_after = self._clock() + REFETCH_COOLDOWN
@@ -267,6 +282,9 @@ class Issuer:
             raise Refused(_why(exc, self.url, audience)) from None
         return claims
 
+    def _stale(self) -> bool:
+        return self._clock() >= self._stale_at
+
     def _find(self, key_id: str | None) -> dict[str, Any] | None:
         if key_id is None:
             return next(iter(self._keys.values())) if len(self._keys) == 1 else None
@@ -314,25 +332,30 @@ class Issuer:
     async def _get(
         self, url: str, *, form: dict[str, str] | None = None, auth: httpx2.BasicAuth | None = None
     ) -> dict[str, Any]:
-        """The JSON object at ``url`` (POSTed ``form`` when given). Raises IssuerError."""
+        """The JSON object at ``url`` (POSTed ``form`` when given), read up to :data:`MAX_DOCUMENT` bytes and
+        within the deadline. Raises IssuerError."""
         if self._http is None:
             self._http = httpx2.AsyncClient(transport=self._transport, timeout=FETCH_TIMEOUT, follow_redirects=False)
-        headers = {"Accept": "application/json"}
+        method, sent = "GET" if form is None else "POST", auth or httpx2.USE_CLIENT_DEFAULT
+        body = bytearray()
+        with anyio.move_on_after(self._deadline) as waited:
+            try:
+                async with self._http.stream(
+                    method, url, data=form, auth=sent, headers={"Accept": "application/json"}
+                ) as response:
+                    if response.status_code != 200:
+                        raise IssuerError(f"{url} answered HTTP {response.status_code}")
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > MAX_DOCUMENT:
+                            raise IssuerError(f"{url} answered more than {MAX_DOCUMENT} bytes")
+            except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
+                raise IssuerError(f"cannot reach {url}: {exc.__class__.__name__}") from None
+        if waited.cancelled_caught:
+            raise IssuerError(f"{url} did not answer in full within {self._deadline:g} s")
         try:
-            if form is None:
-                response = await self._http.get(url, headers=headers)
-            else:
-                sent = auth or httpx2.USE_CLIENT_DEFAULT
-                response = await self._http.post(url, data=form, auth=sent, headers=headers)
-        except httpx2.HTTPError as exc:
-            raise IssuerError(f"cannot reach {url}: {exc.__class__.__name__}") from None
-        if response.status_code != 200:
-            raise IssuerError(f"{url} answered HTTP {response.status_code}")
-        if len(response.content) > MAX_DOCUMENT:
-            raise IssuerError(f"{url} answered more than {MAX_DOCUMENT} bytes")
-        try:
-            document = response.json()
-        except ValueError:
+            document = json.loads(body)
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python goes
             document = None
         if not isinstance(document, dict):
             raise IssuerError(f"{url} answered no JSON object")

@@ -24,7 +24,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from http_clients import PING, in_session, post_initialize, post_message
-from support import Running, free_port, running, structured
+from support import Running, free_port, running, structured, wait_for
 
 CONFIG = Path(__file__).parents[2] / "deploy" / "haproxy.cfg"
 HAPROXY = shutil.which("haproxy") or next((path for path in ("/usr/sbin/haproxy",) if Path(path).exists()), None)
@@ -216,21 +216,58 @@ async def test_what_an_sdk_client_sees_when_its_sessions_replica_dies() -> None:
     assert hello["username"] == "demo"
 
 
+def create(draft: Mapping[str, object], spelling: str) -> str:
+    """A raw ``tools/call`` of create_organisation for ``draft``: with its name spelled out, JSON-escaped
+    (``create\\u005forganisation``, the same name to the server), or past HAProxy's 16 KB buffer (after a padding)."""
+    if spelling == "escaped":
+        return tool_call("create_organisation", draft).replace("create_organisation", "create\\u005forganisation")
+    if spelling == "past the buffer":
+        params = {"_meta": {"padding": "x" * 20_000}, "arguments": draft, "name": "create_organisation"}
+        return json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
+    return tool_call("create_organisation", draft)
+
+
 def test_a_request_a_dying_replica_took_is_sent_again_unless_it_may_create_an_organisation() -> None:
-    drafts = [{"name": f"Retry {n} Ltd", "base_currency": "EUR", "currencies": ["EUR"]} for n in range(6)]
-    creates = [tool_call("create_organisation", draft) for draft in drafts]
+    spellings = ("plain", "escaped", "past the buffer")
+    drafts = {
+        f"Retry {spelling} {n}": spelling for spelling in spellings for n in range(6)
+    }  # in blocks: the replica that dies takes every spelling
 
     with running("--sandbox", "--transport", "http", "--stateless") as real, dropping() as dropper:
         with balancer([dropper.port, real.port, real.port]) as url:
             hellos = [post_message(url, tool_call("hello", {})).status_code for _ in range(6)]
-            answers = [post_message(url, body) for body in creates]
-        created = [answer.status_code for answer in answers]
-        assert all(not answer.json()["result"]["isError"] for answer in answers if answer.status_code == 200)
+            answers = {
+                name: post_message(url, create({"name": name, "base_currency": "EUR", "currencies": ["EUR"]}, how))
+                for name, how in drafts.items()
+            }
         listing = post_message(real.mcp, tool_call("list_organisations", {"name_contains": "Retry"})).json()
 
-    dropped_creates = [body for body in dropper.received if b"create_organisation" in body]
+    calls = [json.loads(body)["params"] for body in dropper.received]
+    took = {call["arguments"]["name"] for call in calls if call["name"] == "create_organisation"}
+    made = {organisation["name"] for organisation in listing["result"]["structuredContent"]["organisations"]}
     assert hellos == [200] * 6  # each one the dropper took went on to the real replica
-    assert len(dropper.received) > len(dropped_creates) > 0
-    assert created.count(502) == len(dropped_creates)  # never sent again: it may have created it
-    made = listing["result"]["structuredContent"]["organisations"]
-    assert len(made) == created.count(200)
+    assert len(calls) > len(took)
+    assert {drafts[name] for name in took} == set(spellings)
+    assert {name: answers[name].status_code for name in took} == dict.fromkeys(took, 502)  # never sent again
+    assert all(not answer.json()["result"]["isError"] for answer in answers.values() if answer.status_code == 200)
+    assert made == {name for name, answer in answers.items() if answer.status_code == 200}
+
+
+def test_a_replica_sees_the_client_address_the_balancer_saw_never_the_one_a_client_claims() -> None:
+    claimed = {"X-Forwarded-For": "203.0.113.7", "Forwarded": "for=203.0.113.7", "X-Forwarded-Proto": "https"}
+    env = {"OAS_LOG_LEVEL": "DEBUG", "OAS_TRUSTED_PROXIES": "127.0.0.1"}  # the balancer's address, as replicas see it
+
+    with running("--sandbox", "--transport", "http", "--stateless", **env) as replica:
+        with balancer([replica.port] * 3) as url:
+            # The client on another loopback address than the balancer's, so each can be told in the log.
+            with httpx2.Client(transport=httpx2.HTTPTransport(local_address="127.0.0.2"), timeout=60) as http:
+                answer = http.post(
+                    url,
+                    content=tool_call("hello", {}),
+                    headers={"Content-Type": "application/json", "Accept": "application/json", **claimed},
+                )
+            wait_for(replica, '"POST /mcp HTTP/1.1" 200')
+        [line] = [line for line in replica.output().splitlines() if "POST /mcp" in line]
+
+    assert answer.status_code == 200
+    assert line.split("uvicorn.access: ")[1].startswith("127.0.0.2:")

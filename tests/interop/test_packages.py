@@ -1,16 +1,20 @@
-"""The packages as users get them, built by ``.ci/build``: the wheel and sdist, the wheel installed the ways the
-README shows (pip into a fresh venv, as pipx does, and uvx), and the Claude Desktop bundle, unpacked and launched
-exactly as Claude Desktop launches it.
+"""The packages as users get them: the README's build command, run as written in a clean copy of the repository
+with a new venv; then, built by ``.ci/build``, the wheel and sdist, the wheel installed the ways the README shows (pip
+into a fresh venv, as pipx does, and uvx), and the Claude Desktop bundle, unpacked and launched exactly as Claude
+Desktop launches it.
 
-``.ci/build`` needs the release tools of ``.ci/release.lock`` in this venv (``.ci/run`` installs them) and mcpb
-(``INTEROP_BIN``). Installing the wheel and launching the bundle fetch oas-mcp's dependencies from PyPI, as they
-do on a user's machine; uv is pointed at this machine's Python and never downloads one.
+``.ci/build`` needs the release tools of ``.ci/release.lock`` in this venv (``.ci/run`` installs them); it installs
+its own mcpb. The tests unpack and check the bundle with the mcpb of ``INTEROP_BIN``. The build fetches the release
+tools from PyPI and mcpb from npm, and installing the wheel and launching the bundle fetch oas-mcp's dependencies from
+PyPI, as they do on a user's machine; uv is pointed at this machine's Python and never downloads one.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -26,7 +30,7 @@ from mcp import Client, StdioServerParameters
 from oas_mcp import __version__
 from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME
 
-from support import running, structured
+from support import readme_command, released, running, structured
 
 pytestmark = pytest.mark.anyio
 
@@ -58,6 +62,14 @@ class Built:
     sdist: Path
     bundle: Path
 
+    @classmethod
+    def into(cls, out: Path) -> Built:
+        return cls(
+            out / f"oas_mcp-{__version__}-py3-none-any.whl",
+            out / f"oas_mcp-{__version__}.tar.gz",
+            out / f"oas-mcp-{__version__}.mcpb",
+        )
+
 
 def run(*command: str | Path, **env: str) -> subprocess.CompletedProcess[str]:
     """``command`` in this environment plus ``env``; fails the test unless it exits with 0."""
@@ -81,11 +93,76 @@ def built(node_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Built:
         pytest.fail(f"{', '.join(missing)} missing from {VENV_BIN}; install .ci/release.lock (.ci/run does)")
     out = tmp_path_factory.mktemp("dist")
     run(ROOT / ".ci" / "build", out, PYTHON=sys.executable)
-    return Built(
-        out / f"oas_mcp-{__version__}-py3-none-any.whl",
-        out / f"oas_mcp-{__version__}.tar.gz",
-        out / f"oas-mcp-{__version__}.mcpb",
+    return Built.into(out)
+
+
+def clean_copy(destination: Path) -> Path:
+    """The repository as a fresh clone of it would be once this work tree is committed: its tracked and new files,
+    none of what is ignored (no venv, no npm tools, no dist/)."""
+    listed = run("git", "-C", ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard").stdout
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    return destination
+
+
+def test_the_readme_build_command_builds_the_three_packages_in_a_clean_copy_with_only_what_the_build_uses(
+    tmp_path: Path,
+) -> None:
+    clone = clean_copy(tmp_path / "oas-mcp")
+    # A user's shell: no venv of ours on the PATH, no INTEROP_BIN.
+    path = os.pathsep.join(part for part in os.environ["PATH"].split(os.pathsep) if Path(part) != VENV_BIN)
+    env = {name: value for name, value in os.environ.items() if name not in {"VIRTUAL_ENV", "INTEROP_BIN", "PYTHON"}}
+    result = subprocess.run(
+        ["bash", "-c", readme_command("build-command")],
+        cwd=clone,
+        env={**env, "PATH": path},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
+    assert result.returncode == 0, result.stdout + result.stderr
+    built = Built.into(clone / "dist")
+    tools = clone / ".ci" / "build-tools"
+    from_npm = {
+        str(path.parent.relative_to(tools))
+        for path in (tools / "node_modules").rglob("package.json")
+        if PACKAGE_FOLDER.fullmatch(str(path.parent.relative_to(tools)))
+    }
+
+    assert sorted(path.name for path in (clone / "dist").iterdir()) == sorted(
+        [built.wheel.name, built.sdist.name, built.bundle.name, "server.json"]
+    )
+    assert json.loads((clone / "dist" / "server.json").read_text()) == released("server.json")
+    # From PyPI the release lock's tools (and the venv's own pip); from npm its lock's, none of the interop tools.
+    assert (
+        {"build", "hatchling", "twine", "uv"}
+        <= pip_installed(clone / ".venv")
+        <= locked(".ci/release.lock") | {"pip", "setuptools"}
+    )
+    assert "node_modules/@anthropic-ai/mcpb" in from_npm
+    assert from_npm <= set(json.loads((tools / "package-lock.json").read_text())["packages"])
+    assert not (clone / ".ci" / "interop").exists()
+
+
+PACKAGE_FOLDER = re.compile(r"node_modules/(@[^/]+/)?[^/@]+(/node_modules/(@[^/]+/)?[^/@]+)*")
+"""A package's folder in node_modules (not a folder inside a package that has a package.json of its own)."""
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pip_installed(venv: Path) -> set[str]:
+    freeze = run(venv / "bin" / "python", "-m", "pip", "freeze", "--all").stdout
+    return {canonical(line.split("==")[0]) for line in freeze.splitlines()}
+
+
+def locked(lock: str) -> set[str]:
+    return {canonical(name) for name in re.findall(r"^([\w.-]+)==", (ROOT / lock).read_text(), re.M)}
 
 
 def test_twine_check_passes_on_the_wheel_and_the_sdist(built: Built) -> None:
@@ -105,6 +182,8 @@ def test_the_wheel_holds_the_typed_package_its_license_and_complete_metadata(bui
     assert (metadata["License-Expression"], metadata["License-File"]) == ("MIT", "LICENSE")
     assert "Typing :: Typed" in metadata.get_all("Classifier", [])
     assert all(metadata[header] for header in ("Author", "Keywords", "Project-URL"))
+    # What PyPI shows, where the MCP Registry looks for the project's ownership marker.
+    assert f"<!-- mcp-name: {released('server.json')['name']} -->" in metadata.get_payload()
 
 
 def test_the_sdist_holds_what_building_the_wheel_needs(built: Built) -> None:
@@ -145,13 +224,30 @@ def extension(built: Built, node_bin: Path, tmp_path: Path) -> Path:
     return tmp_path / "extension"
 
 
-def test_the_bundle_is_the_sdist_and_the_manifest(built: Built, extension: Path) -> None:
+def test_the_bundle_is_the_sdists_code_and_the_bundle_folder_with_the_version(
+    built: Built, extension: Path, node_bin: Path
+) -> None:
     with tarfile.open(built.sdist) as sdist:
         source = {Path(*Path(member.name).parts[1:]) for member in sdist.getmembers() if member.isfile()}
     unpacked = {path.relative_to(extension) for path in extension.rglob("*") if path.is_file()}
+    validated = run(node_bin / "mcpb", "validate", extension, PATH=f"{node_bin}{os.pathsep}{os.environ['PATH']}")
 
-    assert unpacked == source - {Path(".gitignore")} | {Path("manifest.json")}
-    assert (extension / "manifest.json").read_text() == (ROOT / "bundle" / "manifest.json").read_text()
+    # Not the README (nor PKG-INFO, which repeats it): the server never reads them; a short one stands in.
+    assert unpacked == source - {Path(".gitignore"), Path("PKG-INFO")} | {Path("manifest.json"), Path("icon.png")}
+    assert (extension / "README.md").read_text() == (ROOT / "bundle" / "README.md").read_text()
+    assert (extension / "icon.png").read_bytes() == (ROOT / "bundle" / "icon.png").read_bytes()
+    assert json.loads((extension / "manifest.json").read_text()) == released("bundle/manifest.json")
+    assert "Manifest schema validation passes!" in validated.stdout
+
+
+def test_the_readme_tells_the_bundles_size(built: Built) -> None:
+    with zipfile.ZipFile(built.bundle) as bundle:
+        unpacked = sum(entry.file_size for entry in bundle.infolist())
+    told = re.search(r"\(about (\d+) KB, (\d+) KB\s+unpacked\)", (ROOT / "README.md").read_text())
+
+    assert told, "the README says how big the bundle is"
+    assert int(told[1]) == pytest.approx(built.bundle.stat().st_size / 1000, rel=0.1)
+    assert int(told[2]) == pytest.approx(unpacked / 1000, rel=0.1)
 
 
 def launch_config(node_bin: Path, extension: Path, user_config: dict[str, Any]) -> dict[str, Any] | None:
