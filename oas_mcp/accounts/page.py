@@ -38,8 +38,7 @@ from oas_mcp.accounts import LINK_TTL, AccountsError, AccountStore, Link, Linked
 from oas_mcp.accounts.mcp import LinkedAccounts
 from oas_mcp.accounts.store import MAX_FAILED_CHECKS, Refusal
 from oas_mcp.hosting.oauth import Introspection, Issuer, IssuerError, Refused
-from oas_mcp.server.credentials import malformed_key
-from oas_mcp.settings import SettingsError
+from oas_mcp.settings import SettingsError, key_problem
 
 if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet
@@ -415,7 +414,7 @@ class LinkPage:
         from oas_mcp.client import AuthenticationError, Credentials, OASError
 
         key, username, email, password = (form.get(name, "") for name in ("api_key", "username", "email", "password"))
-        if not key or malformed_key(key):
+        if not key or key_problem(key):
             return Checked(error=NOT_A_KEY)
         shared = self.shared()
         try:
