@@ -44,8 +44,9 @@ _HOST = r"(?:\[[0-9a-f:.]+\]|[^\s/:@\[\]]+)"
 _HOST_PATTERN = f"{_HOST}{_PORT}"
 _ORIGIN_PATTERN = f"https?://{_HOST}{_PORT}"
 _SCOPE_PATTERN = r"[\x21\x23-\x5b\x5d-\x7e]+"
-# What a Claude Desktop bundle passes for a field its user left empty: the manifest's reference, unreplaced.
-_UNFILLED_BUNDLE_FIELD = r"\$\{user_config\.\w+\}"
+# A reference a client did not fill in: a Claude Desktop bundle's for a field its user left empty, or the
+# ${OAS_API_KEY:-} of an entry `oas-mcp config` wrote, from a client that did not expand it.
+_UNFILLED_REFERENCE = r"\$\{(?:user_config\.\w+|[A-Z_][A-Z0-9_]*(?::-)?)\}"
 # A list from the environment may be comma-separated (``a.example,b.example``) or a JSON array.
 Names = Annotated[list[str], NoDecode]
 T = TypeVar("T")
@@ -386,7 +387,7 @@ class Settings(BaseSettings):
             return value
         if value.strip().startswith("<") and value.strip().endswith(">"):
             raise ValueError("is still a placeholder such as <your OAS API key>; put the real value there")
-        return None if not value.strip() or re.fullmatch(_UNFILLED_BUNDLE_FIELD, value.strip()) else value
+        return None if not value.strip() or re.fullmatch(_UNFILLED_REFERENCE, value.strip()) else value
 
     def origin(self, name: str) -> str:
         """Where setting ``name`` came from: its flag, ``OAS_<NAME>``, ``<name> in FILE``, or ``default``."""
