@@ -93,7 +93,7 @@ CLIENTS: dict[str, ClientFormat] = {
         _from_environment,
         ("project", "user"),
         f"Claude Code {FROM_ENVIRONMENT}; /mcp in Claude Code then shows {{name}} as connected.",
-        project_step="It asks you to approve a project's servers the first time.",
+        project_step="Claude Code asks you to approve a project's servers the first time.",
     ),
     "vscode": ClientFormat(
         "VS Code",
