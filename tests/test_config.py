@@ -221,6 +221,7 @@ def uvx_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         script.chmod(0o755)
     monkeypatch.setenv("UV_CACHE_DIR", str(cache))
     monkeypatch.setenv("PATH", str(bin_folder))
+    monkeypatch.delenv("UV", raising=False)  # uv names itself there for what it runs: see the test below
     monkeypatch.setattr(sys, "executable", str(environment / "python"))
     monkeypatch.setattr(oas_mcp.cli.config, "installed_from", lambda: "git+https://github.com/oas/oas-mcp@v0.1.0")
     return bin_folder / "uvx"
@@ -241,6 +242,19 @@ def test_run_by_uvx_a_users_entry_runs_uvx_not_the_temporary_environment(
     assert project["command"] == "oas-mcp"  # a project's file names no installation
     assert "install it for good: uv tool install" in project_instructions
     assert "archive-v0" not in project_instructions  # no "add this temporary folder to PATH"
+
+
+def test_run_by_uvx_the_entry_runs_the_uvx_beside_the_uv_that_ran_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, uvx_run: Path, tmp_path: Path
+) -> None:
+    uv = tmp_path / "uv-bin" / "uv"
+    uv.parent.mkdir()
+    (uv.parent / "uvx").write_text("#!/bin/sh\n")
+    monkeypatch.setenv("UV", str(uv))
+
+    _, entry, _ = config(capsys, "cursor", "--sandbox")
+
+    assert entry["command"] == str(uv.parent / "uvx")
 
 
 def test_run_by_uvx_a_sandboxed_entry_is_refused(capsys: pytest.CaptureFixture[str], uvx_run: Path) -> None:

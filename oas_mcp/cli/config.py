@@ -430,7 +430,15 @@ def lasting_command() -> list[str] | None:
     if not _in_uv_cache(Path(sys.executable).absolute(), os.environ):
         return None
     source = installed_from()
-    return [shutil.which("uvx") or "uvx", *(["--from", source] if source else []), PORTABLE_COMMAND]
+    return [_uvx(), *(["--from", source] if source else []), PORTABLE_COMMAND]
+
+
+def _uvx() -> str:
+    """The uvx that ran this, by absolute path: beside the uv that uv names in ``$UV``, else on the PATH."""
+    beside_uv = Path(os.environ["UV"]).with_stem("uvx") if os.environ.get("UV") else None
+    if beside_uv is not None and beside_uv.is_file():
+        return str(beside_uv)
+    return shutil.which("uvx") or "uvx"
 
 
 def _in_uv_cache(path: Path, environ: Mapping[str, str]) -> bool:
