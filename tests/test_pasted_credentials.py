@@ -4,19 +4,21 @@ never blamed on the network."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx2
 import pytest
+from mcp import Client
 from pydantic import SecretStr
 
 from oas_mcp.client import OASClient, RequestNotSentError
 from oas_mcp.problems import NOT_SENT, failure_of
-from oas_mcp.sandbox import DEMO_API_KEY, SANDBOX_URL, Sandbox
+from oas_mcp.sandbox import DEMO_API_KEY, SANDBOX_URL, Fault, Sandbox
 from oas_mcp.server.errors import describe
 from oas_mcp.settings import Settings, SettingsError
 
-from support import run, running
+from support import error_text, run, running, server_for
 
 CREDENTIALS = ("api_key", "username", "email", "password", "mcp_token", "oauth_client_secret")
 VALUE = "Xy9-Kq2_Lm8.Zt4!Rw7#pQ0"  # good enough for any of them, the client token included
@@ -144,4 +146,19 @@ async def test_a_request_the_http_library_refuses_to_send_is_a_local_error() -> 
     assert caught.value.attempts == 1
     assert describe(caught.value) == (
         "GET /helloworld was not sent: Illegal header value b'[redacted]\\n'; nothing reached the OAS API."
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("token", ["tok\nen-from-a-hostile-api", "tokén-from-a-hostile-api"])
+async def test_a_session_token_http_cannot_carry_is_a_clear_tool_error_not_a_crash(token: str) -> None:
+    sandbox = Sandbox()
+    body = {"access": token, "user": {"id": 1, "username": "demo", "email": "demo@sandbox.oas.invalid"}}
+    sandbox.inject(Fault("POST /api/auth/login/", body=json.dumps(body)))
+    async with Client(server_for(sandbox, api_key="")) as client:
+        text = error_text(await client.call_tool("list_organisations", {}))
+
+    assert text == (
+        "GET /api/organisations/ was not sent: its Authorization header holds a line break, a blank at an end or a "
+        "character other than ASCII; nothing reached the OAS API."
     )

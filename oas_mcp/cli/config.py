@@ -467,6 +467,9 @@ def installed_from() -> str | None:
         return None
     if url is None:
         return None
+    parts = urlsplit(url)
+    if parts.password is not None:  # PEP 610 wants none recorded; never write one into a client's file
+        url = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
     if isinstance(vcs := found.get("vcs_info"), dict) and vcs.get("vcs"):
         revision = vcs.get("requested_revision")
         url = f"{vcs['vcs']}+{url}" + (f"@{revision}" if revision else "")
