@@ -52,7 +52,8 @@ UNREACHABLE = Problem(
 )
 NOT_SENT = Problem(
     "A request could not be sent",
-    "Set the credential it names again: the value alone, on one line (oas-mcp check says which setting holds it).",
+    "Set OAS_API_KEY again, alone on one line; when the line names the Authorization header, the session token the "
+    "API gave is at fault: report it.",
 )
 TIMEOUT = Problem("The OAS API did not answer in time", "Try again later, or raise OAS_TIMEOUT (seconds).")
 NOT_THE_API = Problem(
