@@ -14,3 +14,8 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 DEFAULT_PAGE_CONCURRENCY = 12
 """The most pages of a list fetched at once, at first: the client halves it each time the API says it is overloaded
 (429, 503)."""
+
+
+def counted(count: int, noun: str) -> str:
+    """``count`` and ``noun``, plural unless it is one: "1 organisation", "3 pages"."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from oas_mcp import DEFAULT_BASE_URL
 from oas_mcp.client import (
+    API_KEY_HEADER,
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
@@ -26,6 +27,7 @@ from oas_mcp.client import (
     OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitError,
+    RequestNotSentError,
     ResponseTooLargeError,
     ServerError,
     UnexpectedResponseError,
@@ -47,6 +49,11 @@ class Problem:
 UNREACHABLE = Problem(
     "The OAS API is unreachable",
     f"Check OAS_BASE_URL (the default is {DEFAULT_BASE_URL}) and your network, proxy or VPN.",
+)
+NOT_SENT = Problem(
+    "A request could not be sent",
+    "Set OAS_API_KEY again, alone on one line; when the line names the Authorization header, the session token the "
+    "API gave is at fault: report it.",
 )
 TIMEOUT = Problem("The OAS API did not answer in time", "Try again later, or raise OAS_TIMEOUT (seconds).")
 NOT_THE_API = Problem(
@@ -83,6 +90,7 @@ API_ERROR = Problem(
 
 PROBLEMS = (
     UNREACHABLE,
+    NOT_SENT,
     TIMEOUT,
     NOT_THE_API,
     API_FAILING,
@@ -214,6 +222,20 @@ FAILURES: tuple[Failure[Any], ...] = (
         lambda error, _: (
             f"The OAS API answered {error.method} {error.path} with HTTP {error.status_code}{_detail(error)}."
         ),
+    ),
+    _row(
+        RequestNotSentError,
+        NOT_SENT,
+        lambda error, api_key: (
+            f"The API key from {api_key} cannot be sent: it holds a line break, a blank at an end or a character "
+            f"other than ASCII. Correct {api_key}; nothing reached the OAS API."
+        ),
+        when=lambda error: error.header == API_KEY_HEADER,
+    ),
+    _row(
+        RequestNotSentError,
+        NOT_SENT,
+        lambda error, _: f"{str(error)[:1].upper()}{str(error)[1:]}; nothing reached the OAS API.",
     ),
     _row(
         BudgetExhaustedError,

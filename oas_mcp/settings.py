@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple, TypeVar, get_args
 from urllib.parse import urlsplit
 
-from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -36,14 +36,17 @@ MIN_TOKEN_VARIETY = 8  # different characters, and different steps between neigh
 MAX_SECRET_FILE_BYTES = 64 * 1024
 """The largest secret file read: a secret, or a few keys, is far smaller (``/dev/zero`` is not read forever)."""
 MAKE_TOKEN = "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+MAX_KEY_LENGTH = 512
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _PORT = r"(?::(?:\d{1,5}|\*))?"
 _HOST = r"(?:\[[0-9a-f:.]+\]|[^\s/:@\[\]]+)"
 # Patterns compiled (and cached by re) when first used, not at start-up.
 _HOST_PATTERN = f"{_HOST}{_PORT}"
 _ORIGIN_PATTERN = f"https?://{_HOST}{_PORT}"
 _SCOPE_PATTERN = r"[\x21\x23-\x5b\x5d-\x7e]+"
-# What a Claude Desktop bundle passes for a field its user left empty: the manifest's reference, unreplaced.
-_UNFILLED_BUNDLE_FIELD = r"\$\{user_config\.\w+\}"
+# A reference a client did not fill in: a Claude Desktop bundle's for a field its user left empty, or the
+# ${OAS_API_KEY:-} of an entry `oas-mcp config` wrote, from a client that did not expand it.
+_UNFILLED_REFERENCE = r"\$\{(?:user_config\.\w+|[A-Z_][A-Z0-9_]*(?::-)?)\}"
 # A list from the environment may be comma-separated (``a.example,b.example``) or a JSON array.
 Names = Annotated[list[str], NoDecode]
 T = TypeVar("T")
@@ -394,6 +397,21 @@ class Settings(BaseSettings):
     def _lower_log_format(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
+    @field_validator("api_key", "username", "email", "password", "mcp_token", "oauth_client_secret", mode="before")
+    @classmethod
+    def _clean_credential(cls, value: object, info: ValidationInfo) -> object:
+        """A credential without the blanks around it (pasted with a trailing newline, say); one with a line break or
+        another control character inside, or an API key with what no key holds, is refused."""
+        secret = isinstance(value, SecretStr)
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not isinstance(text, str):
+            return value
+        text = text.strip()
+        problem = key_problem(text) if info.field_name == "api_key" else _control_problem(text)
+        if problem:
+            raise ValueError(problem)
+        return SecretStr(text) if secret else text
+
     @field_validator("api_key", "username", "email", "password", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -401,7 +419,7 @@ class Settings(BaseSettings):
             return value
         if value.strip().startswith("<") and value.strip().endswith(">"):
             raise ValueError("is still a placeholder such as <your OAS API key>; put the real value there")
-        return None if not value.strip() or re.fullmatch(_UNFILLED_BUNDLE_FIELD, value.strip()) else value
+        return None if not value.strip() or re.fullmatch(_UNFILLED_REFERENCE, value.strip()) else value
 
     def origin(self, name: str) -> str:
         """Where setting ``name`` came from: its flag, ``OAS_<NAME>``, ``<name> in FILE``, or ``default``."""
@@ -470,6 +488,26 @@ def token_weakness(token: str) -> str | None:
             f"is too easy to guess: a token needs {MIN_TOKEN_VARIETY} different characters or more, "
             "and no pattern such as aaaa, abcabc or 1234"
         )
+    return None
+
+
+def key_problem(key: str) -> str | None:
+    """Why ``key`` cannot be an OAS API key (it goes in an HTTP header), or None: a control character, a space, a
+    character other than visible ASCII, or more than :data:`MAX_KEY_LENGTH` characters. Never shows the key."""
+    if problem := _control_problem(key):
+        return problem
+    if " " in key:
+        return "has a space inside, which no API key has: paste the key alone"
+    if not (key.isascii() and key.isprintable()):
+        return "has a character other than ASCII letters, digits and punctuation, which no API key has"
+    if len(key) > MAX_KEY_LENGTH:
+        return f"is longer than {MAX_KEY_LENGTH} characters, which no API key is"
+    return None
+
+
+def _control_problem(text: str) -> str | None:
+    if _CONTROL.search(text):
+        return "has a line break, tab or other control character inside: paste it again, on one line"
     return None
 
 

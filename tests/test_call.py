@@ -42,7 +42,9 @@ def test_tools_lists_each_tool_with_its_first_sentence() -> None:
     assert result.returncode == 0
     rows = {line.split()[0]: line.split(maxsplit=1)[1] for line in result.stdout.splitlines()}
     assert list(rows) == ["hello", "login", "list_organisations", "create_organisation", "activate_organisation"]
-    assert rows["create_organisation"] == "Create an organisation."
+    assert rows["create_organisation"] == (
+        "Create one organisation per call: only when the user asks, never to retry a failure."
+    )
 
 
 def test_tools_in_read_only_mode_lists_only_the_readers(cli: Callable[..., Any]) -> None:

@@ -28,9 +28,9 @@ from oas_mcp.problems import (
     UNREACHABLE,
     Problem,
 )
-from oas_mcp.sandbox import DEMO_API_KEY, Fault, Sandbox
+from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME, Fault, Sandbox
 
-from support import client_for, free_port, login_answer, run, settings_for
+from support import client_for, free_port, login_answer, run, running, settings_for
 
 pytestmark = pytest.mark.anyio
 
@@ -62,28 +62,78 @@ def test_check_on_the_sandbox_passes_all_four() -> None:
     assert "…ly01" in result.stdout
 
 
-def test_check_shows_each_setting_and_where_it_came_from(tmp_path: Path) -> None:
+def test_check_leads_with_the_checks_and_shows_every_setting_only_with_verbose(tmp_path: Path) -> None:
     config = tmp_path / "oas.toml"
     config.write_text('username = "file-user"\nlist_limit = 7\n')
 
-    env = {"OAS_BASE_URL": "http://127.0.0.1:9", "OAS_TIMEOUT": "5", "OAS_MAX_RETRIES": "0"}  # nothing to wait for
-
-    result = run("check", "--config", str(config), "--read-only", **env)
+    plain = run("check", "--sandbox", "--config", str(config))
+    result = run("check", "--sandbox", "--config", str(config), "--read-only", "--verbose", OAS_TIMEOUT="5")
     table = {line.split()[0]: line.split(maxsplit=1)[1] for line in result.stdout.splitlines() if line.startswith("  ")}
 
-    assert table["base_url"].split() == ["http://127.0.0.1:9", "OAS_BASE_URL"]
-    assert table["username"].split() == ["file-user", "username", "in", str(config)]
+    assert plain.stdout.startswith("✓ The OAS API answers at http://sandbox.oas.invalid.\n")
+    assert "Settings" not in plain.stdout
+    assert "list_limit" not in plain.stdout
+    assert result.stdout.startswith("✓ The OAS API answers")
+    assert result.stdout.index("All 4 checks passed.") < result.stdout.index("Settings (a flag beats the environment")
+    assert table["base_url"].split() == ["http://sandbox.oas.invalid", "--sandbox"]
+    assert table["username"].split() == ["demo", "--sandbox"]
     assert table["list_limit"].split() == ["7", "list_limit", "in", str(config)]
     assert table["timeout"].split() == ["5", "OAS_TIMEOUT"]
     assert table["read_only"].split() == ["true", "--read-only"]
-    assert table["api_key"].split() == ["(not", "set)", "default"]
     assert table["log_level"].split() == ["INFO", "default"]
+    assert table["api_key"].split()[1:] == ["(41", "characters)", "--sandbox"]
+
+
+def test_a_failing_check_shows_the_settings_it_used_and_where_they_came_from(tmp_path: Path) -> None:
+    config = tmp_path / "oas.toml"
+    config.write_text(f'username = "{DEMO_USERNAME}"\n')
+    env = {"OAS_EMAIL": DEMO_EMAIL, "OAS_TIMEOUT": "5", "OAS_MAX_RETRIES": "0"}
+
+    with running("sandbox") as api:
+        wrong_key = run(
+            "check",
+            OAS_BASE_URL=api.url,
+            OAS_API_KEY=CANARY_KEY,
+            OAS_USERNAME=DEMO_USERNAME,
+            OAS_PASSWORD=DEMO_PASSWORD,
+            **env,
+        )
+        wrong_password = run(
+            "check",
+            "--config",
+            str(config),
+            OAS_BASE_URL=api.url,
+            OAS_API_KEY=DEMO_API_KEY,
+            OAS_PASSWORD=CANARY_PASSWORD,
+            **env,
+        )
+    key_lines, login_lines = wrong_key.stdout.splitlines(), wrong_password.stdout.splitlines()
+
+    assert (wrong_key.returncode, wrong_password.returncode) == (1, 1)
+    assert key_lines[1].startswith(f"✗ {KEY_REJECTED.symptom}")
+    assert key_lines[2].split() == ["api_key", "…9Z7Q", f"({len(CANARY_KEY)}", "characters)", "OAS_API_KEY"]
+    assert key_lines[3].startswith("✓ Signed in")
+    assert login_lines[2].startswith(f"✗ {LOGIN_REJECTED.symptom}")
+    assert [line.split() for line in login_lines[3:6]] == [
+        ["username", DEMO_USERNAME, "username", "in", str(config)],
+        ["email", DEMO_EMAIL, "OAS_EMAIL"],
+        ["password", "set", "(hidden)", "OAS_PASSWORD"],
+    ]
+    assert login_lines[6].startswith("✓ Listed organisations")
+    for result in (wrong_key, wrong_password):
+        assert "timeout" not in result.stdout  # only the settings of the check that failed
+        assert result.stdout.endswith(
+            "\n1 failed, 0 not checked.\noas-mcp check --verbose also prints every setting and where it came from.\n"
+        )
+        assert CANARY_KEY[:-4] not in result.stdout + result.stderr
+        assert CANARY_PASSWORD not in result.stdout + result.stderr
 
 
 def test_an_unreachable_url_fails_the_first_check_skips_the_rest_and_shows_no_secret() -> None:
+    port = free_port()
     result = run(
         "check",
-        OAS_BASE_URL=f"http://127.0.0.1:{free_port()}",
+        OAS_BASE_URL=f"http://127.0.0.1:{port}",
         OAS_API_KEY=CANARY_KEY,
         OAS_MAX_RETRIES="0",  # it can only fail again: no wait for nothing
         **{
@@ -99,12 +149,11 @@ def test_an_unreachable_url_fails_the_first_check_skips_the_rest_and_shows_no_se
     assert "(base URL from OAS_BASE_URL)" in checks[0]
     assert checks[0].endswith(f"Fix: {UNREACHABLE.fix}")
     assert [line[0] for line in checks[1:]] == ["-", "-", "-"]
-    assert result.stdout.rstrip().endswith("1 failed, 3 not checked.")
+    assert result.stdout.splitlines()[1].split()[:2] == ["base_url", f"http://127.0.0.1:{port}"]
+    assert "\n1 failed, 3 not checked.\n" in result.stdout
     assert CANARY_KEY not in result.stdout + result.stderr
     assert CANARY_KEY[:-4] not in result.stdout + result.stderr
     assert CANARY_PASSWORD not in result.stdout + result.stderr
-    assert f"…9Z7Q ({len(CANARY_KEY)} characters)" in result.stdout
-    assert "set (hidden)" in result.stdout
 
 
 async def test_a_wrong_key_fails_the_key_check_only(sandbox: Sandbox) -> None:
@@ -202,7 +251,7 @@ def test_a_rejected_key_makes_the_command_exit_1_without_showing_the_key(
     assert code == 1
     assert [line[0] for line in check_lines(printed.out)] == ["✓", "✗", "✓", "✓"]
     assert f"✗ {KEY_REJECTED.symptom}: GET /helloworld answered HTTP 401" in printed.out
-    assert printed.out.rstrip().endswith("1 failed, 0 not checked.")
+    assert "\n1 failed, 0 not checked.\n" in printed.out
     assert CANARY_KEY[:-4] not in printed.out + printed.err
 
 

@@ -77,7 +77,7 @@ async def test_set_level_filters_what_is_sent_from_then_on() -> None:
 
     assert warned == [LOOP]
     assert quiet == []
-    assert verbose[0].startswith("info oas_mcp.client: listed 2 organisations (of 5) from 1 pages")
+    assert verbose[0].startswith("info oas_mcp.client: listed 2 organisations (of 5) from 1 page (")
     assert verbose[1:] == ["info oas_mcp.client: listing stopped at its limit of 2 organisations; more may match"]
 
 

@@ -447,8 +447,8 @@ async def test_log_notifications_arrive_over_http_before_the_result(per_request:
         structured(await client.call_tool("list_organisations", {"limit": 1}))
         arrived = list(seen)
 
-    assert arrived[-2].startswith("info: listed 1 organisations (of ")
-    assert arrived[-1] == "info: listing stopped at its limit of 1 organisations; more may match"
+    assert arrived[-2].startswith("info: listed 1 organisation (of ")
+    assert arrived[-1] == "info: listing stopped at its limit of 1 organisation; more may match"
 
 
 async def test_without_the_header_calls_are_refused_and_login_is_not_offered(per_request: Running) -> None:

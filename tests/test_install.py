@@ -9,6 +9,7 @@ import json
 import os
 import shlex
 import sys
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.chdir(project)
     monkeypatch.setenv("PATH", str(bin_folder))
+    clients = ("XDG_CONFIG_HOME", "CLAUDE_CONFIG_DIR", "APPDATA", "CODEX_HOME", "COPILOT_HOME", "UV_CACHE_DIR")
     inherited = (n for n in os.environ if n.startswith("OAS_"))
-    for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "CLAUDE_CONFIG_DIR", "APPDATA", "LOCALAPPDATA", *inherited):
+    for name in (*clients, "XDG_STATE_HOME", "XDG_CACHE_HOME", "LOCALAPPDATA", *inherited):
         monkeypatch.delenv(name, raising=False)
     return home
 
@@ -104,8 +106,12 @@ def test_claude_desktops_file_is_where_each_system_keeps_it(
         ("claude-desktop", (), "HOME/.config/Claude/claude_desktop_config.json"),
         ("claude-code", (), "PROJECT/.mcp.json"),
         ("vscode", (), "PROJECT/.vscode/mcp.json"),
+        ("vscode", ("--user",), "HOME/.config/Code/User/mcp.json"),
         ("cursor", (), "HOME/.cursor/mcp.json"),
         ("cursor", ("--project",), "PROJECT/.cursor/mcp.json"),
+        ("gemini", (), "PROJECT/.gemini/settings.json"),
+        ("gemini", ("--user",), "HOME/.gemini/settings.json"),
+        ("copilot", (), "HOME/.copilot/mcp-config.json"),
     ],
 )
 def test_it_writes_what_config_prints_where_the_client_reads_it_and_says_what_next(
@@ -523,7 +529,7 @@ def test_another_name_adds_a_second_entry(home: Path, capsys: pytest.CaptureFixt
     ("args", "message"),
     [
         (("claude-desktop", "--project"), "--project: Claude Desktop has no configuration for a project"),
-        (("vscode", "--user"), "--user: VS Code has no configuration for your user"),
+        (("copilot", "--project"), "--project: Copilot CLI has no configuration for a project"),
         (("cursor", "--project", "--config", "oas.toml"), "--config: a project's configuration is shared"),
     ],
 )
@@ -609,3 +615,136 @@ def test_an_entry_claude_code_stored_in_its_own_way_counts_as_the_same(
     assert code == 0
     assert "already has oas as this would write it" in out
     assert len(claude_calls(log)) == 1
+
+
+def test_copilots_and_codexs_files_follow_their_home_variables(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COPILOT_HOME", str(home / "elsewhere" / "copilot"))
+    monkeypatch.setenv("CODEX_HOME", str(home / "elsewhere" / "codex"))
+
+    install(capsys, "copilot", "--sandbox")
+    install(capsys, "codex", "--sandbox")
+
+    assert "oas" in read(home / "elsewhere" / "copilot" / "mcp-config.json")["mcpServers"]
+    assert "oas" in tomllib.loads((home / "elsewhere" / "codex" / "config.toml").read_text())["mcp_servers"]
+
+
+CODEX_CONFIG = """# Codex, as I like it
+model = "o3"   # the model
+approval_policy = "on-request"
+
+[mcp_servers.docs]
+command = "docs-server"
+args = ["--port", "4000"]
+
+[mcp_servers.docs.env]
+DOCS_TOKEN = "mine"
+
+[tui]
+notifications = true
+"""
+
+
+def codex(home: Path) -> Path:
+    path = home / ".codex" / "config.toml"
+    path.parent.mkdir(exist_ok=True)
+    return path
+
+
+def test_codexs_toml_keeps_every_byte_of_the_rest_and_gets_a_table_of_its_own(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = codex(home)
+    path.write_text(CODEX_CONFIG)
+
+    code, out, err = install(capsys, "codex", "--read-only")
+    printed = main(["config", "codex", "--read-only"]) == 0 and capsys.readouterr().out
+    again = install(capsys, "codex", "--read-only")
+
+    text = path.read_text()
+    assert (code, err) == (0, "")
+    [backup] = backups(home)
+    assert out.startswith(f"Added oas to {path}; the previous file is {backup}.")
+    assert text == f"{CODEX_CONFIG}\n{printed}"
+    assert tomllib.loads(text)["mcp_servers"]["oas"]["env_vars"] == [
+        "OAS_API_KEY",
+        "OAS_USERNAME",
+        "OAS_EMAIL",
+        "OAS_PASSWORD",
+    ]
+    assert again[1].startswith(f"{path} already has oas as this would write it. Nothing was changed.")
+    assert backup.read_text() == CODEX_CONFIG
+
+
+def test_codexs_entry_that_differs_is_replaced_only_with_force_and_the_rest_stays(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = codex(home)
+    path.write_text(CODEX_CONFIG)
+    install(capsys, "codex", "--sandbox")
+    first = path.read_text()
+    path.write_text(first + '\n[mcp_servers.oas.env]\nOAS_TIMEOUT = "5"\n\n[history]\npersistence = "none"\n')
+    edited = path.read_text()
+
+    refused = install(capsys, "codex", "--sandbox")
+    forced = install(capsys, "codex", "--sandbox", "--force")
+
+    assert refused[0] == 1
+    assert "already has a server named oas that differs: env OAS_TIMEOUT" in refused[2]
+    assert forced[1].startswith(f"Replaced oas in {path}")
+    assert tomllib.loads(path.read_text())["mcp_servers"]["oas"] == {
+        "command": str(Path(sys.executable).with_name("oas-mcp")),
+        "args": ["--sandbox"],
+    }
+    assert tomllib.loads(path.read_text())["history"] == {"persistence": "none"}  # after the old entry: kept
+    assert path.read_text().startswith(CODEX_CONFIG)
+    backup = Path(forced[1].split("; the previous file is ")[1].split(".\n")[0])
+    assert backup.read_text() == edited
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("model = ", "is not valid TOML (Invalid value (at end of document))"),
+        ('mcp_servers = "none"\n', '"mcp_servers" in PATH is not what Codex CLI expects'),
+        ('mcp_servers = { docs = { command = "docs" } }\n', "defines mcp_servers in a way this cannot add to safely"),
+    ],
+)
+def test_a_codex_file_it_cannot_add_to_safely_is_left_as_it_was(
+    home: Path, capsys: pytest.CaptureFixture[str], text: str, problem: str
+) -> None:
+    path = codex(home)
+    path.write_text(text)
+
+    code, _, err = install(capsys, "codex", "--sandbox")
+
+    assert code == 1
+    assert problem.replace("PATH", str(path)) in err
+    assert err.endswith("Nothing was changed.\n")
+    assert path.read_text() == text
+    assert sorted(entry.name for entry in path.parent.iterdir()) == ["config.toml"]
+
+
+def test_claude_codes_approval_is_said_of_a_projects_file_only(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fake_claude(home)
+
+    project = install(capsys, "claude-code", "--sandbox")
+    user = install(capsys, "claude-code", "--user", "--sandbox")
+
+    assert "approve a project's servers" in project[1]
+    assert "approve" not in user[1]
+    assert "/mcp in Claude Code then shows oas as connected" in user[1]
+
+
+def test_install_help_names_each_clients_default_and_file(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["install", "--help"])
+
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "each client's default is its first" not in shown
+    assert (
+        "--user your own configuration, for every project: the default of claude-desktop, cursor, codex, copilot;"
+        in shown
+    )
+    assert "codex: ~/.codex/config.toml (in $CODEX_HOME when set), or with --project .codex/config.toml here" in shown

@@ -244,6 +244,7 @@ def test_check_passes_with_secrets_from_files_and_says_where_they_came_from(tmp_
     key_file, password_file = secret_file(tmp_path, DEMO_API_KEY, "key"), secret_file(tmp_path, DEMO_PASSWORD, "pw")
     result = run(
         "check",
+        "--verbose",
         OAS_BASE_URL=api.url,
         OAS_API_KEY_FILE=str(key_file),
         OAS_PASSWORD_FILE=str(password_file),

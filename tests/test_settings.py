@@ -333,3 +333,12 @@ def test_a_claude_desktop_field_left_empty_counts_as_unset(monkeypatch: pytest.M
     monkeypatch.setenv(variable, f"${{user_config.{name}}}")  # what the bundle host passes when the field is empty
 
     assert getattr(Settings.load(), name) is None
+
+
+@pytest.mark.parametrize("reference", ["${OAS_API_KEY:-}", "${OAS_API_KEY}"])
+def test_a_reference_the_client_did_not_fill_in_counts_as_unset(
+    monkeypatch: pytest.MonkeyPatch, reference: str
+) -> None:
+    monkeypatch.setenv("OAS_API_KEY", reference)  # a client that does not expand what `oas-mcp config` wrote
+
+    assert Settings.load().api_key is None

@@ -169,6 +169,14 @@ async def test_create_returns_the_new_organisation_normalised(sandbox: Sandbox, 
     assert sandbox.store.organisations[data["id"]]["name"] == "Wayne Enterprises"
 
 
+@pytest.mark.parametrize("currencies", [[], ["usd"]])
+async def test_create_adds_the_base_currency_to_currencies_even_to_none(mcp: Client, currencies: list[str]) -> None:
+    arguments = {"name": "Base Only", "base_currency": "eur", "currencies": currencies}
+    data = structured(await mcp.call_tool("create_organisation", arguments))
+
+    assert data["currencies"] == ["EUR", *(code.upper() for code in currencies)]
+
+
 async def test_create_accepts_currencies_sent_as_a_json_string_and_an_image(mcp: Client) -> None:
     arguments = {"name": "Logo Co", "base_currency": "EUR", "currencies": '["EUR"]', "image": "https://x.test/l.png"}
     data = structured(await mcp.call_tool("create_organisation", arguments))
@@ -185,7 +193,6 @@ async def test_create_accepts_currencies_sent_as_a_json_string_and_an_image(mcp:
         ("create_organisation", {"name": "A\u202eB", "base_currency": "USD", "currencies": ["USD"]}, "invisible"),
         ("create_organisation", {"name": "A", "base_currency": "US", "currencies": ["USD"]}, "three-letter"),
         ("create_organisation", {"name": "A", "base_currency": "XYZ", "currencies": ["USD"]}, "XYZ is not an ISO"),
-        ("create_organisation", {"name": "A", "base_currency": "USD", "currencies": []}, "at least 1"),
         ("create_organisation", {"name": "A", "base_currency": "USD", "currencies": ["EURO"]}, "currencies[0]"),
         ("create_organisation", {"name": "A", "base_currency": "USD", "currencies": "USD"}, "currencies"),
         ("create_organisation", {"name": "A", "base_currency": "USD", "currencies": ["USD"], "image": "logo"}, "URL"),
@@ -336,13 +343,13 @@ async def test_an_unknown_argument_is_refused_naming_the_accepted_ones(
     assert sandbox.store.active == {}
 
 
-async def test_input_schemas_accept_no_other_arguments(mcp: Client) -> None:
+async def test_input_schemas_say_the_limits_and_leave_out_what_tells_a_model_nothing(mcp: Client) -> None:
     tools = (await mcp.list_tools()).tools
 
-    assert {tool.name: tool.input_schema.get("additionalProperties") for tool in tools} == dict.fromkeys(
-        ALL_TOOLS, False
-    )
+    assert all("additionalProperties" not in tool.input_schema for tool in tools)  # unknown ones are refused anyway
     schemas = {tool.name: tool.input_schema["properties"] for tool in tools}
+    assert schemas["list_organisations"]["name_contains"]["type"] == "string"  # optional: left out, not null
+    assert schemas["create_organisation"]["image"]["type"] == "string"
     assert schemas["list_organisations"]["limit"]["minimum"] == 1
     assert schemas["list_organisations"]["limit"]["maximum"] == 10_000
     assert schemas["activate_organisation"]["organisation_id"]["exclusiveMinimum"] == 0

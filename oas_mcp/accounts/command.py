@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from oas_mcp import counted
 from oas_mcp.cli.options import add_config_flag
 from oas_mcp.settings import Settings
 
@@ -44,7 +45,7 @@ def _rotate(args: argparse.Namespace) -> int:
         print(f"oas-mcp: {exc}", file=sys.stderr)
         return 1
     print(
-        f"Encrypted {count} linked account{'' if count == 1 else 's'} again with the first key of "
+        f"Encrypted {counted(count, 'linked account')} again with the first key of "
         f"{settings.accounts_key_file}; the keys after it can now be removed."
     )
     return 0

@@ -41,8 +41,7 @@ from oas_mcp.accounts import LINK_TTL, AccountsError, AccountStore, Link, Linked
 from oas_mcp.accounts.mcp import LinkedAccounts
 from oas_mcp.accounts.store import CHECKS_WINDOW, MAX_FAILED_CHECKS, MAX_SUBJECT_CHECKS, Attempt, Refusal
 from oas_mcp.hosting.oauth import Introspection, Issuer, IssuerError, Refused
-from oas_mcp.server.credentials import malformed_key
-from oas_mcp.settings import SettingsError
+from oas_mcp.settings import SettingsError, key_problem
 
 if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet
@@ -466,7 +465,7 @@ def _not_checkable(form: dict[str, str]) -> str | None:
     """What is wrong with the form that the API need not be asked about: no key, or not one; some of the login
     tool's credentials without the others."""
     key, username, email, password = _given(form)
-    if not key or malformed_key(key):
+    if not key or key_problem(key):
         return NOT_A_KEY
     if any((username, email, password)) and not all((username, email, password)):
         return LOGIN_INCOMPLETE

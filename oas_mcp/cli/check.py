@@ -1,4 +1,5 @@
-"""``oas-mcp check``: the effective settings and where each came from, then one line per check with a fix."""
+"""``oas-mcp check``: one line per check, with a fix and the settings it used when it fails; every setting and where
+it came from with ``--verbose``."""
 
 from __future__ import annotations
 
@@ -21,6 +22,13 @@ if TYPE_CHECKING:
 
 PASS, FAIL, SKIP = "✓", "✗", "-"
 SHOWN_KEY_CHARACTERS = 4
+USED = (
+    ("base_url", "timeout", "max_retries"),
+    ("api_key",),
+    ("username", "email", "password"),
+    ("base_url", "timeout", "max_response_bytes"),
+)
+"""The settings each check uses, in the order of the checks: shown under it when it fails."""
 
 
 @dataclass(frozen=True)
@@ -41,8 +49,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     check = commands.add_parser(
         "check",
         help="check the settings and the connection to the OAS API",
-        description="Print the effective settings and where each came from, then check the OAS API: reachable, "
-        "API key accepted, login, organisations. Exit code 0 only when every check passes.",
+        description="Check the OAS API: reachable, API key accepted, login, organisations; a check that fails "
+        "says why, how to fix it, and the settings it used with where each came from. Exit code 0 only when every "
+        "check passes.",
+    )
+    check.add_argument(
+        "--verbose", action="store_true", help="then print every setting, its value and where it came from"
     )
     add_settings_flags(check)
     check.set_defaults(run=_check)
@@ -53,24 +65,32 @@ def _check(args: argparse.Namespace) -> int:
 
     settings = load_settings(args)
     quiet_logs(settings)
-    print(settings_table(settings))
-    print()
     results = anyio.run(_run_checks, settings, connector(settings, args.sandbox))
-    for result in results:
+    for result, used in zip(results, USED, strict=True):
         print(result.line())
+        if result.mark == FAIL and not args.verbose:
+            print("\n".join(setting_rows(settings, used, indent=4)))
     failed, skipped = (sum(result.mark == mark for result in results) for mark in (FAIL, SKIP))
     print()
     print(f"{failed} failed, {skipped} not checked." if failed else f"All {len(results)} checks passed.")
+    if args.verbose:
+        print()
+        print(settings_table(settings))
+    elif failed:
+        print("oas-mcp check --verbose also prints every setting and where it came from.")
     return 1 if failed else 0
 
 
 def settings_table(settings: Settings) -> str:
     """Each setting, its effective value (secrets masked) and where it came from."""
-    lines = ["Settings (a flag beats the environment, which beats the config file, which beats the default):"]
-    width = max(map(len, Settings.model_fields))
-    for name in Settings.model_fields:
-        lines.append(f"  {name:<{width}} {_shown(settings, name):<36} {settings.origin(name)}")
-    return "\n".join(lines)
+    heading = "Settings (a flag beats the environment, which beats the config file, which beats the default):"
+    return "\n".join([heading, *setting_rows(settings, tuple(Settings.model_fields), indent=2)])
+
+
+def setting_rows(settings: Settings, names: tuple[str, ...], *, indent: int) -> list[str]:
+    """A line for each of the settings ``names``: its effective value (secrets masked) and where it came from."""
+    width = max(map(len, names))
+    return [f"{' ' * indent}{name:<{width}} {_shown(settings, name):<36} {settings.origin(name)}" for name in names]
 
 
 def _shown(settings: Settings, name: str) -> str:

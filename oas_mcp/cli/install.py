@@ -1,6 +1,7 @@
 """``oas-mcp install CLIENT``: put the entry ``oas-mcp config CLIENT`` prints into the client's own configuration.
 
-Everything else in the file is kept; the write is atomic, and the previous file is kept in the user's own
+Everything else in the file is kept (in Codex's TOML, byte for byte); the write is atomic, and the previous file is
+kept in the user's own
 backups folder (never beside a project's file, which others share). A symlink is followed only to a regular file of
 the user's (and, for a project's file, only inside the project).
 Running it again changes nothing; an entry of the same name that differs is replaced only with ``--force``. Claude
@@ -27,7 +28,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from oas_mcp.cli.config import PORTABLE_COMMAND, Placement, add_placement_arguments, placement
+from oas_mcp.cli.config import Placement, add_placement_arguments, placement, where_each_client_keeps_it
 from oas_mcp.settings import file_kind
 
 _STRING = r'("(?:[^"\\]|\\.)*")'
@@ -50,11 +51,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="add oas-mcp to an MCP client's configuration",
         description="Add the entry `oas-mcp config CLIENT` prints to the client's own configuration file, keeping "
         "everything else in it (the previous file is kept in oas-mcp/backups in your state folder, "
-        "~/.local/state by default; the output names it). Claude Desktop: its per-system "
-        "file. Claude Code: .mcp.json here, or with --user its `claude` command. VS Code: .vscode/mcp.json here. "
-        "Cursor: ~/.cursor/mcp.json, or with --project .cursor/mcp.json here. A project's file runs oas-mcp from "
-        "the PATH, so it works for everyone who shares it. Exit code 0 when the entry is there, 1 when the file was "
-        "left as it was (an entry that differs, a file that is not JSON), 2 for wrong arguments.",
+        f"~/.local/state by default; the output names it): {where_each_client_keeps_it()}. A project's file runs "
+        "oas-mcp from the PATH, so it works for everyone who shares it. Exit code 0 when the entry is there, 1 when "
+        "the file was left as it was (an entry that differs, a file it cannot read), 2 for wrong arguments.",
     )
     add_placement_arguments(install)
     install.add_argument("--force", action="store_true", help="replace an entry of the same name that differs")
@@ -64,18 +63,19 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def _install(args: argparse.Namespace) -> int:
     chosen = placement(args)
     try:
-        done = _with_claude(chosen, args.force) if chosen.file is None else _in_file(chosen, chosen.file, args.force)
+        if chosen.file is None:
+            done = _with_claude(chosen, args.force)
+        elif chosen.client.toml:
+            done = _in_toml(chosen, chosen.file, args.force)
+        else:
+            done = _in_file(chosen, chosen.file, args.force)
     except InstallError as exc:
         print(f"oas-mcp: {exc}", file=sys.stderr)
         return 1
     print(done)
     print(f"Next: {chosen.next_step()}")
-    if chosen.scope == "project" and shutil.which(PORTABLE_COMMAND) is None:
-        print(
-            f"Note: the entry runs {PORTABLE_COMMAND} from the PATH (so it works for everyone who shares the file), "
-            f"and it is not on yours: add {Path(sys.executable).parent} to PATH, or install it with pipx or uv "
-            "(see the README)."
-        )
+    if chosen.note:
+        print(f"Note: {chosen.note}")
     return 0
 
 
@@ -91,15 +91,79 @@ def _in_file(chosen: Placement, path: Path, force: bool) -> str:
             f"{path} has comments, which writing it would lose: add the entry by hand (oas-mcp config "
             f"{chosen.client_name} prints it), or delete the comments and run this again. {_UNCHANGED}"
         )
+    replaced = chosen.name in document.get(chosen.client.servers_key, {})
+    text = json.dumps(merged, indent=indent, ensure_ascii=False) + "\n"
+    return _written(chosen, path, target, original, text, replaced=replaced)
+
+
+def _written(chosen: Placement, path: Path, target: Path, original: bytes | None, text: str, *, replaced: bool) -> str:
+    """Write ``text`` to ``target``, the file ``path`` names, keeping what it held (``original``) as a backup; what
+    was done, or InstallError."""
     backup = None if original is None else _backup(target, original)
     try:
-        _write(target, json.dumps(merged, indent=indent, ensure_ascii=False) + "\n")
+        _write(target, text)
     except OSError as exc:
         raise InstallError(f"cannot write {target}: {exc.strerror or exc}. {_UNCHANGED}") from None
-    done = "Replaced {} in" if chosen.name in document.get(chosen.client.servers_key, {}) else "Added {} to"
+    done = "Replaced {} in" if replaced else "Added {} to"
     where = f"{path} (a symlink to {target})" if path.is_symlink() else str(path)
     kept = f"; the previous file is {backup}" if backup else " (a new file)"
     return f"{done.format(chosen.name)} {where}{kept}."
+
+
+def _in_toml(chosen: Placement, path: Path, force: bool) -> str:
+    """Put the entry in ``path``, a TOML file (Codex's), as its own table at the end: the rest of the text stays as
+    it is, comments included; with ``force`` an entry of the same name that differs goes first (its tables). The
+    result is parsed again, and must be the file's data with just this entry added or replaced; what was done, or
+    InstallError."""
+    import tomllib
+
+    target = _destination(path, project=chosen.scope == "project")
+    original, text = _read_text(path, target)
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InstallError(
+            f"{path} is not valid TOML ({exc}); fix it or move it away, then run this again. {_UNCHANGED}"
+        ) from None
+    key, name = chosen.client.servers_key, chosen.name
+    servers = document.get(key, {})
+    if not isinstance(servers, dict):
+        raise InstallError(f'"{key}" in {path} is not what {chosen.client.title} expects. {_UNCHANGED}')
+    if name in servers and _essential(servers[name]) == _essential(chosen.entry):
+        return f"{path} already has {name} as this would write it. {_UNCHANGED}"
+    if name in servers and not force:
+        raise InstallError(
+            f"{path} already has a server named {name} that differs: "
+            f"{'; '.join(_differences(servers[name], chosen.entry))}. Run this again with --force to replace it (the "
+            f"file is kept as a backup), or choose another --name. {_UNCHANGED}"
+        )
+    kept = _without_tables(text, f"{key}.{name}") if name in servers else text
+    new_text = f"{kept.rstrip()}\n\n{chosen.text()}" if kept.strip() else chosen.text()
+    wanted = {**document, key: {**servers, name: chosen.entry}}
+    try:
+        placed = tomllib.loads(new_text) == wanted
+    except tomllib.TOMLDecodeError:
+        placed = False
+    if not placed:
+        raise InstallError(
+            f"{path} defines {key} in a way this cannot add to safely: add the entry by hand (oas-mcp config "
+            f"{chosen.client_name} prints it). {_UNCHANGED}"
+        )
+    return _written(chosen, path, target, original, new_text, replaced=name in servers)
+
+
+def _without_tables(text: str, table: str) -> str:
+    """``text`` without the TOML tables ``[table]`` and ``[table.*]``: each from its header to the next header."""
+    header = re.compile(r"\s*\[\s*([A-Za-z0-9_.\s-]+?)\s*\]\s*(?:#.*)?")
+    kept, dropping = [], False
+    for line in text.splitlines(keepends=True):
+        found = header.fullmatch(line.rstrip("\r\n"))
+        if found:
+            dotted = re.sub(r"\s*\.\s*", ".", found.group(1))
+            dropping = dotted == table or dotted.startswith(f"{table}.")
+        if not dropping:
+            kept.append(line)
+    return "".join(kept)
 
 
 def _destination(path: Path, *, project: bool) -> Path:
@@ -133,14 +197,9 @@ def _read(path: Path, target: Path, *, jsonc: bool) -> tuple[bytes | None, dict[
     """The bytes of ``target``, the file ``path`` names (None when there is none), the JSON object in it ({} when
     there is no such file, or it is blank), whether it had comments (allowed with ``jsonc``, as are trailing commas),
     and its indentation (2 spaces for a new file), so that a rewrite changes only what it must; raises InstallError."""
-    try:
-        original = target.read_bytes()
-        text = original.decode()
-    except FileNotFoundError:
+    original, text = _read_text(path, target)
+    if original is None:
         return None, {}, False, 2
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
-        raise InstallError(f"cannot read {path}: {reason}. {_UNCHANGED}") from None
     commented = False
     indent = found.group(1) if (found := _INDENT.search(text)) else 2
     if jsonc:
@@ -161,6 +220,19 @@ def _read(path: Path, target: Path, *, jsonc: bool) -> tuple[bytes | None, dict[
     if not isinstance(document, dict):
         raise InstallError(f"{path} holds a JSON {type(document).__name__}, not an object. {_UNCHANGED}")
     return original, document, commented, indent
+
+
+def _read_text(path: Path, target: Path) -> tuple[bytes | None, str]:
+    """The bytes of ``target``, the file ``path`` names (None when there is none), and their text; raises
+    InstallError."""
+    try:
+        original = target.read_bytes()
+        return original, original.decode()
+    except FileNotFoundError:
+        return None, ""
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
+        raise InstallError(f"cannot read {path}: {reason}. {_UNCHANGED}") from None
 
 
 def _merged(document: dict[str, Any], chosen: Placement, path: Path, force: bool) -> dict[str, Any]:

@@ -27,11 +27,13 @@ from oas_mcp.client._errors import (
     OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitError,
+    RequestNotSentError,
     ResponseTooLargeError,
     ServerError,
     UnexpectedResponseError,
 )
 from oas_mcp.client._fields import MAX_ORGANISATION_ID, CurrencyCode, ImageURL, OrganisationName
+from oas_mcp.client._routes import API_KEY_HEADER
 
 if TYPE_CHECKING:
     from oas_mcp.client._auth import Credentials, Token
@@ -71,6 +73,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "API_KEY_HEADER",
     "CURRENCY_NAMES",
     "ISO_4217",
     "MAX_ORGANISATION_ID",
@@ -98,6 +101,7 @@ __all__ = [
     "PermissionDeniedError",
     "Progress",
     "RateLimitError",
+    "RequestNotSentError",
     "ResponseTooLargeError",
     "RetryPolicy",
     "ServerError",

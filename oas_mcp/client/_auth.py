@@ -10,6 +10,7 @@ from pydantic import SecretStr
 
 from oas_mcp.client._errors import Credential, CredentialsError
 from oas_mcp.client._models import User
+from oas_mcp.client._routes import API_KEY_HEADER
 from oas_mcp.redact import remember
 
 
@@ -120,7 +121,7 @@ def headers_for(credentials: Credentials, token: Token | None) -> tuple[dict[str
     headers: dict[str, str] = {}
     carried: list[Credential] = []
     if credentials.api_key is not None:
-        headers["X-Api-Key"] = credentials.api_key.get_secret_value()
+        headers[API_KEY_HEADER] = credentials.api_key.get_secret_value()
         carried.append("api_key")
     if token is not None:
         headers["Authorization"] = f"Bearer {token.access.get_secret_value()}"

@@ -17,7 +17,7 @@ from pydantic import SecretStr, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 import oas_mcp.client._telemetry as telemetry
-from oas_mcp import DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_PAGE_CONCURRENCY
+from oas_mcp import DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_PAGE_CONCURRENCY, counted
 from oas_mcp.client._auth import Credentials, Token, headers_for
 from oas_mcp.client._connection import Connection
 from oas_mcp.client._errors import (
@@ -319,16 +319,16 @@ class OASClient:
                         break
         summary = pager.summary()
         logger.info(
-            "listed %d organisations (of %d) from %d pages (%d prefetched) in %.0f ms",
-            len(found),
+            "listed %s (of %d) from %s (%d prefetched) in %.0f ms",
+            counted(len(found), "organisation"),
             summary.count,
-            summary.pages,
+            counted(summary.pages, "page"),
             summary.prefetched,
             (time.perf_counter() - started) * 1000,
         )
         truncated = limit is not None and len(found) >= limit and (spare or summary.more)
-        if truncated:
-            logger.info("listing stopped at its limit of %d organisations; more may match", limit)
+        if truncated and limit is not None:
+            logger.info("listing stopped at its limit of %s; more may match", counted(limit, "organisation"))
         return OrganisationList(summary.count, found, truncated, summary.pages, summary.note)
 
     async def same_named(self, name: str) -> list[Organisation]:

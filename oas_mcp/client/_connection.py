@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import aclosing
 from http.cookiejar import Cookie, CookieJar
 from typing import Any
@@ -12,13 +13,22 @@ import httpx2
 
 import oas_mcp.client._telemetry as telemetry
 from oas_mcp import __version__
-from oas_mcp.client._errors import APIConnectionError, APITimeoutError, ResponseTooLargeError, UnexpectedResponseError
+from oas_mcp.client._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    RequestNotSentError,
+    ResponseTooLargeError,
+    UnexpectedResponseError,
+)
 from oas_mcp.client._responses import request_line
 from oas_mcp.client._retry import Deadline
 from oas_mcp.untrusted import clean
 
 ACCEPT = "application/json, text/plain;q=0.9, */*;q=0.1"
 _BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+_HEADER_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?")
+"""What a header value this client sends may be: visible ASCII, spaces only inside (RFC 9110 allows more; an API
+key or a token never needs it)."""
 
 
 class _NoCookies(CookieJar):
@@ -66,6 +76,15 @@ class Connection:
         ``timeout`` or what is left before ``deadline`` (None: no deadline), whichever is shorter. Its span and
         duration go to OpenTelemetry (see :mod:`oas_mcp.client._telemetry`)."""
         where = urlsplit(path).path
+        for name, value in headers.items():
+            if not _HEADER_VALUE.fullmatch(value):
+                raise RequestNotSentError(
+                    f"{method} {where} was not sent: its {name} header holds a line break, a blank at an end or a "
+                    "character other than ASCII",
+                    method=method,
+                    path=where,
+                    header=name,
+                )
         limit = self.timeout if deadline is None else min(self.timeout, deadline.left(method, where))
         with telemetry.request(method, where, self._peer) as exchange:
             try:
@@ -81,6 +100,9 @@ class Connection:
                 ) from exc
             except httpx2.TransportError as exc:
                 reason = clean(str(exc) or type(exc).__name__, 120)
+                if isinstance(exc, httpx2.LocalProtocolError):  # it broke HTTP's rules here: nothing was sent
+                    message = f"{method} {where} was not sent: {reason}"
+                    raise RequestNotSentError(message, method=method, path=where, header=None) from exc
                 sent = not isinstance(exc, httpx2.ConnectError | httpx2.UnsupportedProtocol | httpx2.ProxyError)
                 message = f"{'lost the connection to' if sent else 'cannot reach'} {self.base_url} ({method} {where})"
                 raise APIConnectionError(f"{message}: {reason}", method=method, path=where, request_sent=sent) from exc

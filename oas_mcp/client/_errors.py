@@ -2,6 +2,7 @@
 
     OASError
     ├── CredentialsError             nothing to authenticate with (no request was sent)
+    ├── RequestNotSentError          a request HTTP cannot carry (a header value with a line break): not sent
     ├── OutcomeUnknownError          a create may or may not have happened (its reply was lost)
     ├── APIConnectionError           the API could not be reached
     │   └── APITimeoutError          ... or did not answer in time
@@ -68,6 +69,15 @@ class _AnsweredError(_RequestError):
     def __init__(self, message: str, *, status_code: int, **context: Any) -> None:
         super().__init__(message, **context)
         self.status_code = status_code
+
+
+class RequestNotSentError(_RequestError):
+    """The request was never sent, for a reason on this side, not the network's: its ``header`` (None when the HTTP
+    library did not say which) holds what HTTP cannot carry, such as a line break or a non-ASCII character."""
+
+    def __init__(self, message: str, *, header: str | None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.header = header
 
 
 class APIConnectionError(_RequestError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator
 
 from oas_mcp.client._currencies import ISO_4217
 
@@ -47,5 +47,5 @@ def _image_url(value: str) -> str:
 
 
 OrganisationName = Annotated[str, AfterValidator(_name)]
-CurrencyCode = Annotated[str, AfterValidator(_currency), Field(json_schema_extra={"pattern": "^[A-Za-z]{3}$"})]
+CurrencyCode = Annotated[str, AfterValidator(_currency)]
 ImageURL = Annotated[str, AfterValidator(_image_url)]

@@ -19,7 +19,7 @@ class NewOrganisation(BaseModel):
 
     name: OrganisationName
     base_currency: CurrencyCode
-    currencies: Annotated[list[CurrencyCode], Field(min_length=1)]
+    currencies: list[CurrencyCode]
     image: ImageURL | None = None
 
     @model_validator(mode="after")

@@ -1,9 +1,10 @@
-"""The API's routes the client uses, and the template a request's path is an instance of."""
+"""The API's routes the client uses, the template a request's path is an instance of, and its API key header."""
 
 from __future__ import annotations
 
 import re
 
+API_KEY_HEADER = "X-Api-Key"
 HELLO = "/helloworld"
 LOGIN = "/api/auth/login/"
 ORGANISATIONS = "/api/organisations/"

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING
 
 from mcp.server.mcpserver.exceptions import ToolError
 
+from oas_mcp.settings import MAX_KEY_LENGTH, key_problem
+
 if TYPE_CHECKING:
     from oas_mcp.accounts import LinkedAccount, Subject
     from oas_mcp.client import Credentials, OASClient  # loaded with the first tool call, not at start-up
 
 API_KEY_HEADER = "X-Api-Key"
 FROM_HEADER = f"the {API_KEY_HEADER} header your MCP client sends"
-MAX_KEY_LENGTH = 512
 CACHED_CLIENTS = 1024
 """Per-request clients kept at most, the most recently used."""
 MISSING_KEY = (
@@ -67,7 +68,7 @@ class Clients:
         key = _header_key(headers)
         if not key:
             raise ToolError(MISSING_KEY)
-        if malformed_key(key):
+        if key_problem(key):
             raise ToolError(MALFORMED_KEY)
         from oas_mcp.client import Credentials
 
@@ -114,11 +115,6 @@ def _account_digest(subject: Subject, account: LinkedAccount) -> bytes:
 
 def _header_key(headers: Mapping[str, str] | None) -> str:
     return (headers or {}).get(API_KEY_HEADER.lower(), "").strip()
-
-
-def malformed_key(key: str) -> bool:
-    """Whether ``key`` cannot be an API key: longer than :data:`MAX_KEY_LENGTH`, or not visible ASCII alone."""
-    return len(key) > MAX_KEY_LENGTH or not (key.isascii() and key.isprintable()) or " " in key
 
 
 def key_digest(key: str) -> bytes:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from oas_mcp import counted
+
 COLUMNS = ("id", "name", "base_currency", "currencies", "image", "owner")
 """A listing's columns, in order; a column no organisation fills is left out."""
 
@@ -85,7 +87,7 @@ def _table(listing: dict[str, Any]) -> str:
 def _summary(listing: dict[str, Any]) -> str:
     count, returned = listing["count"], listing["returned"]
     more = "; more may match: raise limit or filter" if listing.get("truncated") else ""
-    return f"{count} organisation{'' if count == 1 else 's'} in the account; {returned} listed{more}."
+    return f"{counted(count, 'organisation')} in the account; {returned} listed{more}."
 
 
 def _column(name: str, organisations: list[dict[str, Any]]) -> list[str]:

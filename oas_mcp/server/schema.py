@@ -16,10 +16,22 @@ NULL = {"type": "null"}
 
 
 def input_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """A tool's input ``schema`` as a model reads it: portable, without its title (which only names the function,
-    "helloArguments"), and closed: no arguments but those listed."""
+    """A tool's input ``schema`` as a model reads it, in every conversation: portable, without its title (which only
+    names the function, "helloArguments"), and an optional argument's type without "or null" (left out, it is
+    none). The server still accepts null for it, and refuses arguments not listed, naming those it takes."""
     lean = {key: value for key, value in portable(schema).items() if key != "title"}
-    return {**lean, "additionalProperties": False}
+    required = set(lean.get("required", ()))
+    properties = lean.get("properties", {})
+    lean["properties"] = {name: value if name in required else _not_null(value) for name, value in properties.items()}
+    return lean
+
+
+def _not_null(schema: Any) -> Any:
+    """A property's ``schema`` with ``"type": [T, "null"]`` as ``"type": T``."""
+    kind = schema.get("type") if isinstance(schema, dict) else None
+    if isinstance(kind, list) and len(kind) == 2 and "null" in kind:
+        return {**schema, "type": next(item for item in kind if item != "null")}
+    return schema
 
 
 def portable(schema: dict[str, Any]) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def add_read_tools(server: MCPServer[Any], settings: Settings) -> None:
 
     @server.tool(annotations=hints("Check the connection", read_only=True, idempotent=True))
     async def hello(ctx: Context[State, Any]) -> Greeting:
-        """Check that the OAS API is reachable and accepts the credentials."""
+        """Check the OAS API and the credentials work."""
         client = await client_of(ctx)
         return Greeting.of(await client.hello(), "session" if client.credentials.api_key is None else "api_key")
 
@@ -64,8 +64,7 @@ def add_read_tools(server: MCPServer[Any], settings: Settings) -> None:
 
         @server.tool(annotations=hints("Sign in", read_only=True, idempotent=True))
         async def login(ctx: Context[State, Any]) -> SignedIn:
-            """Sign in with the configured credentials (never ask the user for them); returns the user and session
-            expiry. Other tools sign in by themselves."""
+            """Sign in with the configured credentials; never ask the user for them. Other tools sign in themselves."""
             client = await client_of(ctx)
             if ctx.request_context.lifespan_context.linked is not None and not client.credentials.can_login:
                 raise ToolError(LINKED_WITHOUT_LOGIN)
@@ -75,15 +74,13 @@ def add_read_tools(server: MCPServer[Any], settings: Settings) -> None:
     async def list_organisations(
         ctx: Context[State, Any],
         limit: Annotated[int, Field(strict=True, ge=1, le=MAX_LIST_LIMIT), WHOLE] = settings.list_limit,
-        name_contains: Annotated[
-            str | None, Field(max_length=255, description="Keep names containing this (any case).")
-        ] = None,
+        name_contains: Annotated[str | None, Field(max_length=255, description="Name part, any case.")] = None,
         currency: Annotated[
             CurrencyCode | None,
-            Field(description="Keep those using this ISO 4217 code."),
+            Field(description="ISO 4217 code used."),
         ] = None,
     ) -> Organisations:
-        """List the user's organisations across all pages, up to `limit`, optionally filtered."""
+        """List the user's organisations, up to limit."""
         client = await client_of(ctx)
         listing = await client.list_organisations(
             limit=limit, name_contains=name_contains, currency=currency, progress=progress_to(ctx)
@@ -97,22 +94,21 @@ def add_write_tools(server: MCPServer[Any]) -> tuple[str, ...]:
     @server.tool(annotations=hints("Create an organisation", read_only=False, idempotent=False))
     async def create_organisation(
         ctx: Context[State, Any],
-        name: Annotated[OrganisationName, Field(min_length=1, max_length=255)],
+        name: Annotated[OrganisationName, Field(max_length=255)],
         base_currency: Annotated[
             CurrencyCode,
             Field(description="ISO 4217 code for sales reports."),
         ],
         currencies: Annotated[
             list[CurrencyCode],
-            Field(min_length=1, max_length=200, description="ISO 4217 codes it uses."),
+            Field(max_length=200, description="ISO 4217 codes; base_currency is added."),
         ],
-        image: Annotated[ImageURL | None, Field(description="http(s) URL of a logo.")] = None,
+        image: Annotated[ImageURL | None, Field(description="Logo URL.")] = None,
         *,
         existing: Annotated[Existing, Resolve(same_named)],  # filled before the call, by the check (not arguments)
         answer: Annotated[ElicitationResult[CreateAnother], Resolve(confirmation)],
     ) -> CreatedOrganisationResult:
-        """Create an organisation. Each call creates one: call only when the user asks, never to retry a failure.
-        base_currency is added to currencies if missing."""
+        """Create one organisation per call: only when the user asks, never to retry a failure."""
         if refused := refusal(answer, existing):
             raise ToolError(refused)
         client = await client_of(ctx)
@@ -124,9 +120,9 @@ def add_write_tools(server: MCPServer[Any]) -> tuple[str, ...]:
     @server.tool(annotations=hints("Activate an organisation", read_only=False, idempotent=True))
     async def activate_organisation(
         ctx: Context[State, Any],
-        organisation_id: Annotated[int, Field(strict=True, gt=0, description="An id from list_organisations."), WHOLE],
+        organisation_id: Annotated[int, Field(strict=True, gt=0, description="From list_organisations."), WHOLE],
     ) -> Activated:
-        """Make an organisation the user's active one (for sales reports). Safe to repeat."""
+        """Make an organisation the user's active one (for sales reports)."""
         shown = clean(str(organisation_id), 24)
         not_found = ToolError(f"Organisation {shown} not found; call list_organisations for valid ids.")
         if organisation_id > MAX_ORGANISATION_ID:  # 1e300 is a whole number, but no id: not sent to the API

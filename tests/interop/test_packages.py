@@ -303,3 +303,24 @@ async def test_the_bundle_launched_as_claude_desktop_does_serves_every_tool(
     else:
         assert names == ["hello", "login", "list_organisations", "create_organisation", "activate_organisation"]
         assert (created["currencies"], activated["organisation_id"]) == (["EUR", "GBP"], created["id"])
+
+
+async def test_run_by_uvx_install_writes_the_uvx_command_not_uvs_cache_and_it_starts(
+    built: Built, tmp_path: Path
+) -> None:
+    home, cache = tmp_path / "home", tmp_path / "uv-cache"
+    home.mkdir()
+    env = {**UV_ENV, "HOME": str(home), "UV_CACHE_DIR": str(cache), "XDG_CONFIG_HOME": str(home / ".config")}
+    uvx = [str(VENV_BIN / "uvx"), "--from", str(built.wheel), "oas-mcp"]
+
+    result = run(*uvx, "install", "claude-desktop", "--sandbox", **env)
+    entry = json.loads((home / ".config" / "Claude" / "claude_desktop_config.json").read_text())["mcpServers"]["oas"]
+    run(VENV_BIN / "uv", "cache", "clean", **env)  # what made the installation temporary: it is gone now
+    server = StdioServerParameters(command=entry["command"], args=entry["args"], env={**os.environ, **env})
+    async with Client(server, mode="legacy") as client:
+        hello = structured(await client.call_tool("hello", {}))
+
+    assert entry == {"command": uvx[0], "args": [*uvx[1:], "--sandbox"]}
+    assert str(cache) not in result.stdout.split("Note:")[0]  # the entry names no folder in uv's cache
+    assert "Note: this oas-mcp runs from uv's cache" in result.stdout
+    assert hello["username"] == DEMO_USERNAME
