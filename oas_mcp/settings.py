@@ -157,7 +157,7 @@ class Settings(BaseSettings):
         le=1024**3,
         description="Largest API response body read, in bytes; a bigger one is an error, and is not read.",
     )
-    # Serving MCP over HTTP (see oas_mcp.hosting.app).
+    # Serving MCP over HTTP (see oas_mcp.hosting).
     transport: Annotated[Literal["stdio", "http"], HTTP_ONLY, Flag()] = Field(
         "stdio", description="stdio, or http for Streamable HTTP."
     )

@@ -143,7 +143,7 @@ def _start_and_serve(args: argparse.Namespace) -> int:
     telemetry = start()  # None unless OTEL_* variables ask for traces or metrics
     instrument = telemetry.instrument if telemetry is not None else None
     if settings.transport == "http":
-        from oas_mcp.hosting.app import serve
+        from oas_mcp.hosting.run import serve
 
         _started()
         serve(
@@ -194,7 +194,7 @@ def _stop_now(signum: int, frame: object) -> None:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from oas_mcp.hosting.app import serve_sandbox
+    from oas_mcp.hosting.run import serve_sandbox
     from oas_mcp.observability.logs import configure
 
     configure(args.log_level)
