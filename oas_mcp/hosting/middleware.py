@@ -23,6 +23,7 @@ from starlette.datastructures import Headers
 
 from oas_mcp.hosting.policy import CLIENT_ID
 from oas_mcp.observability.logs import caller
+from oas_mcp.server._sdk import open_sessions
 from oas_mcp.server.credentials import API_KEY_HEADER, key_digest
 
 if TYPE_CHECKING:
@@ -224,8 +225,8 @@ class SessionsPerPrincipal:
 
     def _open(self, principal: Principal, manager: StreamableHTTPSessionManager) -> set[str]:
         """The IDs of the sessions ``principal`` opened that are still open."""
-        ids = self.sessions.get(principal, set())
-        ended = {session_id for session_id in ids if session_id not in manager._server_instances}
+        ids, still_open = self.sessions.get(principal, set()), open_sessions(manager)
+        ended = {session_id for session_id in ids if session_id not in still_open}
         ids -= ended
         self.kept -= len(ended)
         if not ids:
@@ -252,7 +253,7 @@ class SessionsPerPrincipal:
         """The 429 answer: what to do, and when a session of theirs idles out (when one will: none is in use)."""
         from starlette.responses import Response
 
-        transports = [manager._server_instances[session_id] for session_id in open_ids]
+        transports = [open_sessions(manager)[session_id] for session_id in open_ids]
         idle_ends = [transport.idle_scope.deadline for transport in transports if transport.idle_scope is not None]
         soonest = min(idle_ends, default=math.inf)
         message = f"Too many open sessions: you have {held} open, the most one user may have at once."
