@@ -18,8 +18,8 @@ from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_valid
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
-    InitSettingsSource,
     NoDecode,
+    PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
@@ -371,6 +371,19 @@ class Settings(BaseSettings):
             raise ValueError("is still a placeholder such as <your OAS API key>; put the real value there")
         return None if not value.strip() or re.fullmatch(_UNFILLED_BUNDLE_FIELD, value.strip()) else value
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The values given, alone: :meth:`load`, the way to make settings, reads the flags, the environment and the
+        file itself (to tell where each value came from, and to read secret files), and gives the values that win."""
+        return (init_settings,)
+
     def origin(self, name: str) -> str:
         """Where setting ``name`` came from: its flag, ``OAS_<NAME>``, ``<name> in FILE``, or ``default``."""
         return self._origins.get(name, "default")
@@ -389,9 +402,9 @@ class Settings(BaseSettings):
         flags = {key: value for key, value in overrides.items() if value is not None}
         origins = _Origins(flags, flag_names or {}, EnvSettingsSource(cls)(), file_values, path)
         origins.read_secret_files()
-        sources = tuple(InitSettingsSource(cls, init_kwargs=values) for values in origins.layers)
+        winning = {name: value for values in reversed(origins.layers) for name, value in values.items()}
         try:
-            settings = cls(_build_sources=(sources, flags))
+            settings = cls(**winning)
         except ValidationError as exc:
             raise SettingsError(_describe(exc, origins)) from None
         settings._origins = {name: found for name in cls.model_fields if (found := origins.of(name))}

@@ -133,6 +133,19 @@ def test_only_the_fence_reaches_into_the_sdks_private_internals() -> None:
     assert not strays
 
 
+def test_no_call_passes_a_library_a_private_keyword_argument() -> None:
+    """An underscore keyword (pydantic-settings' ``_build_sources``) is a library's internals; its public hooks
+    (``settings_customise_sources``) serve instead."""
+    strays = {
+        f"{module_name(path)} line {node.lineno}: {node.arg}="
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.keyword) and node.arg is not None and node.arg.startswith("_")
+    }
+
+    assert not strays
+
+
 def _of_self(node: ast.AST) -> TypeGuard[ast.Attribute]:
     """Whether ``node`` is an attribute of ``self``."""
     return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
