@@ -3,7 +3,8 @@
 Clients present a bearer token: one shared token (OAS_MCP_TOKEN, compared in constant time by
 :class:`StaticToken`) or OAuth access tokens from an authorization server (the resource server of
 :mod:`oas_mcp.hosting.oauth`). Host and Origin are checked against an allowlist (DNS-rebinding protection): loopback
-names on loopback, else the names the settings give. A bind beyond loopback without either refuses to start.
+names on loopback, else the names the settings give. A bind beyond loopback without either refuses to start (the
+rules of what may go with what are :func:`oas_mcp.settings.check_combination`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import SecretStr
 
 from oas_mcp.redact import remember
-from oas_mcp.settings import Settings, SettingsError, env_name, is_loopback
+from oas_mcp.settings import Settings, check_combination, is_loopback
 
 if TYPE_CHECKING:
     from oas_mcp.hosting.oauth import ResourceServer
@@ -56,27 +57,15 @@ class Policy:
 
     @classmethod
     def of(cls, settings: Settings, *, insecure_no_auth: bool = False) -> Policy:
-        """The policy the settings ask for; raises SettingsError when they are unsafe or contradictory."""
+        """The policy the settings ask for; raises SettingsError when they are unsafe or contradictory (see
+        :func:`~oas_mcp.settings.check_combination`)."""
+        check_combination(settings, "serve", insecure_no_auth=insecure_no_auth)
         token = client_token(settings)
-        oauth = resource_server(settings, token, insecure_no_auth=insecure_no_auth)
-        host = settings.host
-        if token is not None and insecure_no_auth:
-            raise SettingsError("--insecure-no-auth contradicts the client token that is set; drop one of them")
-        loopback = is_loopback(host)
-        if not loopback and token is None and oauth is None and not insecure_no_auth:
-            raise SettingsError(
-                f"refusing to serve MCP on {host} without authenticating clients: anyone who reaches the port "
-                "could use the OAS account; set OAS_OAUTH_ISSUER (OAuth), or OAS_MCP_TOKEN or OAS_MCP_TOKEN_FILE "
-                "(one shared token), or pass --insecure-no-auth when a proxy in front authenticates clients"
-            )
+        oauth = _resource_server(settings)
         names = [*settings.allowed_hosts, *([public_host(settings.public_url)] if settings.public_url else [])]
-        if not loopback and not names:
-            raise SettingsError(
-                f"serving MCP on {host} needs the host names clients reach it by (DNS-rebinding protection): "
-                "pass --allowed-host NAME for each, e.g. --allowed-host mcp.example.com, or set OAS_ALLOWED_HOSTS"
-            )
         hosts = [pattern for name in names for pattern in _host_patterns(name)]
         origins = list(settings.allowed_origins)
+        loopback = is_loopback(settings.host)
         if loopback:
             hosts += LOOPBACK_HOSTS
             origins += LOOPBACK_ORIGINS
@@ -102,42 +91,14 @@ def _host_patterns(name: str) -> list[str]:
     return [name] if has_port else [name, f"{name}:*"]
 
 
-OAUTH_ONLY = (
-    "public_url",
-    "oauth_scopes",
-    "oauth_client_id",
-    "oauth_client_secret",
-    "accounts_key_file",
-    "database_url",
-    "accounts_path",
-)
-"""Settings that mean something only with OAuth on (when serving: linked accounts are for people signed in)."""
-
-
-def resource_server(settings: Settings, token: SecretStr | None, *, insecure_no_auth: bool) -> ResourceServer | None:
-    """The OAuth resource server the settings ask for (None: OAuth is off). Raises SettingsError when its settings
-    are incomplete or contradict another way of authenticating clients."""
-    if settings.oauth_issuer is None:
-        if stray := next((name for name in OAUTH_ONLY if getattr(settings, name)), None):
-            raise SettingsError(f"{env_name(stray)} is only used with OAuth: set OAS_OAUTH_ISSUER too, or drop it")
+def _resource_server(settings: Settings) -> ResourceServer | None:
+    """The OAuth resource server the settings ask for (None: OAuth is off), once :meth:`Policy.of` has checked them
+    (with an issuer, they name the public URL)."""
+    if settings.oauth_issuer is None or settings.public_url is None:
         return None
-    if token is not None:
-        raise SettingsError(
-            "OAS_OAUTH_ISSUER and a client token (OAS_MCP_TOKEN or OAS_MCP_TOKEN_FILE) are two ways to "
-            "authenticate clients; set one of them"
-        )
-    if insecure_no_auth:
-        raise SettingsError("--insecure-no-auth contradicts OAS_OAUTH_ISSUER; drop one of them")
-    if settings.public_url is None:
-        raise SettingsError(
-            "OAS_OAUTH_ISSUER needs OAS_PUBLIC_URL, the URL clients reach the MCP endpoint at "
-            "(e.g. https://mcp.example.com/mcp): tokens must name it in their aud"
-        )
     from oas_mcp.hosting.oauth import Introspection, ResourceServer
 
     client_id, secret = settings.oauth_client_id, settings.oauth_client_secret
-    if (client_id is None) != (secret is None):
-        raise SettingsError("introspection needs both OAS_OAUTH_CLIENT_ID and OAS_OAUTH_CLIENT_SECRET; set both")
     introspection = Introspection(client_id, secret) if client_id is not None and secret is not None else None
     if secret is not None:
         remember(secret.get_secret_value())
