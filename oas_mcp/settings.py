@@ -18,8 +18,8 @@ from pydantic import Field, PrivateAttr, SecretStr, ValidationError, ValidationI
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
-    InitSettingsSource,
     NoDecode,
+    PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
@@ -160,7 +160,7 @@ class Settings(BaseSettings):
         le=1024**3,
         description="Largest API response body read, in bytes; a bigger one is an error, and is not read.",
     )
-    # Serving MCP over HTTP (see oas_mcp.hosting.app).
+    # Serving MCP over HTTP (see oas_mcp.hosting).
     transport: Annotated[Literal["stdio", "http"], HTTP_ONLY, Flag()] = Field(
         "stdio", description="stdio, or http for Streamable HTTP."
     )
@@ -421,6 +421,19 @@ class Settings(BaseSettings):
             raise ValueError("is still a placeholder such as <your OAS API key>; put the real value there")
         return None if not value.strip() or re.fullmatch(_UNFILLED_REFERENCE, value.strip()) else value
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The values given, alone: :meth:`load`, the way to make settings, reads the flags, the environment and the
+        file itself (to tell where each value came from, and to read secret files), and gives the values that win."""
+        return (init_settings,)
+
     def origin(self, name: str) -> str:
         """Where setting ``name`` came from: its flag, ``OAS_<NAME>``, ``<name> in FILE``, or ``default``."""
         return self._origins.get(name, "default")
@@ -439,9 +452,9 @@ class Settings(BaseSettings):
         flags = {key: value for key, value in overrides.items() if value is not None}
         origins = _Origins(flags, flag_names or {}, EnvSettingsSource(cls)(), file_values, path)
         origins.read_secret_files()
-        sources = tuple(InitSettingsSource(cls, init_kwargs=values) for values in origins.layers)
+        winning = {name: value for values in reversed(origins.layers) for name, value in values.items()}
         try:
-            settings = cls(_build_sources=(sources, flags))
+            settings = cls(**winning)
         except ValidationError as exc:
             raise SettingsError(_describe(exc, origins)) from None
         settings._origins = {name: found for name in cls.model_fields if (found := origins.of(name))}
@@ -519,6 +532,78 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+# -- What may go with what ------------------------------------------------------------------------------------------
+
+OAUTH_ONLY = (
+    "public_url",
+    "oauth_scopes",
+    "oauth_client_id",
+    "oauth_client_secret",
+    "accounts_key_file",
+    "database_url",
+    "accounts_path",
+)
+"""Settings that mean something only with OAuth on (when serving: linked accounts are for people signed in)."""
+Use = Literal["serve", "accounts"]
+"""What the settings are for: serving MCP (over ``settings.transport``), or the linked accounts' store."""
+
+
+def check_combination(settings: Settings, use: Use, *, insecure_no_auth: bool = False) -> None:
+    """Raises SettingsError, in one line saying what to change, when settings each valid alone do not go together
+    for ``use``: they contradict each other, or would serve MCP over HTTP to anyone (``insecure_no_auth``: the
+    ``--insecure-no-auth`` flag, a proxy in front authenticates clients)."""
+    if use == "accounts":
+        if settings.database_url is not None and settings.accounts_path is not None:
+            raise SettingsError(
+                f"set {settings.origin('database_url')} or {settings.origin('accounts_path')}, not both"
+            )
+        return
+    if settings.transport != "http":
+        if settings.per_request_credentials:
+            raise SettingsError("per-request credentials need --transport http: stdio requests carry no headers")
+        return
+    token = settings.mcp_token
+    if settings.oauth_issuer is None:
+        if stray := next((name for name in OAUTH_ONLY if getattr(settings, name)), None):
+            raise SettingsError(f"{env_name(stray)} is only used with OAuth: set OAS_OAUTH_ISSUER too, or drop it")
+    else:
+        _check_oauth(settings, insecure_no_auth=insecure_no_auth)
+    if token is not None and insecure_no_auth:
+        raise SettingsError("--insecure-no-auth contradicts the client token that is set; drop one of them")
+    host = settings.host
+    if is_loopback(host):
+        return
+    if token is None and settings.oauth_issuer is None and not insecure_no_auth:
+        raise SettingsError(
+            f"refusing to serve MCP on {host} without authenticating clients: anyone who reaches the port "
+            "could use the OAS account; set OAS_OAUTH_ISSUER (OAuth), or OAS_MCP_TOKEN or OAS_MCP_TOKEN_FILE "
+            "(one shared token), or pass --insecure-no-auth when a proxy in front authenticates clients"
+        )
+    if not settings.allowed_hosts and settings.public_url is None:
+        raise SettingsError(
+            f"serving MCP on {host} needs the host names clients reach it by (DNS-rebinding protection): "
+            "pass --allowed-host NAME for each, e.g. --allowed-host mcp.example.com, or set OAS_ALLOWED_HOSTS"
+        )
+
+
+def _check_oauth(settings: Settings, *, insecure_no_auth: bool) -> None:
+    """OAuth's own: one way to authenticate clients, the URL its tokens name, and introspection's two settings."""
+    if settings.mcp_token is not None:
+        raise SettingsError(
+            "OAS_OAUTH_ISSUER and a client token (OAS_MCP_TOKEN or OAS_MCP_TOKEN_FILE) are two ways to "
+            "authenticate clients; set one of them"
+        )
+    if insecure_no_auth:
+        raise SettingsError("--insecure-no-auth contradicts OAS_OAUTH_ISSUER; drop one of them")
+    if settings.public_url is None:
+        raise SettingsError(
+            "OAS_OAUTH_ISSUER needs OAS_PUBLIC_URL, the URL clients reach the MCP endpoint at "
+            "(e.g. https://mcp.example.com/mcp): tokens must name it in their aud"
+        )
+    if (settings.oauth_client_id is None) != (settings.oauth_client_secret is None):
+        raise SettingsError("introspection needs both OAS_OAUTH_CLIENT_ID and OAS_OAUTH_CLIENT_SECRET; set both")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -8,12 +8,14 @@ import inspect
 import sys
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
+from typing import TypeGuard
 
 import pytest
 from pydantic import BaseModel
 
 import oas_mcp.client
 import oas_mcp.server.results
+from oas_mcp.server._sdk import PRIVATE
 
 PACKAGE = Path(oas_mcp.__file__).parent
 # What each layer may import, besides itself and the standard library: a prefix of a module name, or an exact name.
@@ -109,6 +111,44 @@ def test_a_layer_never_imports_what_is_not_its_business(layer: str) -> None:
     }
 
     assert not strays
+
+
+def test_only_the_fence_reaches_into_the_sdks_private_internals() -> None:
+    """No module but :mod:`oas_mcp.server._sdk` reads an SDK attribute it names, nor spells one out (as ``getattr``
+    would); a module's own attribute of the same name (``self._connection``, assigned there) is its own."""
+    strays = set()
+    for path in PACKAGE.rglob("*.py"):
+        if module_name(path) == "oas_mcp.server._sdk":
+            continue
+        tree = ast.parse(path.read_text())
+        nodes = [node for node in ast.walk(tree) if isinstance(node, ast.Attribute | ast.Constant)]
+        own = {node.attr for node in nodes if _of_self(node) and isinstance(node.ctx, ast.Store)}
+        strays |= {
+            f"{module_name(path)} line {node.lineno}: {name}"
+            for node in nodes
+            if (name := node.attr if isinstance(node, ast.Attribute) else node.value) in PRIVATE
+            and not (_of_self(node) and name in own)
+        }
+
+    assert not strays
+
+
+def test_no_call_passes_a_library_a_private_keyword_argument() -> None:
+    """An underscore keyword (pydantic-settings' ``_build_sources``) is a library's internals; its public hooks
+    (``settings_customise_sources``) serve instead."""
+    strays = {
+        f"{module_name(path)} line {node.lineno}: {node.arg}="
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.keyword) and node.arg is not None and node.arg.startswith("_")
+    }
+
+    assert not strays
+
+
+def _of_self(node: ast.AST) -> TypeGuard[ast.Attribute]:
+    """Whether ``node`` is an attribute of ``self``."""
+    return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
 
 
 def test_no_tool_result_is_named_like_a_client_model() -> None:

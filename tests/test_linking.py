@@ -29,8 +29,8 @@ from mcp_types import URL_ELICITATION_REQUIRED, ElicitRequestURLParams, ElicitRe
 
 from oas_mcp.accounts.page import LinkPage, link_page
 from oas_mcp.cli.options import make_client
-from oas_mcp.hosting.app import Policy
 from oas_mcp.hosting.oauth import Issuer
+from oas_mcp.hosting.policy import Policy
 from oas_mcp.sandbox import (
     DEMO2_API_KEY,
     DEMO2_EMAIL,
@@ -568,7 +568,8 @@ def app_and_page() -> tuple[Any, LinkPage]:
     """The HTTP app ``oas-mcp --sandbox --transport http`` serves with the environment's settings, and its link page
     (whose store to close); it blocks."""
     from oas_mcp.cli.options import connector
-    from oas_mcp.hosting.app import Policy, http_app, linked_accounts
+    from oas_mcp.hosting.app import http_app, linked_accounts
+    from oas_mcp.hosting.policy import Policy
     from oas_mcp.server import build_server
 
     settings = Settings.load(transport="http")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 
 from oas_mcp.cli.main import _parser, main
 from oas_mcp.cli.options import load_settings
-from oas_mcp.settings import FLAGS, SECRET_FILES, Settings, SettingsError, flag_name
+from oas_mcp.settings import FLAGS, SECRET_FILES, Settings, SettingsError, Use, check_combination, flag_name
 
 from support import run
 
@@ -342,3 +343,35 @@ def test_a_reference_the_client_did_not_fill_in_counts_as_unset(
     monkeypatch.setenv("OAS_API_KEY", reference)  # a client that does not expand what `oas-mcp config` wrote
 
     assert Settings.load().api_key is None
+
+
+ISSUER, PUBLIC_URL = "https://login.example.com/realms/team", "https://mcp.example.com/mcp"
+CLIENT_TOKEN = "test-client-token-0123456789"
+
+
+@pytest.mark.parametrize(
+    ("use", "values", "insecure_no_auth", "refusal"),
+    [
+        ("serve", {"per_request_credentials": True}, False, "per-request credentials need --transport http: stdio"),
+        ("serve", {"transport": "http", "public_url": PUBLIC_URL}, False, "OAS_PUBLIC_URL is only used with OAuth"),
+        ("serve", {"transport": "http", "oauth_issuer": ISSUER}, False, "OAS_OAUTH_ISSUER needs OAS_PUBLIC_URL"),
+        ("serve", {"transport": "http", "mcp_token": CLIENT_TOKEN}, True, "--insecure-no-auth contradicts the client"),
+        ("serve", {"transport": "http", "host": "0.0.0.0"}, False, "refusing to serve MCP on 0.0.0.0 without auth"),
+        ("serve", {"transport": "http", "host": "0.0.0.0"}, True, "serving MCP on 0.0.0.0 needs the host names"),
+        ("accounts", {"database_url": "postgresql://db.example", "accounts_path": "a"}, False, "set --database-url or"),
+        # Over stdio the HTTP settings are not used: none of them is refused.
+        ("serve", {"oauth_issuer": ISSUER, "mcp_token": CLIENT_TOKEN, "host": "0.0.0.0"}, True, None),
+        ("serve", {"transport": "http", "host": "0.0.0.0", "allowed_hosts": "mcp.example.com"}, True, None),
+        ("accounts", {"transport": "http", "public_url": PUBLIC_URL, "per_request_credentials": True}, False, None),
+    ],
+)
+def test_one_function_tells_which_settings_go_together(
+    use: Use, values: dict[str, Any], insecure_no_auth: bool, refusal: str | None
+) -> None:
+    settings = Settings.load(**values)
+
+    if refusal is None:
+        check_combination(settings, use, insecure_no_auth=insecure_no_auth)
+    else:
+        with pytest.raises(SettingsError, match=f"^{re.escape(refusal)}"):
+            check_combination(settings, use, insecure_no_auth=insecure_no_auth)

@@ -28,6 +28,7 @@ from mcp_types import (
 
 from oas_mcp.accounts import LINK_TTL, AccountsError, AccountStore, LinkedAccount, Subject
 from oas_mcp.accounts.store import PENDING_PER_SUBJECT
+from oas_mcp.server._sdk import connection_of
 
 if TYPE_CHECKING:
     from mcp.server.connection import Connection
@@ -144,7 +145,7 @@ class LinkedAccounts:
         url = self._link_url(link.token)
         if not _opens_urls(request):
             raise ToolError(link_required(url))
-        self._watch(link.elicitation_id, subject, request.session._connection)
+        self._watch(link.elicitation_id, subject, connection_of(request))
         params = ElicitRequestURLParams(message=ELICITATION_MESSAGE, url=url, elicitation_id=link.elicitation_id)
         raise UrlElicitationRequiredError([params], message=LINK_SHOWN)
 

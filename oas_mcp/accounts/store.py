@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 from oas_mcp.accounts.databases import Database, PostgreSQL, Session, SQLite, first_line, migrate, now
 from oas_mcp.accounts.keys import read_keys
-from oas_mcp.settings import Settings, SettingsError, env_name
+from oas_mcp.settings import Settings, check_combination, env_name
 
 T = TypeVar("T")
 MAX_PARAMETERS = 500  # most values one statement binds (SQLite allows 999 at least)
@@ -439,8 +439,7 @@ def connect_store(settings: Settings) -> AccountStore:
         return env_name(name) if origin == "default" else origin
 
     keys = read_keys(settings.accounts_key_file, setting("accounts_key_file"))
-    if settings.database_url is not None and settings.accounts_path is not None:
-        raise SettingsError(f"set {setting('database_url')} or {setting('accounts_path')}, not both")
+    check_combination(settings, "accounts")
     database = _connect(settings, setting)
     try:
         migrate(database)

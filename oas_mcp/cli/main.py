@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, cast
 
 from oas_mcp import __version__
 from oas_mcp.cli.options import add_http_flags, add_settings_flags, connector, load_settings
-from oas_mcp.settings import LOG_LEVELS, SettingsError
+from oas_mcp.settings import LOG_LEVELS, SettingsError, check_combination
 
 if TYPE_CHECKING:
     from oas_mcp.observability.telemetry import Telemetry
@@ -134,8 +134,7 @@ def _started() -> None:
 
 def _start_and_serve(args: argparse.Namespace) -> int:
     settings = load_settings(args)
-    if settings.transport != "http" and settings.per_request_credentials:
-        raise SettingsError("per-request credentials need --transport http: stdio requests carry no headers")
+    check_combination(settings, "serve", insecure_no_auth=args.insecure_no_auth)
     from oas_mcp.observability.logs import configure
     from oas_mcp.observability.telemetry import start
 
@@ -143,7 +142,7 @@ def _start_and_serve(args: argparse.Namespace) -> int:
     telemetry = start()  # None unless OTEL_* variables ask for traces or metrics
     instrument = telemetry.instrument if telemetry is not None else None
     if settings.transport == "http":
-        from oas_mcp.hosting.app import serve
+        from oas_mcp.hosting.run import serve
 
         _started()
         serve(
@@ -194,7 +193,7 @@ def _stop_now(signum: int, frame: object) -> None:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from oas_mcp.hosting.app import serve_sandbox
+    from oas_mcp.hosting.run import serve_sandbox
     from oas_mcp.observability.logs import configure
 
     configure(args.log_level)

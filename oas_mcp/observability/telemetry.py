@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from oas_mcp import DURATION_BUCKETS, __version__
 from oas_mcp.redact import remember
+from oas_mcp.server._sdk import open_sessions, tool_input_schema
 
 if TYPE_CHECKING:
     from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -306,7 +307,7 @@ def _open_sessions(server: Server) -> int | None:
         manager = server.session_manager
     except RuntimeError:  # no HTTP app was made: stdio
         return None
-    return len(manager._server_instances)  # the SDK's own count, which max_sessions limits
+    return len(open_sessions(manager))  # the SDK's own count, which max_sessions limits
 
 
 class ToolCalls:
@@ -324,7 +325,7 @@ class ToolCalls:
         if ctx.method != "tools/call":
             return await call_next(ctx)
         name = ctx.params.get("name") if ctx.params else None
-        known = isinstance(name, str) and self._server._tool_input_schema(name) is not None
+        known = isinstance(name, str) and tool_input_schema(self._server, name) is not None
         tool = name if known and isinstance(name, str) else "unknown"
         outcome = "failed"
         started = time.perf_counter()

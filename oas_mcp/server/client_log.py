@@ -31,6 +31,7 @@ from mcp_types import (
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS, is_version_at_least
 
 from oas_mcp.redact import scrub
+from oas_mcp.server._sdk import connection_of
 
 LOGGER = "oas_mcp"
 LEVELS: dict[LoggingLevel, int] = {
@@ -94,9 +95,8 @@ def install() -> None:
 
 
 def _connection_state(request: ServerRequestContext[Any, Any]) -> dict[str, Any]:
-    """The state the SDK keeps per connection (``Connection.state``), across its requests. Handlers are given the
-    request's session, not its connection, so it is read through the session."""
-    return request.session._connection.state
+    """The state the SDK keeps per connection (``Connection.state``), across its requests."""
+    return connection_of(request).state
 
 
 class ForwardLogs:

@@ -30,6 +30,7 @@ from pydantic import AnyUrl, BaseModel, ValidationError
 
 from oas_mcp import __version__
 from oas_mcp.client import OASError
+from oas_mcp.server._sdk import add_request_handler, tool_input_schema
 from oas_mcp.server.client_log import ForwardLogs, install, set_level
 from oas_mcp.server.completions import completer
 from oas_mcp.server.credentials import FROM_HEADER, LINKED_KEY
@@ -170,7 +171,7 @@ class Server(MCPServer[Any]):
         """Serve the protocol request ``method`` with ``handler(request, params)``: for requests MCPServer has no
         decorator for (``logging/setLevel``), or whose decorator does not hand on the request (``completion/complete``
         needs it to find the client to list with)."""
-        self._lowlevel_server.add_request_handler(method, params, handler)
+        add_request_handler(self, method, params, handler)
 
     api_key_source = API_KEY_SETTING
     """Where the API key comes from, as error texts name it (a setting, or a request header)."""
@@ -204,7 +205,7 @@ class Server(MCPServer[Any]):
 
     def _refuse_unknown(self, name: str, arguments: dict[str, Any]) -> None:
         """ToolError when ``arguments`` has names the tool does not take: the SDK would drop them unseen."""
-        schema = self._tool_input_schema(name)
+        schema = tool_input_schema(self, name)
         accepted = list(schema.get("properties", {})) if schema is not None else []
         unknown = [key for key in arguments if key not in accepted]
         if schema is not None and unknown:
