@@ -29,6 +29,7 @@ from pydantic import SecretStr
 
 from oas_mcp.hosting.oauth import (
     ACTIVE_FOR,
+    BUDGET_SPENT,
     INACTIVE_FOR,
     INTROSPECTION_BUDGET,
     INTROSPECTION_REFILL,
@@ -482,12 +483,21 @@ async def test_made_up_tokens_cost_the_issuer_a_few_requests_and_real_ones_none_
     assert None not in real
     assert after_real == 1 + 3 * INTROSPECTION_BUDGET
     assert made_up == INTROSPECTION_BUDGET
-    assert why == (
-        "the issuer was not asked: too many tokens lately were not active there (it is asked again in "
-        f"{INTROSPECTION_REFILL:.0f} seconds at most)"
-    )
+    assert why == BUDGET_SPENT
     assert meanwhile is not None  # a token whose answer is kept is not held back
     assert refilled == 1
+
+
+async def test_real_tokens_for_another_server_draw_on_the_budget_like_made_up_ones(
+    fake: FakeIssuer, introspecting: Verifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Someone who can get tokens from the issuer for another resource (any client of theirs can) is no better off
+    than someone who makes tokens up."""
+    for _ in range(3 * INTROSPECTION_BUDGET):
+        await introspecting.verify_token(fake.opaque_token(aud="https://other.example/mcp"))
+
+    assert fake.introspections == INTROSPECTION_BUDGET
+    assert await refused(introspecting, fake.opaque_token(aud="https://other.example/mcp"), caplog) == BUDGET_SPENT
 
 
 async def test_requests_at_once_make_one_introspection_per_token_and_a_few_at_a_time(

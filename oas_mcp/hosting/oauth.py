@@ -68,10 +68,14 @@ JWTs with many group claims stay under it; it is also the most nginx takes in on
 TOKEN_SYNTAX = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 """What a bearer token is made of (RFC 6750's b64token); a token of other characters is refused likewise."""
 INTROSPECTION_BUDGET = 10
-"""Introspections in flight at once at most, and in a row that may find no active token (or fail) before asking
-waits for the budget to refill: made-up opaque tokens cost the issuer this many requests, then one per
-``INTROSPECTION_REFILL`` seconds. An answer that a token is active gives its share back."""
+"""Introspections in flight at once at most, and in a row whose token is refused (not active, not for this server,
+or asking failed) before asking waits for the budget to refill: made-up opaque tokens cost the issuer this many
+requests, then one per ``INTROSPECTION_REFILL`` seconds. A token accepted gives its share back."""
 INTROSPECTION_REFILL = 6.0
+BUDGET_SPENT = (
+    "the issuer was not asked: too many tokens were refused lately (it is asked again within "
+    f"{INTROSPECTION_REFILL:.0f} seconds)"
+)
 ACTIVE_FOR = 300.0
 """Seconds the issuer's answer that a token is active is used before it is asked again (less when the token expires
 sooner): how long a token revoked at the issuer may still be accepted."""
@@ -392,10 +396,17 @@ class Introspections:
     so that this server's client is not throttled or locked out there, while known tokens are not asked about again
     and real ones asking at once are not held back. Concurrent requests with one token make one introspection.
 
-    ``clock`` (monotonic seconds) is for tests."""
+    ``accepted`` is what this server makes of an active token's answer: its claims, or Refused (a token for another
+    server gives no share of the budget back). ``clock`` (monotonic seconds) is for tests."""
 
-    def __init__(self, issuer: Issuer, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        issuer: Issuer,
+        accepted: Callable[[dict[str, Any]], dict[str, Any]],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._issuer = issuer
+        self._accepted = accepted
         self._clock = clock
         self._active: OrderedDict[bytes, tuple[float, dict[str, Any]]] = OrderedDict()  # until when, the answer
         self._inactive: OrderedDict[bytes, float] = OrderedDict()  # until when
@@ -405,15 +416,15 @@ class Introspections:
         self._in_flight = 0
         self._settled = anyio.Event()  # set (and replaced) whenever an introspection ends
 
-    async def answer(self, token: str) -> dict[str, Any]:
-        """The issuer's answer about ``token``, which is active. Raises Refused when it is not, or when the issuer
-        cannot be asked (now)."""
+    async def claims(self, token: str) -> dict[str, Any]:
+        """The claims of ``token``, active and accepted. Raises Refused when it is not, or when the issuer cannot be
+        asked (now)."""
         key = hashlib.sha256(token.encode()).digest()
         while (asking := self._asking.get(key)) is not None:
             await asking.wait()  # the same token, in another request: its answer will do
         known = self._known(key)
         if known is not None:
-            return known
+            return self._accepted(known)
         done = self._asking[key] = anyio.Event()
         try:
             return await self._ask(key, token)
@@ -434,7 +445,7 @@ class Introspections:
         return None
 
     async def _ask(self, key: bytes, token: str) -> dict[str, Any]:
-        """The issuer's answer (kept), asked within the budget. Raises Refused."""
+        """The token's claims, the issuer asked within the budget (and its answer kept). Raises Refused."""
         await self._reserve()
         give_back = False
         try:
@@ -448,9 +459,10 @@ class Introspections:
             if answer.get("active") is not True:
                 _keep(self._inactive, key, self._clock() + INACTIVE_FOR)
                 raise Refused(NOT_ACTIVE)
-            give_back = True
             _keep(self._active, key, (self._clock() + _active_for(answer), answer))
-            return answer
+            claims = self._accepted(answer)
+            give_back = True
+            return claims
         finally:
             self._in_flight -= 1
             if give_back:
@@ -473,10 +485,7 @@ class Introspections:
                 if not self._in_flight:
                     break
                 await self._settled.wait()
-        raise Refused(
-            "the issuer was not asked: too many tokens lately were not active there (it is asked again in "
-            f"{INTROSPECTION_REFILL:.0f} seconds at most)"
-        )
+        raise Refused(BUDGET_SPENT)
 
 
 _Kept = TypeVar("_Kept")
@@ -510,7 +519,7 @@ class Verifier:
     def __init__(self, issuer: Issuer, audience: str, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.issuer = issuer
         self.audience = audience
-        self._introspections = Introspections(issuer, clock)
+        self._introspections = Introspections(issuer, self._accepted, clock)
 
     async def verify_token(self, token: str) -> AccessToken | None:
         """The token's principal and scopes, or None (logged with the reason) when it is refused."""
@@ -531,7 +540,12 @@ class Verifier:
 
     async def _introspect(self, token: str) -> dict[str, Any]:
         """An opaque token's claims, as the issuer tells them, once checked as a JWT's would be. Raises Refused."""
-        claims = await self._introspections.answer(token)
+        claims = await self._introspections.claims(token)
+        remember(token, transient=True)  # a real token: masked in logs like any secret, whatever its shape
+        return claims
+
+    def _accepted(self, claims: dict[str, Any]) -> dict[str, Any]:
+        """An active opaque token's claims as the issuer tells them, checked as a JWT's would be. Raises Refused."""
         audience = claims.get("aud")
         now = time.time()
         if "iss" in claims and claims["iss"] != self.issuer.url:
@@ -547,7 +561,6 @@ class Verifier:
             raise Refused("it is not valid yet (nbf)")
         if not any(isinstance(claims.get(name), str) for name in ("sub", "client_id")):
             raise Refused("it has neither a sub nor a client_id claim")
-        remember(token, transient=True)  # a real token: masked in logs like any secret, whatever its shape
         return {"iss": self.issuer.url, **claims}
 
     def _access_token(self, token: str, claims: dict[str, Any]) -> AccessToken:
