@@ -14,7 +14,7 @@ import statistics
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import AsyncExitStack, closing, contextmanager
+from contextlib import AbstractContextManager, AsyncExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -525,14 +525,21 @@ async def test_requests_at_once_make_one_introspection_per_token_and_a_few_at_a_
 HTTP = ("--sandbox", "--transport", "http")
 
 
+@contextmanager
+def oauth_served(*args: str, **env: str) -> Iterator[tuple[FakeIssuer, Running]]:
+    """oas-mcp over HTTP with OAuth on (and ``args`` and ``env`` besides), its issuer up on a loopback port."""
+    fake = FakeIssuer(f"http://127.0.0.1:{free_port()}")
+    port = free_port()
+    env = {"OAS_OAUTH_ISSUER": fake.url, "OAS_PUBLIC_URL": f"http://127.0.0.1:{port}/mcp", **env}
+    with serving(fake), running_on(port, *HTTP, *args, **env) as server:
+        wait_for(server, "signing keys")
+        yield fake, server
+
+
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[FakeIssuer, Running]]:
     """oas-mcp with OAuth on, requiring scope oas, its issuer up; the issuer's tokens name oas-mcp's URL."""
-    fake = FakeIssuer(f"http://127.0.0.1:{free_port()}")
-    port = free_port()
-    env = {"OAS_OAUTH_ISSUER": fake.url, "OAS_PUBLIC_URL": f"http://127.0.0.1:{port}/mcp", "OAS_OAUTH_SCOPES": "oas"}
-    with serving(fake), running_on(port, *HTTP, **env) as server:
-        wait_for(server, "signing keys")
+    with oauth_served(OAS_OAUTH_SCOPES="oas") as (fake, server):
         yield fake, server
 
 
@@ -624,16 +631,7 @@ async def test_one_person_cannot_take_every_session_and_others_still_get_in() ->
     """Alice, signed in, opens sessions in a loop (from any number of OAuth clients: anyone may register one at
     many issuers). She gets her share (before, all the server's sessions, and everyone else got 503), is told
     what to do, and bob still gets in."""
-    fake = FakeIssuer(f"http://127.0.0.1:{free_port()}")
-    port = free_port()
-    env = {
-        "OAS_OAUTH_ISSUER": fake.url,
-        "OAS_PUBLIC_URL": f"http://127.0.0.1:{port}/mcp",
-        "OAS_MAX_SESSIONS": "6",
-        "OAS_MAX_SESSIONS_PER_PRINCIPAL": "3",
-    }
-    with serving(fake), running_on(port, *HTTP, **env) as server:
-        wait_for(server, "signing keys")
+    with oauth_served(OAS_MAX_SESSIONS="6", OAS_MAX_SESSIONS_PER_PRINCIPAL="3") as (fake, server):
         async with AsyncExitStack() as held:
             alices, refusal = await sessions_until_refused(server.mcp, held, 6, token=token_for(fake, server))
             other_client = post_initialize(server.mcp, **bearer(token_for(fake, server, client_id="another-client")))
@@ -671,11 +669,7 @@ def test_an_issuer_down_at_start_up_is_said_in_one_line_and_tried_again() -> Non
 
 
 async def test_per_request_credentials_still_use_each_requests_key_with_oauth() -> None:
-    fake = FakeIssuer(f"http://127.0.0.1:{free_port()}")
-    port = free_port()
-    env = {"OAS_OAUTH_ISSUER": fake.url, "OAS_PUBLIC_URL": f"http://127.0.0.1:{port}/mcp"}
-    with serving(fake), running_on(port, *HTTP, "--per-request-credentials", **env) as server:
-        wait_for(server, "signing keys")
+    with oauth_served("--per-request-credentials") as (fake, server):
         token = token_for(fake, server, sub="dave")
         async with session(server.mcp, token=token, api_key=DEMO2_API_KEY, mode="legacy") as client:
             listed = structured(await client.call_tool("list_organisations", {}))
@@ -759,21 +753,10 @@ def test_on_a_public_address_the_public_urls_host_is_an_allowed_host() -> None:
 # --- Opaque tokens from strangers: what a flood of made-up ones costs ---------------------------------------------
 
 
-@contextmanager
-def introspecting_server() -> Iterator[tuple[FakeIssuer, Running]]:
+def introspecting_server() -> AbstractContextManager[tuple[FakeIssuer, Running]]:
     """oas-mcp with OAuth and introspection on (scope oas required), its issuer up on a loopback port."""
-    fake = FakeIssuer(f"http://127.0.0.1:{free_port()}")
-    port = free_port()
-    env = {
-        "OAS_OAUTH_ISSUER": fake.url,
-        "OAS_PUBLIC_URL": f"http://127.0.0.1:{port}/mcp",
-        "OAS_OAUTH_SCOPES": "oas",
-        "OAS_OAUTH_CLIENT_ID": INTROSPECTOR[0],
-        "OAS_OAUTH_CLIENT_SECRET": INTROSPECTOR[1],
-    }
-    with serving(fake), running_on(port, *HTTP, **env) as server:
-        wait_for(server, "signing keys")
-        yield fake, server
+    client_id, secret = INTROSPECTOR
+    return oauth_served(OAS_OAUTH_SCOPES="oas", OAS_OAUTH_CLIENT_ID=client_id, OAS_OAUTH_CLIENT_SECRET=secret)
 
 
 async def test_made_up_opaque_tokens_reach_the_issuer_a_few_times_and_a_valid_one_once() -> None:
