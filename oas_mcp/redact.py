@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -12,6 +12,9 @@ from contextvars import ContextVar
 MASK = "[redacted]"
 _SHORTEST = 4
 """Shorter values are not masked: masking every "ab" would garble all text and hide nothing worth hiding."""
+RECENT = 64
+"""Transient values (session tokens, per-user credentials) masked by name: the latest remembered (or remembered
+again) this many."""
 _SHAPES = (  # compiled (and cached by re) when first used, not at start-up
     r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*"  # a JWT
     r"|\b[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}\b"  # an API key as the guide shows them (8 + 1 + 32 characters)
@@ -24,30 +27,41 @@ the route stays readable."""
 
 
 class _Vault:
-    """Credentials are kept for the life of the process; session tokens, only the latest few."""
+    """Credentials are kept for the life of the process; session tokens, only the latest few.
+
+    Remembering costs the same however many values are known (no pattern is built of them all): masking looks for
+    each known value in the text, and they are few (the configured credentials, and :data:`RECENT`)."""
 
     def __init__(self) -> None:
         self._lasting: set[str] = set()
-        self._transient: deque[str] = deque(maxlen=64)
-        self._pattern: re.Pattern[str] | None = None
+        self._transient: OrderedDict[str, None] = OrderedDict()  # least recently remembered first
+        self._longest_first: tuple[str, ...] | None = None  # what scrub looks for, once asked after a change
 
     def remember(self, values: tuple[str | None, ...], transient: bool) -> None:
-        fresh = [v for v in values if v and len(v) >= _SHORTEST and v not in self._lasting and v not in self._transient]
-        if not fresh:
-            return
-        if transient:
-            self._transient.extend(fresh)
-        else:
-            self._lasting.update(fresh)
-        known = sorted(self.known(), key=len, reverse=True)
-        self._pattern = re.compile("|".join(re.escape(value) for value in known))
+        for value in values:
+            if not value or len(value) < _SHORTEST or value in self._lasting:
+                continue
+            if not transient:
+                self._lasting.add(value)
+                self._transient.pop(value, None)
+            elif value in self._transient:
+                self._transient.move_to_end(value)  # still in use: among the latest again
+                continue
+            else:
+                self._transient[value] = None
+                if len(self._transient) > RECENT:
+                    self._transient.popitem(last=False)
+            self._longest_first = None
 
     def known(self) -> frozenset[str]:
         return frozenset({*self._lasting, *self._transient})
 
     def scrub(self, text: str, shapes: bool) -> str:
-        if self._pattern is not None:
-            text = self._pattern.sub(MASK, text)
+        if self._longest_first is None:  # longest first: a secret holding another is masked whole
+            self._longest_first = tuple(sorted(self.known(), key=len, reverse=True))
+        for value in self._longest_first:
+            if value in text:
+                text = text.replace(value, MASK)
         for values in _in_flight.get():
             for value in values:
                 if len(value) >= _SHORTEST:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+import anyio
 import jwt
 import uvicorn
 from cryptography.hazmat.primitives import serialization
@@ -70,6 +71,9 @@ class FakeIssuer:
     opaque: dict[str, dict[str, Any]] = field(default_factory=dict)  # opaque token -> introspection answer
     jwks_fetches: int = 0
     introspections: int = 0
+    introspecting: int = 0  # introspection requests being answered now
+    most_introspecting: int = 0  # the most there were at once
+    introspection_delay: float = 0.0  # seconds each takes to answer
     signs_in: bool = True  # whether it publishes authorization and token endpoints (OpenID Connect sign-in)
     browser_user: str = "alice"  # who is signed in at the issuer in "the browser": its authorization endpoint's user
     codes: dict[str, dict[str, str]] = field(default_factory=dict)  # authorization code -> what it was issued for
@@ -174,11 +178,18 @@ class FakeIssuer:
 
         async def introspect(request: Request) -> Response:
             self.introspections += 1
+            self.introspecting += 1
+            self.most_introspecting = max(self.most_introspecting, self.introspecting)
+            try:
+                await anyio.sleep(self.introspection_delay)
+            finally:
+                self.introspecting -= 1
             expected = "Basic " + base64.b64encode(":".join(INTROSPECTOR).encode()).decode()
             if request.headers.get("authorization") != expected:
                 return JSONResponse({"error": "invalid_client"}, status_code=401)
             token = (await request.form()).get("token")
-            return JSONResponse(self.opaque.get(str(token), {"active": False}))
+            answer = self.opaque.get(str(token), {"active": False})  # as json.dumps writes it: NaN and Infinity too
+            return Response(json.dumps(answer), media_type="application/json")
 
         async def authorize(request: Request) -> Response:
             return self.authorize(dict(request.query_params))
@@ -206,7 +217,7 @@ def serving(issuer: FakeIssuer) -> Iterator[None]:
     """``issuer`` over HTTP on the loopback port its URL names, in a thread, until the block ends."""
     port = int(issuer.url.rsplit(":", 1)[1].split("/")[0])
     server = uvicorn.Server(uvicorn.Config(issuer.app, log_level="error", lifespan="off"))
-    sock = socket.socket()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY then
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -8,7 +8,7 @@ import contextlib
 import json
 import secrets
 import threading
-from collections.abc import AsyncIterator, Collection, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -31,7 +31,7 @@ from pydantic import SecretStr
 import oas_mcp.accounts.store
 from oas_mcp.accounts import AccountStore, Link, LinkedAccount, LinkRefused, Subject, open_store
 from oas_mcp.accounts.databases import Session
-from oas_mcp.accounts.mcp import MAX_WATCHED, LinkedAccounts
+from oas_mcp.accounts.mcp import MAX_WATCHED, NO_PERSON, LinkedAccounts
 from oas_mcp.accounts.store import MAX_FAILED_CHECKS, MAX_SUBJECT_CHECKS
 from oas_mcp.cli.options import make_client
 from oas_mcp.client import OASClient
@@ -178,7 +178,7 @@ async def test_what_clients_and_issuers_send_forges_no_log_line_and_the_sign_in_
     """The operator debugging reads the text log. A client names a tool and a notification with a newline and a made-up
     line after it; mallory signs in at the issuer as a subject named so, on alice's link. Every line must be one
     oas-mcp wrote, and the access line of the sign-in's callback must not show its authorization code or state."""
-    forged = "2099-01-01 00:00:00,000 WARNING oas_mcp.linking: forged"
+    forged = "2099-01-01 00:00:00,000 WARNING oas_mcp.accounts.page: forged"
     alice = person()
     async with mcp_as(linking, alice) as client:
         url = (await asked_to_link(client)).url
@@ -219,7 +219,55 @@ async def test_a_service_token_without_a_subject_does_not_act_as_the_person_its_
 
     assert hello.is_error
     assert DEMO_USERNAME not in str(hello.content)
-    assert error_text(hello).startswith("This call's OAuth token names no person (it has no sub claim")
+    assert error_text(hello).startswith(NO_PERSON)
+
+
+def service_token(linking: Linking, name: str, claims: dict[str, Any] | None = None) -> str:
+    """A JWT of the service ``name``'s own: client_credentials, as RFC 9068 shapes it (its subject is its client
+    ID), unless ``claims`` say otherwise."""
+    shaped = {"aud": linking.environment["OAS_PUBLIC_URL"], "sub": name, "client_id": name, **(claims or {})}
+    return linking.fake.token(**shaped)
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        lambda name: {},  # RFC 9068: sub is client_id (node-oidc-provider, Okta)
+        lambda name: {"client_id": None, "azp": name},  # the client in azp instead
+        lambda name: {"client_id": "pipeline", "gty": "client-credentials"},  # Auth0: sub is "{client_id}@clients"
+        lambda name: {"client_id": "pipeline", "idtyp": "app"},  # Entra ID, with the idtyp optional claim
+    ],
+    ids=["sub is client_id", "sub is azp", "gty", "idtyp"],
+)
+async def test_a_services_own_token_is_never_asked_to_link(
+    linking: Linking, claims: Callable[[str], dict[str, Any]]
+) -> None:
+    service = person()
+    token = service_token(linking, service, claims(service))
+    async with session(linking.server.mcp, token=token, mode="legacy", elicitation_callback=elicited) as client:
+        hello = await client.call_tool("hello", {})
+
+    assert error_text(hello) == NO_PERSON
+
+
+async def test_an_account_a_person_linked_under_a_services_name_never_applies_to_the_service(linking: Linking) -> None:
+    """A person signs in under the subject that is also a pipeline's client ID (an issuer where both are names
+    people pick) and links their account: the pipeline's client_credentials token names that subject too, and must
+    not act as their account."""
+    name = person()
+    async with mcp_as(linking, name) as client:
+        await link(linking, (await asked_to_link(client)).url, name, DEMO_API_KEY)
+        own = await client.call_tool("hello", {})
+    async with session(linking.server.mcp, token=service_token(linking, name), mode="legacy") as client:
+        hello = await client.call_tool("hello", {})
+        unlinked = await client.call_tool("unlink_account", {})
+    async with mcp_as(linking, name) as client:
+        still = await client.call_tool("hello", {})
+
+    assert DEMO_USERNAME in str(own.content)
+    assert error_text(hello) == NO_PERSON
+    assert error_text(unlinked) == NO_PERSON
+    assert DEMO_USERNAME in str(still.content)  # the service could not unlink the person's account either
 
 
 # --- The form as an oracle ----------------------------------------------------------------------------------------

@@ -7,20 +7,35 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import secrets
+import socket
+import statistics
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import AsyncExitStack
+from contextlib import AbstractContextManager, AsyncExitStack, closing, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import anyio
+import h11
 import httpx2
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from mcp.server.auth.provider import AccessToken
 from pydantic import SecretStr
 
 from oas_mcp.hosting.oauth import (
+    ACTIVE_FOR,
+    BUDGET_SPENT,
+    INACTIVE_FOR,
+    INTROSPECTION_BUDGET,
+    INTROSPECTION_REFILL,
     KEYS_MAX_AGE,
     LEEWAY,
+    MAX_TOKEN,
     REFETCH_COOLDOWN,
     Introspection,
     Issuer,
@@ -28,9 +43,10 @@ from oas_mcp.hosting.oauth import (
     Verifier,
     discovery_urls,
 )
+from oas_mcp.redact import remembered
 from oas_mcp.sandbox import DEMO2_API_KEY, DEMO2_ORGANISATIONS
 
-from http_clients import in_session, post_initialize, post_message, session, sessions_until_refused
+from http_clients import INITIALIZE, PING, in_session, post_initialize, post_message, session, sessions_until_refused
 from oauth_issuer import INTROSPECTOR, RESOURCE, FakeIssuer, public_jwk, public_pem, rsa_key, serving, unsigned
 from support import Running, free_port, run, running, running_on, structured, wait_for
 
@@ -317,10 +333,10 @@ async def test_until_the_issuer_is_reached_every_token_is_refused(
 
 
 @pytest.fixture
-async def introspecting(fake: FakeIssuer) -> Verifier:
-    issuer = issuer_for(fake, introspection=Introspection(INTROSPECTOR[0], SecretStr(INTROSPECTOR[1])))
+async def introspecting(fake: FakeIssuer, clock: Clock) -> Verifier:
+    issuer = issuer_for(fake, clock, introspection=Introspection(INTROSPECTOR[0], SecretStr(INTROSPECTOR[1])))
     await issuer.discover()
-    return Verifier(issuer, RESOURCE)
+    return Verifier(issuer, RESOURCE, clock=clock)
 
 
 async def test_an_opaque_token_is_introspected(fake: FakeIssuer, introspecting: Verifier) -> None:
@@ -340,6 +356,10 @@ async def test_an_opaque_token_is_introspected(fake: FakeIssuer, introspecting: 
         ({"iss": "https://elsewhere.example"}, f"its iss is not {ISSUER}"),
         ({"exp": Ago(LEEWAY + 60)}, "it has expired"),
         ({"sub": None, "client_id": None}, "it has neither a sub nor a client_id claim"),
+        ({"exp": math.nan}, "its exp is not a number"),
+        ({"exp": math.inf}, "its exp is not a number"),
+        ({"exp": "tomorrow"}, "its exp is not a number"),
+        ({"nbf": "yesterday"}, "its nbf is not a number"),
     ],
 )
 async def test_an_opaque_token_the_issuer_does_not_vouch_for_is_refused(
@@ -372,20 +392,154 @@ async def test_an_opaque_token_without_introspection_configured_is_refused(
     assert fake.introspections == 0
 
 
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        ("x" * (MAX_TOKEN + 1), f"it is longer than {MAX_TOKEN} characters"),
+        ("eyJ" + "x" * MAX_TOKEN + ".e30.sig", f"it is longer than {MAX_TOKEN} characters"),
+        ("two words", "it has characters no bearer token has (RFC 6750)"),
+        ("line\nbreak", "it has characters no bearer token has (RFC 6750)"),
+        ("caf\u00e9-token", "it has characters no bearer token has (RFC 6750)"),
+    ],
+)
+async def test_what_cannot_be_a_bearer_token_is_refused_before_anything_else(
+    fake: FakeIssuer, introspecting: Verifier, caplog: pytest.LogCaptureFixture, token: str, reason: str
+) -> None:
+    assert await refused(introspecting, token, caplog) == reason
+    assert fake.introspections == 0
+    assert token not in remembered()
+
+
+async def test_a_token_of_the_longest_length_is_still_introspected(fake: FakeIssuer, introspecting: Verifier) -> None:
+    token = "t" * MAX_TOKEN
+    fake.opaque[token] = {"active": True, **fake.claims()}
+
+    assert await introspecting.verify_token(token) is not None
+
+
+async def test_an_opaque_token_is_masked_in_logs_once_the_issuer_vouches_for_it_and_not_before(
+    fake: FakeIssuer, introspecting: Verifier
+) -> None:
+    valid, made_up, other_audience = fake.opaque_token(), "made-up-token-0123456789", fake.opaque_token(aud="x")
+
+    for token in (valid, made_up, other_audience):
+        await introspecting.verify_token(token)
+
+    assert (valid in remembered(), made_up in remembered(), other_audience in remembered()) == (True, False, False)
+
+
+async def test_the_issuers_answers_are_kept_a_while(fake: FakeIssuer, introspecting: Verifier, clock: Clock) -> None:
+    valid, made_up = fake.opaque_token(), "made-up-token-0123456789"
+
+    accepted = [await introspecting.verify_token(valid) for _ in range(5)]
+    refused = [await introspecting.verify_token(made_up) for _ in range(5)]
+    counted = fake.introspections
+    clock.now += INACTIVE_FOR
+    await introspecting.verify_token(made_up)
+    asked_again_after_inactive = fake.introspections - counted
+    del fake.opaque[valid]  # revoked at the issuer: accepted still, until its answer is asked for again
+    still = await introspecting.verify_token(valid)
+    clock.now += ACTIVE_FOR
+    revoked = await introspecting.verify_token(valid)
+
+    assert None not in accepted
+    assert refused == [None] * 5
+    assert counted == 2
+    assert asked_again_after_inactive == 1
+    assert (still is not None, revoked) == (True, None)
+
+
+async def test_an_active_answer_is_kept_no_longer_than_its_token_lasts(
+    fake: FakeIssuer, introspecting: Verifier, clock: Clock
+) -> None:
+    token = fake.opaque_token(exp=int(time.time()) + 90)
+
+    await introspecting.verify_token(token)
+    clock.now += 90 + LEEWAY - 5
+    await introspecting.verify_token(token)
+    kept = fake.introspections
+    clock.now += 10
+    await introspecting.verify_token(token)
+
+    assert (kept, fake.introspections) == (1, 2)
+
+
+async def test_made_up_tokens_cost_the_issuer_a_few_requests_and_real_ones_none_of_that_budget(
+    fake: FakeIssuer, introspecting: Verifier, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    known = fake.opaque_token()
+    await introspecting.verify_token(known)
+    real = [await introspecting.verify_token(fake.opaque_token()) for _ in range(3 * INTROSPECTION_BUDGET)]
+    after_real = fake.introspections
+    for _ in range(3 * INTROSPECTION_BUDGET):
+        await introspecting.verify_token(secrets.token_urlsafe(24))
+    made_up = fake.introspections - after_real
+    why = await refused(introspecting, secrets.token_urlsafe(24), caplog)
+    meanwhile = await introspecting.verify_token(known)
+    clock.now += INTROSPECTION_REFILL
+    await introspecting.verify_token(secrets.token_urlsafe(24))
+    refilled = fake.introspections - after_real - made_up
+
+    assert None not in real
+    assert after_real == 1 + 3 * INTROSPECTION_BUDGET
+    assert made_up == INTROSPECTION_BUDGET
+    assert why == BUDGET_SPENT
+    assert meanwhile is not None  # a token whose answer is kept is not held back
+    assert refilled == 1
+
+
+async def test_real_tokens_for_another_server_draw_on_the_budget_like_made_up_ones(
+    fake: FakeIssuer, introspecting: Verifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Someone who can get tokens from the issuer for another resource (any client of theirs can) is no better off
+    than someone who makes tokens up."""
+    for _ in range(3 * INTROSPECTION_BUDGET):
+        await introspecting.verify_token(fake.opaque_token(aud="https://other.example/mcp"))
+
+    assert fake.introspections == INTROSPECTION_BUDGET
+    assert await refused(introspecting, fake.opaque_token(aud="https://other.example/mcp"), caplog) == BUDGET_SPENT
+
+
+async def test_requests_at_once_make_one_introspection_per_token_and_a_few_at_a_time(
+    fake: FakeIssuer, introspecting: Verifier
+) -> None:
+    fake.introspection_delay = 0.05
+    same, distinct = fake.opaque_token(), [fake.opaque_token() for _ in range(3 * INTROSPECTION_BUDGET)]
+    accepted: list[AccessToken | None] = []
+
+    async def verify(token: str) -> None:
+        accepted.append(await introspecting.verify_token(token))
+
+    async with anyio.create_task_group() as group:
+        for token in [same] * 50 + distinct:
+            group.start_soon(verify, token)
+
+    assert None not in accepted
+    assert fake.introspections == 1 + len(distinct)
+    assert fake.most_introspecting == INTROSPECTION_BUDGET
+
+
 # --- Served over HTTP, as a real process, with the issuer on a loopback port --------------------------------------
 
 
 HTTP = ("--sandbox", "--transport", "http")
 
 
+@contextmanager
+def oauth_served(*args: str, **env: str) -> Iterator[tuple[FakeIssuer, Running]]:
+    """oas-mcp over HTTP with OAuth on (and ``args`` and ``env`` besides), its issuer up on a loopback port."""
+    fake = FakeIssuer(f"http://127.0.0.1:{free_port()}")
+    port = free_port()
+    env = {"OAS_OAUTH_ISSUER": fake.url, "OAS_PUBLIC_URL": f"http://127.0.0.1:{port}/mcp", **env}
+    with serving(fake), running_on(port, *HTTP, *args, **env) as server:
+        wait_for(server, "signing keys")
+        yield fake, server
+
+
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[FakeIssuer, Running]]:
     """oas-mcp with OAuth on, requiring scope oas, its issuer up; the issuer's tokens name oas-mcp's URL."""
-    fake = FakeIssuer(f"http://127.0.0.1:{free_port()}")
-    port = free_port()
-    env = {"OAS_OAUTH_ISSUER": fake.url, "OAS_PUBLIC_URL": f"http://127.0.0.1:{port}/mcp", "OAS_OAUTH_SCOPES": "oas"}
-    with serving(fake), running_on(port, *HTTP, **env) as server:
-        wait_for(server, "signing keys")
+    with oauth_served(OAS_OAUTH_SCOPES="oas") as (fake, server):
         yield fake, server
 
 
@@ -477,16 +631,7 @@ async def test_one_person_cannot_take_every_session_and_others_still_get_in() ->
     """Alice, signed in, opens sessions in a loop (from any number of OAuth clients: anyone may register one at
     many issuers). She gets her share (before, all the server's sessions, and everyone else got 503), is told
     what to do, and bob still gets in."""
-    fake = FakeIssuer(f"http://127.0.0.1:{free_port()}")
-    port = free_port()
-    env = {
-        "OAS_OAUTH_ISSUER": fake.url,
-        "OAS_PUBLIC_URL": f"http://127.0.0.1:{port}/mcp",
-        "OAS_MAX_SESSIONS": "6",
-        "OAS_MAX_SESSIONS_PER_PRINCIPAL": "3",
-    }
-    with serving(fake), running_on(port, *HTTP, **env) as server:
-        wait_for(server, "signing keys")
+    with oauth_served(OAS_MAX_SESSIONS="6", OAS_MAX_SESSIONS_PER_PRINCIPAL="3") as (fake, server):
         async with AsyncExitStack() as held:
             alices, refusal = await sessions_until_refused(server.mcp, held, 6, token=token_for(fake, server))
             other_client = post_initialize(server.mcp, **bearer(token_for(fake, server, client_id="another-client")))
@@ -524,11 +669,7 @@ def test_an_issuer_down_at_start_up_is_said_in_one_line_and_tried_again() -> Non
 
 
 async def test_per_request_credentials_still_use_each_requests_key_with_oauth() -> None:
-    fake = FakeIssuer(f"http://127.0.0.1:{free_port()}")
-    port = free_port()
-    env = {"OAS_OAUTH_ISSUER": fake.url, "OAS_PUBLIC_URL": f"http://127.0.0.1:{port}/mcp"}
-    with serving(fake), running_on(port, *HTTP, "--per-request-credentials", **env) as server:
-        wait_for(server, "signing keys")
+    with oauth_served("--per-request-credentials") as (fake, server):
         token = token_for(fake, server, sub="dave")
         async with session(server.mcp, token=token, api_key=DEMO2_API_KEY, mode="legacy") as client:
             listed = structured(await client.call_tool("list_organisations", {}))
@@ -607,3 +748,141 @@ def test_on_a_public_address_the_public_urls_host_is_an_allowed_host() -> None:
 
     assert allowed.status_code == 200
     assert other.status_code == 421
+
+
+# --- Opaque tokens from strangers: what a flood of made-up ones costs ---------------------------------------------
+
+
+def introspecting_server() -> AbstractContextManager[tuple[FakeIssuer, Running]]:
+    """oas-mcp with OAuth and introspection on (scope oas required), its issuer up on a loopback port."""
+    client_id, secret = INTROSPECTOR
+    return oauth_served(OAS_OAUTH_SCOPES="oas", OAS_OAUTH_CLIENT_ID=client_id, OAS_OAUTH_CLIENT_SECRET=secret)
+
+
+async def test_made_up_opaque_tokens_reach_the_issuer_a_few_times_and_a_valid_one_once() -> None:
+    """A client's valid opaque token used for 50 requests of its session, then 100 made-up tokens sent 20 at a
+    time, then the valid one again: the issuer (on a loopback port) counts the introspections oas-mcp makes."""
+    with introspecting_server() as (fake, server):
+        async with httpx2.AsyncClient(timeout=60) as http:
+
+            async def post(token: str, message: str = INITIALIZE, **headers: str) -> httpx2.Response:
+                """An MCP message POSTed with ``token``."""
+                headers |= {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+                return await http.post(server.mcp, content=message, headers={**headers, **bearer(token)})
+
+            valid = fake.opaque_token(aud=server.mcp)
+            opened = await post(valid)
+            in_it = in_session(opened.headers["mcp-session-id"])
+            uses = [opened.status_code] + [(await post(valid, PING, **in_it)).status_code for _ in range(49)]
+            after_valid = fake.introspections
+            made_up: list[int] = []
+            at_once = anyio.CapacityLimiter(20)
+
+            async def made_up_one() -> None:
+                async with at_once:
+                    made_up.append((await post(secrets.token_urlsafe(24))).status_code)
+
+            async with anyio.create_task_group() as group:
+                for _ in range(100):
+                    group.start_soon(made_up_one)
+            after_made_up = fake.introspections - after_valid
+            still = (await post(valid, PING, **in_it)).status_code
+
+    assert set(uses) == {200}
+    assert made_up == [401] * 100
+    assert (after_valid, still) == (1, 200)  # and a flood of made-up ones does not lock it out
+    assert after_made_up <= 10
+
+
+def resident_memory(pid: int) -> int:
+    """How much memory process ``pid`` holds (its RSS), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS in /proc/{pid}/status")
+
+
+def huge_tokens(count: int) -> list[str]:
+    """Made-up opaque tokens of 15 KB each: about the most h11 takes in a header (16 KB in all)."""
+    return [secrets.token_urlsafe(15 * 1024 * 3 // 4) for _ in range(count)]
+
+
+class Wire:
+    """One keep-alive HTTP/1.1 connection to a server on a loopback ``port``, spoken with h11 (as uvicorn does): how
+    long a request takes is the server's doing, not a client library's (httpx2 takes ~5 ms to send a 15 KB header)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.socket = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.http = h11.Connection(h11.CLIENT)
+
+    def close(self) -> None:
+        self.socket.close()
+
+    def initialize(self, token: str) -> h11.Response:
+        """POST an MCP initialize request with ``token`` to /mcp; the response (its body read and dropped)."""
+        headers = {"Host": f"127.0.0.1:{self.port}", "Content-Length": str(len(INITIALIZE)), **bearer(token)}
+        request = h11.Request(method="POST", target="/mcp", headers=list(headers.items()))
+        sent = [self.http.send(event) for event in (request, h11.Data(data=INITIALIZE.encode()), h11.EndOfMessage())]
+        self.socket.sendall(b"".join(part or b"" for part in sent))
+        response = None
+        while not isinstance(event := self.http.next_event(), h11.EndOfMessage):
+            if event is h11.NEED_DATA:
+                self.http.receive_data(self.socket.recv(65536))
+            elif isinstance(event, h11.Response):
+                response = event
+        self.http.start_next_cycle()
+        assert response is not None
+        return response
+
+
+@contextmanager
+def health_checks(url: str) -> Iterator[list[tuple[int, float]]]:
+    """A load balancer checking ``url``/healthz every 20 ms until the block ends: the status and seconds of each."""
+    checks: list[tuple[int, float]] = []
+    done = threading.Event()
+
+    def check() -> None:
+        with httpx2.Client(timeout=30) as http:
+            while not done.is_set():
+                started = time.perf_counter()
+                status = http.get(f"{url}/healthz").status_code
+                checks.append((status, time.perf_counter() - started))
+                done.wait(0.02)
+
+    checker = threading.Thread(target=check)
+    checker.start()
+    try:
+        yield checks
+    finally:
+        done.set()
+        checker.join()
+
+
+def test_a_flood_of_huge_made_up_opaque_tokens_costs_little_and_health_checks_still_answer() -> None:
+    """Someone with no token at all sends 300 distinct random 15 KB opaque tokens, one after another, while a load
+    balancer checks /healthz: each is refused quickly, the server's memory hardly grows, and the checks answer."""
+    took: list[float] = []  # seconds to refuse each
+    with introspecting_server() as (_, server), closing(Wire(server.port)) as wire:
+        for token in huge_tokens(5):  # the server's first requests load code and fill buffers: not the flood's cost
+            wire.initialize(token)
+        before = resident_memory(server.process.pid)
+        give_up = time.monotonic() + 60
+        with health_checks(server.url) as checks:
+            for token in huge_tokens(300):
+                started = time.perf_counter()
+                response = wire.initialize(token)
+                took.append(time.perf_counter() - started)
+                assert response.status_code == 401
+                assert b"resource_metadata=" in dict(response.headers)[b"www-authenticate"]
+                if time.monotonic() > give_up:
+                    break
+        grown = resident_memory(server.process.pid) - before
+
+    assert len(took) == 300, f"{len(took)} refusals in a minute"
+    assert grown < 20 * 2**20, f"the server grew by {grown / 2**20:.0f} MB"
+    assert statistics.median(took) < 0.010, f"a refusal took {statistics.median(took) * 1000:.1f} ms (median)"
+    assert checks, "no health check was answered during the flood"
+    assert {status for status, _ in checks} == {200}
+    assert max(seconds for _, seconds in checks) < 1.0, f"a health check took {max(checks)[1]:.2f} s"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
+import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -128,6 +130,24 @@ def test_per_user_keys_stay_masked_without_the_mask_list_growing_with_each() -> 
     assert scrub(f"X {keys[0]} and {keys[-1]}") == f"X {MASK} and {MASK}"
     assert scrub("User0000.short") == "User0000.short"
     assert len(remembered()) < 100
+
+
+def test_masking_the_keys_of_many_users_costs_no_memory_beyond_the_keys_kept() -> None:
+    """With per-request credentials, anyone who may call sends keys of their choosing, each of up to 512 characters:
+    each new one is masked by name from then on. That must not build (and cache) ever more patterns of them."""
+    shared = make_client(Settings.load(**CREDENTIALS))
+    keys = [secrets.token_urlsafe(384) for _ in range(200)]  # 512 characters each
+    tracemalloc.start()
+    try:
+        for key in keys:
+            shared.with_credentials(Credentials.of(api_key=key))
+        scrub(keys[-1])
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert held < 2**20, f"{held / 2**20:.1f} MB held"
+    assert scrub(f"X {keys[-1]} Y") == f"X {MASK} Y"
 
 
 async def test_a_users_key_of_any_shape_is_masked_while_its_call_runs_however_many_users_came_since(

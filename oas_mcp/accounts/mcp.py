@@ -57,8 +57,8 @@ NO_SUBJECT = (
     "to look one up by; sign in through OAuth."
 )
 NO_PERSON = (
-    "This call's OAuth token names no person (it has no sub claim, as a service's client_credentials token), and "
-    "linked OAS accounts are each a person's; sign in as a person through OAuth."
+    "This call's OAuth token names no person but a service (a client_credentials token: its sub is its own client "
+    "ID, or it has none), and linked OAS accounts are each a person's; sign in as a person through OAuth."
 )
 LINK_SHOWN = f"Link your OAS account first: open the link your client shows ({VALIDITY}), then call again."
 NOT_LINKED = "You have not linked an OAS account yet: call any tool to get the link."
@@ -237,16 +237,32 @@ def add_unlink_tool(server: MCPServer[Any], linked: LinkedAccounts) -> None:
 
 
 def caller() -> Subject:
-    """Who makes the current request: its OAuth token's issuer and subject (its own ``sub`` claim: a subject taken
-    from its client ID names a service, never a person). Raises ToolError without one."""
+    """Who makes the current request: its OAuth token's issuer and subject, when that is a person. Raises ToolError
+    without one, and for a service's token (see :func:`names_no_person`)."""
     token = get_access_token()
     claims = (token.claims or {}) if token is not None else {}
     issuer, sub = claims.get("iss"), claims.get("sub")
     if token is None or not isinstance(issuer, str):
         raise ToolError(NO_SUBJECT)
-    if not isinstance(sub, str) or not sub:
+    if not isinstance(sub, str) or names_no_person(claims):
         raise ToolError(NO_PERSON)
     return Subject(issuer, sub)
+
+
+def names_no_person(claims: dict[str, Any]) -> bool:
+    """Whether a token with these claims is a service's own, with no person behind it (a client_credentials token):
+    it has no subject, or its subject is its own client (RFC 9068 makes ``sub`` the ``client_id`` then, as
+    node-oidc-provider and Okta do), or it says so (Auth0's ``gty``, Entra ID's ``idtyp``). Such a subject is never
+    taken for a person: else a person who signs in under the same name would link an account for the service, and
+    the service act as them."""
+    sub = claims.get("sub")
+    return (
+        not isinstance(sub, str)
+        or not sub
+        or sub in (claims.get("client_id"), claims.get("azp"))
+        or claims.get("gty") == "client-credentials"
+        or claims.get("idtyp") == "app"
+    )
 
 
 def _opens_urls(request: ServerRequestContext[Any, Any]) -> bool:

@@ -129,7 +129,9 @@ def run(
         forwarded_allow_ips=list(trusted_proxies),
     )
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # Named TCP, so that asyncio sets TCP_NODELAY on each connection accepted: else a response written in two parts
+    # waits for the client's delayed ACK of the first (some 40 ms each).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx2
+import jwt
 import pytest
 from cryptography.fernet import Fernet
 from mcp import Client
@@ -38,8 +39,18 @@ from mcp_types import (
     ElicitRequestURLParams,
     ElicitResult,
 )
-from test_oauth_provider import REDIRECT_URI, Browser, Memory, Provider, provider, wait_for
+from test_oauth_provider import (
+    PIPELINE,
+    REDIRECT_URI,
+    Browser,
+    Memory,
+    Provider,
+    client_credentials,
+    provider,
+    wait_for,
+)
 
+from oas_mcp.accounts.mcp import NO_PERSON
 from oas_mcp.sandbox import DEMO2_API_KEY, DEMO2_USERNAME, DEMO_API_KEY, DEMO_USERNAME
 
 from support import Running, free_port, running, running_on, structured, text_of
@@ -364,3 +375,43 @@ async def test_after_a_refusal_the_link_asks_who_signs_in_again_in_the_same_brow
 
     assert status == 403
     assert asks_who == 1, await page.locator("body").inner_text()
+
+
+async def test_a_pipelines_client_credentials_token_is_no_person_even_when_a_person_has_its_name(
+    deployed: Deployment, chromium: playwright.Browser
+) -> None:
+    """The provider's client_credentials tokens name their client as their subject (RFC 9068). The pipeline is not
+    asked to link; a person who signs in as "pipeline" links their own account; the pipeline still does not act as
+    it."""
+    token = client_credentials(deployed.provider.url, deployed.resource)
+    async with pipeline_session(deployed, token) as pipeline:
+        before = await pipeline.call_tool("hello", {})
+    async with signed_in(deployed, PIPELINE[0]) as person:
+        asked = await person.asked_to_link()
+        page, _ = await opened(chromium, asked.url, PIPELINE[0])
+        await page.fill("#api_key", DEMO_API_KEY)
+        await page.click("#link")
+        linked = await page.locator("#linked").inner_text()
+        own = await person.call("hello")
+    async with pipeline_session(deployed, token) as pipeline:
+        after = await pipeline.call_tool("hello", {})
+
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert (claims["sub"], claims["client_id"]) == (PIPELINE[0], PIPELINE[0])
+    assert (linked, own["username"]) == (f"Linked: Hello world @{DEMO_USERNAME}", DEMO_USERNAME)
+    assert (text_of(before), text_of(after)) == (NO_PERSON, NO_PERSON)
+    assert (before.is_error, after.is_error) == (True, True)
+
+
+@asynccontextmanager
+async def pipeline_session(deployed: Deployment, token: str) -> AsyncIterator[Client]:
+    """An MCP session with ``token``, declaring URL elicitation as a person's client would."""
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http,
+        Client(
+            streamable_http_client(deployed.resource, http_client=http),
+            mode="legacy",
+            elicitation_callback=form_elicitation,
+        ) as client,
+    ):
+        yield client
