@@ -34,6 +34,7 @@ LogFormat = Literal["text", "json"]
 MIN_TOKEN_LENGTH = 16
 MIN_TOKEN_VARIETY = 8  # different characters, and different steps between neighbours, a client token needs
 MAX_SECRET_FILE_BYTES = 64 * 1024
+MAX_CONFIG_FILE_BYTES = 1024 * 1024
 """The largest secret file read: a secret, or a few keys, is far smaller (``/dev/zero`` is not read forever)."""
 MAKE_TOKEN = "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 MAX_KEY_LENGTH = 512
@@ -610,12 +611,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
     import tomllib  # only when a file is given: start-up stays lean without one
 
     try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"cannot read config file {path}: {_unreadable(exc)}") from None
-    except tomllib.TOMLDecodeError as exc:
+        data = tomllib.loads(_file_bytes(path, MAX_CONFIG_FILE_BYTES, "which no config file is")[0].decode())
+    except tomllib.TOMLDecodeError as exc:  # a ValueError too
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"cannot read config file {path}: {_unreadable(exc)}") from None
     unknown = sorted(set(data) - set(Settings.model_fields))
     if unknown:
         known = ", ".join(Settings.model_fields)
@@ -692,7 +692,7 @@ def read_secret_file(path: Path, where: str) -> str:
     lead to must be a regular file of at most :data:`MAX_SECRET_FILE_BYTES`; a file that others than its owner can
     read is named in a warning, once. Raises SettingsError, never quoting the file."""
     try:
-        data, mode = _secret_bytes(path)
+        data, mode = _file_bytes(path, MAX_SECRET_FILE_BYTES, "which no secret is")
         text = data.decode()
     except (OSError, ValueError) as exc:
         raise SettingsError(f"cannot read {where}: {_unreadable(exc)}") from None
@@ -702,8 +702,9 @@ def read_secret_file(path: Path, where: str) -> str:
     return text
 
 
-def _secret_bytes(path: Path) -> tuple[bytes, int]:
-    """The bytes in ``path`` and its mode; raises OSError, or ValueError saying why it holds no secret."""
+def _file_bytes(path: Path, limit: int, too_large: str) -> tuple[bytes, int]:
+    """The bytes in ``path``, a regular file (symlinks followed) of at most ``limit`` bytes, and its mode; raises
+    OSError, or ValueError saying why it is not read (``too_large`` ends the sentence about its size)."""
 
     def check(mode: int) -> int:
         if not stat.S_ISREG(mode):
@@ -715,9 +716,9 @@ def _secret_bytes(path: Path) -> tuple[bytes, int]:
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     with open(os.open(path, flags), "rb") as file:
         mode = check(os.fstat(file.fileno()).st_mode)  # what was opened, had it been swapped meanwhile
-        data = file.read(MAX_SECRET_FILE_BYTES + 1)
-    if len(data) > MAX_SECRET_FILE_BYTES:
-        raise ValueError(f"it is larger than {MAX_SECRET_FILE_BYTES // 1024} KiB, which no secret is")
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"it is larger than {limit // 1024} KiB, {too_large}")
     return data, mode
 
 
