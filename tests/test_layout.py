@@ -49,7 +49,7 @@ NEVER = {
     # Its parts, one concept each: only signin speaks to the issuer, only check asks the OAS API.
     **{
         f"oas_mcp.accounts.page.{part}": ("oas_mcp.hosting", "oas_mcp.client", "oas_mcp.server", "mcp")
-        for part in ("html", "texts", "cookie")
+        for part in ("html", "texts", "cookie", "refusal")
     },
     "oas_mcp.accounts.page.signin": ("oas_mcp.client", "oas_mcp.server", "mcp"),
     "oas_mcp.accounts.page.check": ("oas_mcp.hosting", "starlette"),

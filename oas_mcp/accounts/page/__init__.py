@@ -19,7 +19,8 @@ strict policy (:mod:`~oas_mcp.accounts.page.html`).
 
 This package holds the routes and what they need: :mod:`~oas_mcp.accounts.page.signin` signs people in,
 :mod:`~oas_mcp.accounts.page.check` checks the credentials with the API, :mod:`~oas_mcp.accounts.page.texts` is
-what the page says.
+what the page says. Where a route refuses, it raises :class:`~oas_mcp.accounts.page.refusal.PageRefusal`, which
+one handler around every route answers with the page saying why.
 """
 
 from __future__ import annotations
@@ -34,22 +35,21 @@ from urllib.parse import urlsplit
 import anyio
 from starlette.responses import RedirectResponse, Response
 
-from oas_mcp.accounts import AccountsError, AccountStore, Link, LinkRefused, Subject
+from oas_mcp.accounts import AccountStore, Subject
 from oas_mcp.accounts.mcp import LinkedAccounts
 from oas_mcp.accounts.page.check import Checked, check, not_checkable
 from oas_mcp.accounts.page.cookie import Cookie
-from oas_mcp.accounts.page.html import HEADERS, MAX_FIELD, error, form, linked, page, unlinked
+from oas_mcp.accounts.page.html import HEADERS, MAX_FIELD, form, linked, unlinked
+from oas_mcp.accounts.page.refusal import PageRefusal, link_refused, store_refusals
 from oas_mcp.accounts.page.signin import SignIn, require_endpoints
 from oas_mcp.accounts.page.texts import (
     FORM_TOO_LARGE,
     NOT_FROM_THIS_PAGE,
     NOTHING_TO_UNLINK,
-    REFUSALS,
     SIGNED_OUT,
-    STORE_FAILED,
     unlinked_account,
 )
-from oas_mcp.accounts.store import MAX_FAILED_CHECKS, MAX_SUBJECT_CHECKS, Attempt, Refusal
+from oas_mcp.accounts.store import MAX_FAILED_CHECKS, MAX_SUBJECT_CHECKS, Attempt
 from oas_mcp.hosting.oauth import Introspection, Issuer
 from oas_mcp.settings import SettingsError
 
@@ -100,22 +100,22 @@ class LinkPage:
         return f"{self.origin}{PREFIX}/{token}"
 
     def routes(self) -> list[tuple[str, str, Callable[[Request], Awaitable[Response]]]]:
-        """Each route: its path, method and handler (the fixed paths first: a token is never one of them)."""
+        """Each route: its path, method and handler (the fixed paths first: a token is never one of them), which
+        answers a :class:`PageRefusal` with the page saying why."""
         return [
-            (CALLBACK, "GET", self.callback),
-            (UNLINK, "POST", self.unlink),
-            (f"{PREFIX}/{{token}}", "GET", self.open),
-            (f"{PREFIX}/{{token}}", "POST", self.submit),
+            (CALLBACK, "GET", _answering(self.callback)),
+            (UNLINK, "POST", _answering(self.unlink)),
+            (f"{PREFIX}/{{token}}", "GET", _answering(self.open)),
+            (f"{PREFIX}/{{token}}", "POST", _answering(self.submit)),
         ]
 
-    # -- the routes ----------------------------------------------------------------------------------------------
+    # -- the routes (each raises PageRefusal where the page refuses) ------------------------------------------
 
     async def open(self, request: Request) -> Response:
         """``GET /link/{token}``: the form, for the person the link was made for once signed in; else sign in."""
         token = request.path_params["token"]
-        link = await self._open(token)
-        if isinstance(link, Response):
-            return link
+        with store_refusals():
+            link = await self.store.open_link(token)
         signed_in = self.cookie.read(request, "signed-in")
         if signed_in is not None and _subject(signed_in) == link.subject:
             return form(f"{PREFIX}/{token}", signed_in)
@@ -124,52 +124,37 @@ class LinkPage:
 
     async def callback(self, request: Request) -> Response:
         """``GET /link/callback``: the issuer sends the person back; check who signed in, then show the form."""
-        finished = await self.sign_in.finish(request)
-        if isinstance(finished, Response):
-            return finished
-        token, claims = finished
-        link = await self._open(token)
-        if isinstance(link, Response):
-            return link
-        if Subject(claims["iss"], claims["sub"]) != link.subject:
-            logger.warning("%s signed in on the link page of a link made for %s", claims["sub"], link.subject)
-            refused = self._refused("someone else")
+        token, subject = await self.sign_in.finish(request)
+        with store_refusals():
+            link = await self.store.open_link(token)
+        if subject != link.subject:
+            logger.warning("%s signed in on the link page of a link made for %s", subject.sub, link.subject)
+            refused = link_refused("someone else").response()
             # They are not signed in here: the link waits for its owner, and its next sign-in asks who signs in.
             self.cookie.set(refused, "refused", link=link.token)
             return refused
         response = RedirectResponse(self.url(link.token), status_code=303, headers=HEADERS)
-        self.cookie.set(response, "signed-in", iss=claims["iss"], sub=claims["sub"], csrf=secrets.token_urlsafe(32))
+        self.cookie.set(response, "signed-in", iss=subject.issuer, sub=subject.sub, csrf=secrets.token_urlsafe(32))
         return response
 
     async def submit(self, request: Request) -> Response:
         """``POST /link/{token}``: check the credentials with the OAS API, then link them and use up the link."""
         token = request.path_params["token"]
         signed_in, posted = await self._posted(request)
-        if isinstance(signed_in, Response):
-            return signed_in
-        link = await self._open(token)
-        if isinstance(link, Response):
-            return link
+        with store_refusals():
+            link = await self.store.open_link(token)
         subject = _subject(signed_in)
         if subject != link.subject:
-            return self._refused("someone else")
+            raise link_refused("someone else")
         if problem := not_checkable(posted):
             return form(f"{PREFIX}/{token}", signed_in, problem, posted, status=400)
-        try:  # counted as refused before the API is asked, so that posts sent at once cannot pass the limits
+        with store_refusals():  # counted as refused before the API is asked: posts sent at once cannot pass the limits
             attempt = await self.store.reserve_check(token, subject)
-        except LinkRefused as refused:
-            return self._refused(refused.reason)
-        except AccountsError as exc:
-            return _store_failed(exc)
         checked = await check(self.shared(), posted)
         if checked.account is None:
             return await self._refused_credentials(token, signed_in, posted, checked, attempt)
-        try:
+        with store_refusals():
             await self.store.complete_link(token, subject, checked.account)
-        except LinkRefused as refused:
-            return self._refused(refused.reason)
-        except AccountsError as exc:
-            return _store_failed(exc)
         logger.info("%s linked OAS account @%s", subject, checked.account.oas_username)
         await self.accounts.completed(link.elicitation_id)
         return linked(checked.account.oas_username, signed_in["csrf"], UNLINK)
@@ -177,13 +162,9 @@ class LinkPage:
     async def unlink(self, request: Request) -> Response:
         """``POST /link/unlink``: delete the signed-in person's linked account."""
         signed_in, _ = await self._posted(request)
-        if isinstance(signed_in, Response):
-            return signed_in
         subject = _subject(signed_in)
-        try:
+        with store_refusals():
             account = await self.accounts.remove(subject)
-        except AccountsError as exc:
-            return _store_failed(exc)
         if account is None:
             return unlinked(NOTHING_TO_UNLINK)
         logger.info("%s unlinked OAS account @%s", subject, account.oas_username)
@@ -191,61 +172,53 @@ class LinkPage:
 
     # -- their parts ---------------------------------------------------------------------------------------------
 
-    async def _open(self, token: str) -> Link | Response:
-        """The link ``token`` names, or the page saying why it cannot be used."""
-        try:
-            return await self.store.open_link(token)
-        except LinkRefused as refused:
-            return self._refused(refused.reason)
-        except AccountsError as exc:
-            return _store_failed(exc)
-
     async def _refused_credentials(
         self, token: str, signed_in: dict[str, str], posted: dict[str, str], checked: Checked, attempt: Attempt
     ) -> Response:
         """The form again, saying why the credentials were not linked (a check the API could not judge no longer
-        counts for the link); once the API refused them :data:`MAX_FAILED_CHECKS` times for this link, the page
-        saying it was given up."""
+        counts for the link). Raises PageRefusal once the API refused them :data:`MAX_FAILED_CHECKS` times for
+        this link (it was given up)."""
         subject = _subject(signed_in)
         if attempt.by_subject == MAX_SUBJECT_CHECKS:
             logger.warning("checks of credentials on the links of %s are paused: too many linked no account", subject)
         if not checked.counts:
-            try:
+            with store_refusals():
                 await self.store.release_check(token)
-            except AccountsError as exc:
-                return _store_failed(exc)
         elif attempt.on_link >= MAX_FAILED_CHECKS:
             logger.warning("a link of %s was given up: its credentials were refused too often", subject)
-            return self._refused("tried too often")
+            raise link_refused("tried too often")
         return form(f"{PREFIX}/{token}", signed_in, checked.error, posted, status=checked.status)
 
-    def _refused(self, reason: Refusal) -> Response:
-        status, text = REFUSALS[reason]
-        return page("This link cannot be used", error(text), status)
-
-    async def _posted(self, request: Request) -> tuple[dict[str, str] | Response, dict[str, str]]:
-        """The signed-in cookie and the form of a POST, or the page refusing it (no sign-in, or a CSRF token
-        that is missing or not the cookie's)."""
+    async def _posted(self, request: Request) -> tuple[dict[str, str], dict[str, str]]:
+        """The signed-in cookie and the form of a POST. Raises PageRefusal without a sign-in, for a body too large,
+        or when the form's CSRF token is missing or not the cookie's."""
         signed_in = self.cookie.read(request, "signed-in")
         if signed_in is None:
-            return page("Sign-in expired", error(SIGNED_OUT), 403), {}
+            raise PageRefusal(403, "Sign-in expired", SIGNED_OUT)
         length = request.headers.get("content-length", "")
         if not length.isdigit() or int(length) > MAX_FORM:
-            return page("Form too large", error(FORM_TOO_LARGE), 413), {}
+            raise PageRefusal(413, "Form too large", FORM_TOO_LARGE)
         async with request.form(max_files=0, max_fields=10) as sent:
             posted = {name: value.strip()[: MAX_FIELD + 1] for name, value in sent.items() if isinstance(value, str)}
         if not hmac.compare_digest(posted.get("csrf", "").encode(), signed_in["csrf"].encode()):
-            return page("Not sent from this page", error(NOT_FROM_THIS_PAGE), 403), {}
+            raise PageRefusal(403, "Not sent from this page", NOT_FROM_THIS_PAGE)
         return signed_in, posted
+
+
+def _answering(route: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """``route``, answering the page saying why where it raises PageRefusal."""
+
+    async def answer(request: Request) -> Response:
+        try:
+            return await route(request)
+        except PageRefusal as refusal:
+            return refusal.response()
+
+    return answer
 
 
 def _subject(signed_in: dict[str, str]) -> Subject:
     return Subject(signed_in["iss"], signed_in["sub"])
-
-
-def _store_failed(exc: AccountsError) -> Response:
-    logger.error("the link page cannot use the accounts database: %s", exc)
-    return page("Try again soon", error(STORE_FAILED), 503)
 
 
 # -- wiring, for the HTTP host -------------------------------------------------------------------------------------

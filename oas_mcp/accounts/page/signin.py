@@ -16,9 +16,11 @@ import secrets
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse
 
-from oas_mcp.accounts.page.html import HEADERS, error, page
+from oas_mcp.accounts import Subject
+from oas_mcp.accounts.page.html import HEADERS
+from oas_mcp.accounts.page.refusal import PageRefusal
 from oas_mcp.accounts.page.texts import (
     ISSUER_DOWN,
     NO_AUTHORIZATION,
@@ -50,13 +52,13 @@ class SignIn:
         self.redirect_uri = redirect_uri
         self.cookie = cookie
 
-    def start(self, token: str, *, ask_who: bool = False) -> Response:
+    def start(self, token: str, *, ask_who: bool = False) -> RedirectResponse:
         """Send the browser to the issuer to sign in for the link ``token`` (authorization code, PKCE S256, state
         and nonce); ``ask_who``: asking who signs in, even when someone is signed in there already
-        (``prompt=login``)."""
+        (``prompt=login``). Raises PageRefusal before the issuer has told its endpoints."""
         endpoint = self.issuer.endpoint("authorization_endpoint")
         if endpoint is None:
-            return page("Try again soon", error(NO_AUTHORIZATION), 503)
+            raise PageRefusal(503, "Try again soon", NO_AUTHORIZATION)
         verifier, state, nonce = (secrets.token_urlsafe(32) for _ in range(3))
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         query = urlencode(
@@ -76,26 +78,25 @@ class SignIn:
         self.cookie.set(response, "sign-in", link=token, state=state, nonce=nonce, verifier=verifier)
         return response
 
-    async def finish(self, request: Request) -> tuple[str, dict[str, Any]] | Response:
-        """The issuer sent the browser back: the token of the link the sign-in was for, and the checked claims of
-        who signed in; or the page saying why not."""
+    async def finish(self, request: Request) -> tuple[str, Subject]:
+        """The issuer sent the browser back: the token of the link the sign-in was for, and who signed in (the
+        subject of the ID token, checked). Raises PageRefusal when the sign-in is not one this page started, or did
+        not complete."""
         started = self.cookie.read(request, "sign-in")
         if started is None:
-            return page("Sign-in expired", error(SIGNED_OUT), 400)
+            raise PageRefusal(400, "Sign-in expired", SIGNED_OUT)
         query = request.query_params
         if not hmac.compare_digest(query.get("state", "").encode(), started["state"].encode()):
-            return page("Sign-in refused", error(NOT_THIS_SIGN_IN), 400)
+            raise PageRefusal(400, "Sign-in refused", NOT_THIS_SIGN_IN)
         if "error" in query:
             said = SIGN_IN_ERRORS.get(query["error"], SIGN_IN_ERROR)
-            return page("Sign-in not completed", error(f"{said} {RETRY}"), 400)
+            raise PageRefusal(400, "Sign-in not completed", f"{said} {RETRY}")
         claims = await self._claims(query.get("code", ""), started)
-        if isinstance(claims, Response):
-            return claims
-        return started["link"], claims
+        return started["link"], Subject(claims["iss"], claims["sub"])
 
-    async def _claims(self, code: str, started: dict[str, str]) -> dict[str, Any] | Response:
-        """The claims of the ID token the issuer gives for ``code``, checked; or the page saying signing in failed
-        (and that the link still works: the issuer's own words and URLs are for the log)."""
+    async def _claims(self, code: str, started: dict[str, str]) -> dict[str, Any]:
+        """The claims of the ID token the issuer gives for ``code``, checked. Raises PageRefusal when signing in
+        failed, saying that the link still works (the issuer's own words and URLs are for the log)."""
         try:
             answer = await self.issuer.redeem(code, self.redirect_uri, started["verifier"], self.client)
             id_token = answer.get("id_token")
@@ -104,10 +105,10 @@ class SignIn:
             return await self.issuer.id_token_claims(id_token, self.client.client_id, started["nonce"])
         except IssuerError as exc:
             logger.warning("a sign-in on the link page failed: %s", exc)
-            return page("Try again soon", error(ISSUER_DOWN), 503)
+            raise PageRefusal(503, "Try again soon", ISSUER_DOWN) from None
         except Refused as exc:
             logger.warning("a sign-in on the link page was refused: %s", exc)
-            return page("Sign-in failed", error(SIGN_IN_REFUSED), 400)
+            raise PageRefusal(400, "Sign-in failed", SIGN_IN_REFUSED) from None
 
 
 async def require_endpoints(issuer: Issuer) -> None:
