@@ -332,7 +332,7 @@ async def test_one_person_calling_in_a_loop_does_not_cost_another_their_completi
     for _ in range(MAX_WATCHED):
         await asked(linked, "mallory", mallorys_connection)
 
-    await linked.completed(alice_asked)  # alice used her link, on this replica
+    await linked.notify_completed(alice_asked)  # alice used her link, on this replica
 
     assert alices.told == [alice_asked]
 
@@ -380,7 +380,7 @@ class UsedElsewhere(NobodyLinked):
     def __init__(self) -> None:
         self.used: list[str] = []
 
-    async def completed(self, elicitation_ids: Collection[str]) -> list[str]:
+    async def completed_links(self, elicitation_ids: Collection[str]) -> list[str]:
         return [used for used in self.used if used in elicitation_ids]
 
 
@@ -399,7 +399,7 @@ async def test_a_stalled_session_holds_up_neither_the_page_nor_anyone_elses_noti
     store.used = [elsewhere, alice_asked]
 
     with anyio.fail_after(10):  # a hang, not a measure
-        await linked.completed(on_the_page)
+        await linked.notify_completed(on_the_page)
         async with anyio.create_task_group() as serving:
             serving.start_soon(linked.run)
             await alices.was_told.wait()

@@ -156,7 +156,7 @@ class LinkPage:
         with store_refusals():
             await self.store.complete_link(token, subject, checked.account)
         logger.info("%s linked OAS account @%s", subject, checked.account.oas_username)
-        await self.accounts.completed(link.elicitation_id)
+        await self.accounts.notify_completed(link.elicitation_id)
         return linked(checked.account.oas_username, signed_in["csrf"], UNLINK)
 
     async def unlink(self, request: Request) -> Response:
