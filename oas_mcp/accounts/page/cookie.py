@@ -50,6 +50,3 @@ class Cookie:
         response.set_cookie(
             self.name, sealed, max_age=COOKIE_TTL, path="/", secure=self.secure, httponly=True, samesite="lax"
         )
-
-    def clear(self, response: Response) -> None:
-        response.delete_cookie(self.name, path="/", secure=self.secure, httponly=True, samesite="lax")
