@@ -148,8 +148,8 @@ class Settings(BaseSettings):
         DEFAULT_PAGE_CONCURRENCY,
         ge=1,
         le=MAX_PAGE_CONCURRENCY,
-        description="Most pages of a list fetched at once (1: one after another); halved when the API says it is "
-        "overloaded.",
+        description="Most pages of a list fetched at once (1: one after another); halved each time the API answers "
+        "429 or 503.",
     )
     max_response_bytes: int = Field(
         DEFAULT_MAX_RESPONSE_BYTES,
@@ -172,16 +172,21 @@ class Settings(BaseSettings):
         False, description="Stateless HTTP with JSON responses: any replica serves any request."
     )
     mcp_token: Annotated[SecretStr | None, HTTP_ONLY] = Field(
-        None, description="Bearer token MCP clients must present over HTTP."
+        None,
+        description=f"Bearer token MCP clients must present over HTTP: {MIN_TOKEN_LENGTH} characters or more, random.",
     )
     mcp_token_file: Annotated[Path | None, HTTP_ONLY, SecretFile("mcp_token")] = Field(
         None, description="File holding the bearer token (instead of mcp_token)."
     )
     allowed_hosts: Annotated[Names, HTTP_ONLY, Flag(name="--allowed-host", metavar="NAME")] = Field(
-        [], description="Values of the Host header accepted over HTTP, besides loopback ones."
+        [],
+        description="Values of the Host header accepted over HTTP, besides loopback ones on a loopback bind; a name "
+        "without a port matches any port.",
     )
     allowed_origins: Annotated[Names, HTTP_ONLY, Flag(name="--allowed-origin", metavar="ORIGIN")] = Field(
-        [], description="Values of the Origin header accepted over HTTP, besides loopback ones."
+        [],
+        description="Values of the Origin header accepted over HTTP, besides loopback ones on a loopback bind, such "
+        "as https://app.example.com.",
     )
     trusted_proxies: Annotated[Names, HTTP_ONLY] = Field(
         [],
@@ -202,14 +207,21 @@ class Settings(BaseSettings):
         "API key) may have open at once; past it, its new ones get 429 and others still get in.",
     )
     session_idle_timeout: Annotated[float, HTTP_ONLY] = Field(
-        600.0, ge=1, le=86_400, description="Seconds an MCP session over HTTP may go without a request before it ends."
+        600.0,
+        ge=1,
+        le=86_400,
+        description="Seconds an MCP session over HTTP may go with no request in flight and no open stream before "
+        "it ends.",
     )
     oauth_issuer: Annotated[str | None, HTTP_ONLY] = Field(
         None,
-        description="Issuer URL of the OAuth authorization server; setting it turns OAuth on (not with mcp_token).",
+        description="Issuer URL of the OAuth authorization server, exactly as it names itself; setting it turns OAuth "
+        "on (not with mcp_token).",
     )
     public_url: Annotated[str | None, HTTP_ONLY] = Field(
-        None, description="URL clients reach the MCP endpoint at: the resource OAuth tokens must name in aud."
+        None,
+        description="URL clients reach the MCP endpoint at (https://mcp.example.com/mcp): the resource OAuth tokens "
+        "must name in aud. Needed with OAuth; its host is an allowed Host.",
     )
     oauth_scopes: Annotated[Names, HTTP_ONLY] = Field(
         [], description="Scopes every OAuth token needs, comma-separated."
@@ -228,16 +240,18 @@ class Settings(BaseSettings):
     # Linked OAS accounts (see oas_mcp.accounts).
     database_url: Annotated[SecretStr | None, HTTP_ONLY] = Field(
         None,
-        description="PostgreSQL URL of the linked accounts' database, which replicas share (not with accounts_path).",
+        description="PostgreSQL URL of the linked accounts' database, which replicas share (not with accounts_path); "
+        "it needs the postgres extra (pip install 'oas-mcp[postgres]').",
     )
     accounts_path: Annotated[Path | None, HTTP_ONLY] = Field(
         None,
-        description="SQLite file of the linked accounts (default: oas-mcp/accounts.sqlite3 in the user data folder).",
+        description="SQLite file of the linked accounts, for one server (default: oas-mcp/accounts.sqlite3 in "
+        "$XDG_DATA_HOME, else ~/.local/share).",
     )
     accounts_key_file: Annotated[Path | None, HTTP_ONLY] = Field(
         None,
-        description="Fernet keys that encrypt linked accounts, one a line: the first encrypts, all decrypt. With "
-        "OAuth, setting it turns linked accounts on.",
+        description="File of the Fernet keys that encrypt linked accounts, one a line: the first encrypts, all "
+        "decrypt. With OAuth, setting it turns linked accounts on (it then needs oauth_client_id and its secret).",
     )
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
 

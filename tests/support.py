@@ -29,6 +29,10 @@ from oas_mcp.settings import Settings
 
 PYTHON = sys.executable
 ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text()
+DOCS = {path: (ROOT / path).read_text() for path in ("README.md", "CONTRIBUTING.md", "CHANGELOG.md", "bench/README.md")}
+DOCS |= {str(path.relative_to(ROOT)): path.read_text() for path in sorted((ROOT / "docs").glob("*.md"))}
+"""Every Markdown page of the documentation, by its path in the repository."""
 BASE_ENV = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
 DEMO: dict[str, Any] = {
     "api_key": DEMO_API_KEY,
@@ -84,6 +88,14 @@ def structured(result: CallToolResult) -> dict[str, Any]:
     return content
 
 
+def block_after(marker: str, text: str = README) -> str:
+    """The fenced code block that follows ``marker`` in ``text`` (the README, unless given)."""
+    rest = text[text.index(marker) :]
+    start = rest.index("```")
+    body = rest[rest.index("\n", start) + 1 :]
+    return body[: body.index("```")]
+
+
 def run(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
     """``python -m oas_mcp ARGS`` in a clean environment plus ``env``, as a user would run it."""
     return subprocess.run(
@@ -132,8 +144,7 @@ def stopped_by_signal(stop: signal.Signals, *messages: dict[str, Any], **env: st
 def readme_command(marker: str) -> str:
     """The command line the README shows under ``<!-- MARKER`` (``test-command``, ``build-command``): CI and the
     tests run these exactly as written."""
-    readme = (ROOT / "README.md").read_text()
-    return readme[readme.index(f"<!-- {marker}") :].split("```sh\n", 1)[1].split("\n", 1)[0]
+    return README[README.index(f"<!-- {marker}") :].split("```sh\n", 1)[1].split("\n", 1)[0]
 
 
 def released(path: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from oas_mcp import __version__
 from oas_mcp.sandbox import Sandbox
 from oas_mcp.settings import Settings
 
-from support import ROOT, error_text, released, run, server_for, structured
+from support import DOCS, ROOT, error_text, released, run, server_for, structured
 
 MANIFEST: dict[str, Any] = json.loads((ROOT / "bundle" / "manifest.json").read_text())
 FIELDS: dict[str, dict[str, Any]] = MANIFEST["user_config"]
@@ -65,10 +65,8 @@ def test_secrets_are_sensitive_and_each_field_is_required_or_has_the_settings_de
         assert field.get("default", setting.default) == setting.default, name
 
 
-def test_the_readme_names_the_packages_without_a_version_to_keep_in_step() -> None:
-    named = re.findall(
-        r"oas[-_]mcp-([\w.*]+?)(?:-py3-none-any\.whl|\.tar\.gz|\.mcpb)", (ROOT / "README.md").read_text()
-    )
+def test_the_docs_name_the_packages_without_a_version_to_keep_in_step() -> None:
+    named = re.findall(r"oas[-_]mcp-([\w.*]+?)(?:-py3-none-any\.whl|\.tar\.gz|\.mcpb)", "".join(DOCS.values()))
 
     assert named
     assert set(named) <= {"VERSION", "*"}

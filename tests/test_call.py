@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +16,7 @@ import pytest
 from oas_mcp.cli.call import EXIT_CODES
 from oas_mcp.cli.main import main
 
-from support import BASE_ENV, PYTHON, run
-
-README = (Path(__file__).parent.parent / "README.md").read_text()
+from support import BASE_ENV, DOCS, PYTHON, run
 
 
 @pytest.fixture
@@ -161,12 +158,12 @@ def test_ctrl_c_exits_130_with_one_line(monkeypatch: pytest.MonkeyPatch, capsys:
     assert capsys.readouterr().err == "oas-mcp: stopped (Ctrl-C)\n"
 
 
-def test_help_and_the_readme_state_every_exit_code_and_each_is_tested() -> None:
+def test_help_and_the_docs_state_every_exit_code_and_each_is_tested() -> None:
     help_text = run("call", "--help").stdout
     codes = re.findall(r"^  (\d+) ", EXIT_CODES, flags=re.MULTILINE)
 
     assert EXIT_CODES in help_text
-    assert f"```\n{EXIT_CODES}\n```" in README
+    assert f"```\n{EXIT_CODES}\n```" in DOCS["docs/scripts.md"]
     assert codes == ["0", "1", "2", "130", "141"]  # each has its test above
 
 

@@ -16,7 +16,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -37,13 +36,22 @@ from oas_mcp.sandbox import DEMO2_API_KEY, DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWO
 from oas_mcp.server.server import Server
 
 from http_clients import session
-from support import BASE_ENV, NO_CREDENTIALS, PYTHON, Running, running, server_for, stopped_by_signal, structured
+from support import (
+    BASE_ENV,
+    DOCS,
+    NO_CREDENTIALS,
+    PYTHON,
+    Running,
+    running,
+    server_for,
+    stopped_by_signal,
+    structured,
+)
 
 pytestmark = pytest.mark.anyio
 
 KEY = "Canary00.KeyKeyKeyKeyKeyKeyKeyKeyKeyKey000"
 PASSWORD = "canary-password-7f3a9c"
-README = (Path(__file__).parent.parent / "README.md").read_text()
 ORGANISATION = "Canary Secret Holdings"
 LOGIN_ONLY = {**NO_CREDENTIALS, "username": DEMO_USERNAME, "email": DEMO_EMAIL, "password": DEMO_PASSWORD}
 JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
@@ -404,7 +412,7 @@ async def test_prometheus_scrapes_tool_calls_requests_sessions_and_cached_client
     assert sample("oas_mcp_api_request_duration_seconds_count", **missing) == 1
     assert sample("oas_mcp_sessions_open") == 2
     assert sample("oas_mcp_clients_cached") == 2
-    documented = re.findall(r"^\| `(oas_mcp_\w+)` \|", README, re.M)  # the README's table of metrics
+    documented = re.findall(r"^\| `(oas_mcp_\w+)` \|", DOCS["docs/operating.md"], re.M)  # the table of metrics
     ours = {name for name, _ in metrics if name.startswith("oas_mcp_")}
     assert {name for name in ours if not name.startswith(tuple(documented))} == set()
 

@@ -4,8 +4,8 @@ provider (node-oidc-provider, tests/interop/oauth_provider.mjs), pastes their OA
 calls act as their own OAS account (the sandbox API over HTTP). And what the page refuses.
 
 ``.ci/run`` installs the provider, Chromium and Playwright, and sets ``INTEROP_BIN``; without that variable these
-tests are skipped, and with it a missing tool fails them. ``UPDATE_SCREENSHOTS=1`` writes the README's picture of
-the link page (docs/link-page.png).
+tests are skipped, and with it a missing tool fails them. ``UPDATE_SCREENSHOTS=1`` writes the picture of the link
+page that docs/linked-accounts.md shows (docs/link-page.png).
 """
 
 from __future__ import annotations

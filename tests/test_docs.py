@@ -1,0 +1,94 @@
+"""The pages of docs/ (and CONTRIBUTING, the CHANGELOG, bench/README) say what the code does: their examples run,
+their links lead somewhere, and they say what is, not what was."""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+
+import pytest
+
+import oas_mcp.client
+from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME, SANDBOX_URL, Sandbox
+
+from support import DOCS, ROOT, block_after
+
+CLIENTS = DOCS["docs/clients.md"]
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+# How a page tells history instead of what is; the CHANGELOG is where that goes.
+HISTORY = re.compile(
+    r"before this work|main's commit|the default before|used to be|previously|the issue measured", re.IGNORECASE
+)
+
+
+@pytest.mark.parametrize(
+    ("client", "title"),
+    [("claude-desktop", "Claude Desktop"), ("claude-code", "Claude Code"), ("vscode", "VS Code"), ("cursor", "Cursor")],
+)
+def test_each_client_section_adds_it_with_the_install_command(client: str, title: str) -> None:
+    commands = block_after(f"\n### {title}\n", CLIENTS)
+
+    assert commands.startswith(f"oas-mcp install {client}")
+    assert " > " not in commands  # a redirect would replace the client's file, and every other server in it
+
+
+def test_the_pipeline_example_runs_against_the_sandbox(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sandbox = Sandbox()
+    monkeypatch.setattr(oas_mcp.client, "OASClient", partial(oas_mcp.client.OASClient, transport=sandbox.transport()))
+    environment = {
+        "OAS_BASE_URL": SANDBOX_URL,
+        "OAS_API_KEY": DEMO_API_KEY,
+        "OAS_USERNAME": DEMO_USERNAME,
+        "OAS_EMAIL": DEMO_EMAIL,
+        "OAS_PASSWORD": DEMO_PASSWORD,
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    example = block_after("<!-- pipeline-example", DOCS["docs/scripts.md"])
+
+    for _ in range(2):  # safe to run again: the second run finds the organisation it created
+        with pytest.raises(SystemExit) as exited:
+            exec(compile(example, "docs/scripts.md", "exec"), {"__name__": "__main__"})
+        assert exited.value.code == 0
+
+    assert [org["name"] for org in sandbox.store.organisations.values()].count("Wayne Enterprises") == 1
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == ["8 Organization Wayne Enterprises is now the active organization."] * 2  # demo data: 1 to 7
+    assert sandbox.store.active[1] == 8
+
+
+@pytest.mark.parametrize("page", sorted(DOCS))
+def test_every_link_to_a_page_or_heading_of_the_repository_leads_to_one(page: str) -> None:
+    folder = (ROOT / page).parent
+    broken = []
+    for link in LINK.findall(DOCS[page]):
+        if link.startswith(("https://", "http://", "mailto:")):
+            continue
+        path, _, anchor = link.partition("#")
+        target = (folder / path).resolve() if path else ROOT / page
+        if not target.exists():
+            broken.append(f"{link}: no such file")
+        elif anchor and target.suffix == ".md" and anchor not in anchors(target.read_text()):
+            broken.append(f"{link}: no such heading in {target.relative_to(ROOT)}")
+
+    assert broken == []
+
+
+@pytest.mark.parametrize("page", sorted(set(DOCS) - {"CHANGELOG.md"}))
+def test_no_page_tells_history(page: str) -> None:
+    assert HISTORY.findall(DOCS[page]) == []
+
+
+def test_the_docs_pages_are_all_linked_from_the_readme() -> None:
+    pages = {page for page in DOCS if page.startswith("docs/")}
+
+    assert pages
+    assert {page for page in pages if f"/blob/main/{page})" not in DOCS["README.md"]} == set()
+
+
+def anchors(text: str) -> set[str]:
+    """The anchors GitHub makes of a page's headings: lower case, punctuation dropped, spaces as hyphens."""
+    headings = re.findall(r"^#+ (.+)$", re.sub(r"```.*?```", "", text, flags=re.S), flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
