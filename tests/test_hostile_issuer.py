@@ -18,7 +18,8 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
-from oas_mcp.hosting.oauth import KEYS_MAX_AGE, MAX_DOCUMENT, Issuer, IssuerError, Verifier
+from oas_mcp.hosting.oauth import Issuer, IssuerError, Verifier
+from oas_mcp.hosting.oauth.issuer import KEYS_MAX_AGE, MAX_DOCUMENT
 
 from oauth_issuer import RESOURCE, FakeIssuer, rsa_key, serving
 from support import free_port

@@ -27,21 +27,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from mcp.server.auth.provider import AccessToken
 from pydantic import SecretStr
 
-from oas_mcp.hosting.oauth import (
+from oas_mcp.hosting.oauth import Introspection, Issuer, IssuerError, Verifier
+from oas_mcp.hosting.oauth.issuer import KEYS_MAX_AGE, LEEWAY, REFETCH_COOLDOWN, discovery_urls
+from oas_mcp.hosting.oauth.verifier import (
     ACTIVE_FOR,
     BUDGET_SPENT,
     INACTIVE_FOR,
     INTROSPECTION_BUDGET,
     INTROSPECTION_REFILL,
-    KEYS_MAX_AGE,
-    LEEWAY,
     MAX_TOKEN,
-    REFETCH_COOLDOWN,
-    Introspection,
-    Issuer,
-    IssuerError,
-    Verifier,
-    discovery_urls,
 )
 from oas_mcp.redact import remembered
 from oas_mcp.sandbox import DEMO2_API_KEY, DEMO2_ORGANISATIONS

@@ -1,46 +1,26 @@
-"""oas-mcp as an OAuth 2.1 resource server, as the MCP authorization specification defines it: an authorization
-server (the issuer, e.g. the organisation's identity provider) gives MCP clients access tokens, and oas-mcp checks
-them. It issues none itself.
-
-The issuer's metadata is discovered (RFC 8414, then OpenID Connect discovery), and from it its signing keys (the
-JWKS), which are kept and fetched again when a token names a key id not among them (at most once per
-``REFETCH_COOLDOWN``), so a key rotation needs no restart. A JWT access token (RFC 9068) passes when it is signed
-with an asymmetric algorithm by one of those keys, names the issuer in ``iss`` exactly and this server
-(``OAS_PUBLIC_URL``) in ``aud``, and is within ``exp`` and ``nbf`` (with ``LEEWAY``). An opaque token is asked
-about at the issuer's introspection endpoint (RFC 7662) when this server has a client ID and secret there; the
-answers are kept a while, and made-up tokens cost the issuer a few requests at most (see :class:`Introspections`).
-Before any of that, a token longer than ``MAX_TOKEN`` or not of a bearer token's characters is refused.
-
-What the SDK does with the verifier's answer (see ``hosting``): 401 with ``WWW-Authenticate: Bearer`` naming the
-protected-resource metadata (RFC 9728) when a token is missing or refused, 403 ``insufficient_scope`` when it lacks
-a required scope, and each session bound to the (client, issuer, subject) that opened it.
+"""The authorization server (the issuer) as oas-mcp sees it: its metadata, discovered (RFC 8414, then OpenID Connect
+discovery), and from it its signing keys (the JWKS), which are kept and fetched again when a token names a key id not
+among them (at most once per ``REFETCH_COOLDOWN``), so a key rotation needs no restart. Every request to it is
+bounded: in time (``FETCH_TIMEOUT`` per step, ``FETCH_DEADLINE`` in all) and in size (``MAX_DOCUMENT``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
-import math
-import re
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeGuard, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
 import httpx2
 import jwt
-from mcp.server.auth.provider import AccessToken
-from mcp.server.auth.settings import AuthSettings
 from pydantic import SecretStr
 
-from oas_mcp.redact import remember
-
-logger = logging.getLogger("oas_mcp.hosting.oauth")
+logger = logging.getLogger("oas_mcp.hosting.oauth")  # the package's name, which log lines show
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 """Asymmetric signatures only. ``none`` proves nothing, and an HS* signature is made with a shared secret: whoever
@@ -62,28 +42,6 @@ FETCH_DEADLINE = 15.0
 """Seconds a request to the issuer may take in all: an issuer that trickles its answer is given up then."""
 MAX_DOCUMENT = 1024 * 1024
 """Largest metadata, JWKS or introspection answer read, in bytes: reading stops there."""
-MAX_TOKEN = 8192
-"""Longest bearer token looked at, in characters: a longer one is refused before anything else is done with it.
-JWTs with many group claims stay under it; it is also the most nginx takes in one header line by default."""
-TOKEN_SYNTAX = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-"""What a bearer token is made of (RFC 6750's b64token); a token of other characters is refused likewise."""
-INTROSPECTION_BUDGET = 10
-"""Introspections in flight at once at most, and in a row whose token is refused (not active, not for this server,
-or asking failed) before asking waits for the budget to refill: made-up opaque tokens cost the issuer this many
-requests, then one per ``INTROSPECTION_REFILL`` seconds. A token accepted gives its share back."""
-INTROSPECTION_REFILL = 6.0
-BUDGET_SPENT = (
-    "the issuer was not asked: too many tokens were refused lately (it is asked again within "
-    f"{INTROSPECTION_REFILL:.0f} seconds)"
-)
-ACTIVE_FOR = 300.0
-"""Seconds the issuer's answer that a token is active is used before it is asked again (less when the token expires
-sooner): how long a token revoked at the issuer may still be accepted."""
-INACTIVE_FOR = 30.0
-"""Seconds the issuer's answer that a token is not active is used before it is asked again."""
-KEPT_ANSWERS = 4096
-"""Introspection answers kept at most, of each kind (active, not active): beyond it, the oldest go."""
-NOT_ACTIVE = "the issuer says it is not active"
 
 
 class IssuerError(Exception):
@@ -388,234 +346,6 @@ class Issuer:
 def _signs(key: dict[str, Any]) -> bool:
     """Whether a JWKS entry is a public key for signatures."""
     return key.get("kty") in KEY_TYPES and key.get("use", "sig") == "sig" and "d" not in key
-
-
-class Introspections:
-    """The issuer's answers about opaque tokens, kept a while by the token's SHA-256 (never the token itself), and a
-    budget for asking (see :data:`INTROSPECTION_BUDGET`): a flood of made-up tokens costs the issuer a few requests,
-    so that this server's client is not throttled or locked out there, while known tokens are not asked about again
-    and real ones asking at once are not held back. Concurrent requests with one token make one introspection.
-
-    ``accepted`` is what this server makes of an active token's answer: its claims, or Refused (a token for another
-    server gives no share of the budget back). ``clock`` (monotonic seconds) is for tests."""
-
-    def __init__(
-        self,
-        issuer: Issuer,
-        accepted: Callable[[dict[str, Any]], dict[str, Any]],
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._issuer = issuer
-        self._accepted = accepted
-        self._clock = clock
-        self._active: OrderedDict[bytes, tuple[float, dict[str, Any]]] = OrderedDict()  # until when, the answer
-        self._inactive: OrderedDict[bytes, float] = OrderedDict()  # until when
-        self._asking: dict[bytes, anyio.Event] = {}  # set once the issuer has answered about that token
-        self._budget = float(INTROSPECTION_BUDGET)
-        self._budget_at = clock()
-        self._in_flight = 0
-        self._settled = anyio.Event()  # set (and replaced) whenever an introspection ends
-
-    async def claims(self, token: str) -> dict[str, Any]:
-        """The claims of ``token``, active and accepted. Raises Refused when it is not, or when the issuer cannot be
-        asked (now)."""
-        key = hashlib.sha256(token.encode()).digest()
-        while (asking := self._asking.get(key)) is not None:
-            await asking.wait()  # the same token, in another request: its answer will do
-        known = self._known(key)
-        if known is not None:
-            return self._accepted(known)
-        done = self._asking[key] = anyio.Event()
-        try:
-            return await self._ask(key, token)
-        finally:
-            del self._asking[key]
-            done.set()
-
-    def _known(self, key: bytes) -> dict[str, Any] | None:
-        """The kept answer about the token of hash ``key`` if it is active; None when none is kept. Raises Refused
-        when the kept one says it is not active."""
-        now = self._clock()
-        active = self._active.get(key)
-        if active is not None and active[0] > now:
-            return active[1]
-        inactive = self._inactive.get(key)
-        if inactive is not None and inactive > now:
-            raise Refused(NOT_ACTIVE)
-        return None
-
-    async def _ask(self, key: bytes, token: str) -> dict[str, Any]:
-        """The token's claims, the issuer asked within the budget (and its answer kept). Raises Refused."""
-        await self._reserve()
-        give_back = False
-        try:
-            try:
-                answer = await self._issuer.introspect(token)
-            except Refused:
-                give_back = True  # nothing was sent
-                raise
-            except IssuerError as exc:
-                raise Refused(f"introspection failed: {exc}") from None
-            if answer.get("active") is not True:
-                _keep(self._inactive, key, self._clock() + INACTIVE_FOR)
-                raise Refused(NOT_ACTIVE)
-            _keep(self._active, key, (self._clock() + _active_for(answer), answer))
-            claims = self._accepted(answer)
-            give_back = True
-            return claims
-        finally:
-            self._in_flight -= 1
-            if give_back:
-                self._budget = min(INTROSPECTION_BUDGET, self._budget + 1)
-            self._settled.set()
-            self._settled = anyio.Event()
-
-    async def _reserve(self) -> None:
-        """Take a share of the budget; when none is left but introspections are in flight (which may give theirs
-        back), wait for them a while. Raises Refused when there is none."""
-        with anyio.move_on_after(FETCH_DEADLINE):
-            while True:
-                now = self._clock()
-                refilled = (now - self._budget_at) / INTROSPECTION_REFILL
-                self._budget, self._budget_at = min(INTROSPECTION_BUDGET, self._budget + refilled), now
-                if self._budget >= 1:
-                    self._budget -= 1
-                    self._in_flight += 1
-                    return
-                if not self._in_flight:
-                    break
-                await self._settled.wait()
-        raise Refused(BUDGET_SPENT)
-
-
-_Kept = TypeVar("_Kept")
-
-
-def _keep(kept: OrderedDict[bytes, _Kept], key: bytes, value: _Kept) -> None:
-    """Keep ``value`` as the newest in ``kept``, dropping the oldest beyond :data:`KEPT_ANSWERS`."""
-    kept[key] = value
-    kept.move_to_end(key)
-    while len(kept) > KEPT_ANSWERS:
-        kept.popitem(last=False)
-
-
-def _active_for(answer: dict[str, Any]) -> float:
-    """Seconds an answer that a token is active is kept: until the token expires, at most :data:`ACTIVE_FOR`, at
-    least :data:`INACTIVE_FOR` (a token that has expired is refused by its ``exp`` all the same)."""
-    expires = answer.get("exp")
-    left = expires + LEEWAY - time.time() if _number(expires) else ACTIVE_FOR
-    return min(ACTIVE_FOR, max(INACTIVE_FOR, left))
-
-
-def _number(value: object) -> TypeGuard[float]:
-    """Whether ``value`` is a finite JSON number (not a bool)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-class Verifier:
-    """The SDK's TokenVerifier for the issuer's access tokens, for the resource ``audience`` (OAS_PUBLIC_URL).
-    ``clock`` (monotonic seconds) is for tests."""
-
-    def __init__(self, issuer: Issuer, audience: str, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.issuer = issuer
-        self.audience = audience
-        self._introspections = Introspections(issuer, self._accepted, clock)
-
-    async def verify_token(self, token: str) -> AccessToken | None:
-        """The token's principal and scopes, or None (logged with the reason) when it is refused."""
-        try:
-            if len(token) > MAX_TOKEN:
-                raise Refused(f"it is longer than {MAX_TOKEN} characters")
-            if not TOKEN_SYNTAX.fullmatch(token):
-                raise Refused("it has characters no bearer token has (RFC 6750)")
-            claims = await (self._decode(token) if token.count(".") == 2 else self._introspect(token))
-            return self._access_token(token, claims)
-        except Refused as why:
-            logger.info("refused a bearer token: %s", why)
-            return None
-
-    async def _decode(self, token: str) -> dict[str, Any]:
-        """A JWT access token's claims, once its signature and claims are checked. Raises Refused."""
-        return await self.issuer.verified(token, self.audience, ["exp", "iss", "aud", "sub"])
-
-    async def _introspect(self, token: str) -> dict[str, Any]:
-        """An opaque token's claims, as the issuer tells them, once checked as a JWT's would be. Raises Refused."""
-        claims = await self._introspections.claims(token)
-        remember(token, transient=True)  # a real token: masked in logs like any secret, whatever its shape
-        return claims
-
-    def _accepted(self, claims: dict[str, Any]) -> dict[str, Any]:
-        """An active opaque token's claims as the issuer tells them, checked as a JWT's would be. Raises Refused."""
-        audience = claims.get("aud")
-        now = time.time()
-        if "iss" in claims and claims["iss"] != self.issuer.url:
-            raise Refused(f"its iss is not {self.issuer.url}")
-        if self.audience not in (audience if isinstance(audience, list) else [audience]):
-            raise Refused(f"its aud does not name {self.audience}")
-        for name in ("exp", "nbf"):
-            if name in claims and not _number(claims[name]):
-                raise Refused(f"its {name} is not a number")
-        if "exp" in claims and claims["exp"] < now - LEEWAY:
-            raise Refused("it has expired")
-        if "nbf" in claims and claims["nbf"] > now + LEEWAY:
-            raise Refused("it is not valid yet (nbf)")
-        if not any(isinstance(claims.get(name), str) for name in ("sub", "client_id")):
-            raise Refused("it has neither a sub nor a client_id claim")
-        return {"iss": self.issuer.url, **claims}
-
-    def _access_token(self, token: str, claims: dict[str, Any]) -> AccessToken:
-        """What the SDK keeps of a token: its principal (client, issuer, subject), scopes and expiry. The expiry
-        includes the leeway, as the SDK checks it again without one."""
-        client = next((claims[name] for name in ("client_id", "azp") if isinstance(claims.get(name), str)), None)
-        # A client_credentials token may have no sub (RFC 7662 makes it optional): its client is its subject here,
-        # and its claims keep saying it names no person (see oas_mcp.accounts.mcp.caller).
-        subject = claims["sub"] if isinstance(claims.get("sub"), str) else claims["client_id"]
-        expires = claims.get("exp")
-        return AccessToken(
-            token=token,
-            client_id=client or subject,
-            scopes=scopes_of(claims),
-            expires_at=int(expires) + LEEWAY if isinstance(expires, int | float) else None,
-            resource=self.audience,
-            subject=subject,
-            claims=claims,
-        )
-
-
-@dataclass(frozen=True)
-class ResourceServer:
-    """What serving as a resource server takes: the issuer (whose :meth:`Issuer.run` runs while serving), the
-    verifier, and the SDK's auth settings (RFC 9728 metadata, required scopes)."""
-
-    issuer: Issuer
-    verifier: Verifier
-    auth: AuthSettings
-
-    @classmethod
-    def of(
-        cls, issuer_url: str, public_url: str, scopes: list[str], introspection: Introspection | None = None
-    ) -> ResourceServer:
-        issuer = Issuer(issuer_url, introspection=introspection)
-        auth = AuthSettings.model_validate(
-            {
-                "issuer_url": issuer_url,  # as given: an issuer is compared exactly, a slash more or less counts
-                "resource_server_url": public_url,
-                "required_scopes": scopes or None,
-                "validate_token_resource": True,
-            }
-        )
-        return cls(issuer, Verifier(issuer, public_url), auth)
-
-
-def scopes_of(claims: dict[str, Any]) -> list[str]:
-    """A token's scopes: ``scope`` (RFC 9068, space-separated), and ``scp`` (Entra ID and Okta: a string or a
-    list)."""
-    found: list[str] = []
-    for name in ("scope", "scp"):
-        value = claims.get(name)
-        words = value.split() if isinstance(value, str) else value if isinstance(value, list) else []
-        found += [word for word in words if isinstance(word, str) and word not in found]
-    return found
 
 
 def _why(exc: jwt.InvalidTokenError, issuer: str, audience: str) -> str:
