@@ -48,9 +48,11 @@ NEVER = {
     "oas_mcp.accounts.mcp": ("httpx2", "starlette", "uvicorn", "oas_mcp.hosting", "oas_mcp.accounts.page"),
     "oas_mcp.hosting": NOT_BELOW,
     # The OAuth resource server knows nothing of the app around it, the MCP layer, linked accounts or the OAS API;
-    # the issuer's metadata and keys know nothing of the tokens checked with them.
+    # the issuer's metadata and keys know nothing of what is checked with them, nor the resource server of the link
+    # page's sign-in.
     "oas_mcp.hosting.oauth": ("starlette", "uvicorn", "oas_mcp.server", "oas_mcp.accounts", "oas_mcp.client"),
-    "oas_mcp.hosting.oauth.issuer": ("oas_mcp.hosting.oauth.verifier", "mcp"),
+    "oas_mcp.hosting.oauth.issuer": ("oas_mcp.hosting.oauth.verifier", "oas_mcp.hosting.oauth.client", "mcp"),
+    "oas_mcp.hosting.oauth.verifier": ("oas_mcp.hosting.oauth.client",),
     "oas_mcp.accounts.page": NOT_BELOW,  # the link page's package, each of its modules
     # Its parts, one concept each: only signin speaks to the issuer, only check asks the OAS API.
     **{

@@ -28,13 +28,14 @@ from mcp.server.auth.provider import AccessToken
 from pydantic import SecretStr
 
 from oas_mcp.hosting.oauth import Introspection, Issuer, IssuerError, Verifier
-from oas_mcp.hosting.oauth.issuer import KEYS_MAX_AGE, LEEWAY, REFETCH_COOLDOWN, discovery_urls
+from oas_mcp.hosting.oauth.issuer import KEYS_MAX_AGE, REFETCH_COOLDOWN, discovery_urls
 from oas_mcp.hosting.oauth.verifier import (
     ACTIVE_FOR,
     BUDGET_SPENT,
     INACTIVE_FOR,
     INTROSPECTION_BUDGET,
     INTROSPECTION_REFILL,
+    LEEWAY,
     MAX_TOKEN,
 )
 from oas_mcp.redact import remembered

@@ -2,7 +2,7 @@
 
 The page sends the browser to the issuer's authorization endpoint (PKCE S256, with a state and a nonce kept in the
 page's cookie), takes it back at its redirect URI, redeems the code at the token endpoint, and checks the ID token
-(signature, issuer, audience, nonce) with :class:`~oas_mcp.hosting.oauth.Issuer`. What the issuer says about a
+(signature, issuer, audience, nonce) with :mod:`oas_mcp.hosting.oauth.client`. What the issuer says about a
 failure goes to the log, never onto the page.
 """
 
@@ -31,7 +31,7 @@ from oas_mcp.accounts.page.texts import (
     SIGN_IN_REFUSED,
     SIGNED_OUT,
 )
-from oas_mcp.hosting.oauth import Introspection, Issuer, IssuerError, Refused
+from oas_mcp.hosting.oauth import Introspection, Issuer, IssuerError, Refused, id_token_claims, redeem
 from oas_mcp.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -98,11 +98,11 @@ class SignIn:
         """The claims of the ID token the issuer gives for ``code``, checked. Raises PageRefusal when signing in
         failed, saying that the link still works (the issuer's own words and URLs are for the log)."""
         try:
-            answer = await self.issuer.redeem(code, self.redirect_uri, started["verifier"], self.client)
+            answer = await redeem(self.issuer, code, self.redirect_uri, started["verifier"], self.client)
             id_token = answer.get("id_token")
             if not isinstance(id_token, str):
                 raise Refused("the issuer sent no ID token")
-            return await self.issuer.id_token_claims(id_token, self.client.client_id, started["nonce"])
+            return await id_token_claims(self.issuer, id_token, self.client.client_id, started["nonce"])
         except IssuerError as exc:
             logger.warning("a sign-in on the link page failed: %s", exc)
             raise PageRefusal(503, "Try again soon", ISSUER_DOWN) from None

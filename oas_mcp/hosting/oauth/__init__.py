@@ -3,7 +3,9 @@ server (the issuer, e.g. the organisation's identity provider) gives MCP clients
 them. It issues none itself.
 
 The issuer's metadata and signing keys are fetched and kept by :mod:`~oas_mcp.hosting.oauth.issuer`; tokens are
-checked by :mod:`~oas_mcp.hosting.oauth.verifier` (JWTs with those keys, opaque tokens by introspection).
+checked by :mod:`~oas_mcp.hosting.oauth.verifier` (JWTs with those keys, opaque tokens by introspection). With linked
+accounts, oas-mcp is also an OpenID Connect client of the issuer, signing people in on the link page
+(:mod:`~oas_mcp.hosting.oauth.client`).
 
 What the SDK does with the verifier's answer (see ``hosting``): 401 with ``WWW-Authenticate: Bearer`` naming the
 protected-resource metadata (RFC 9728) when a token is missing or refused, 403 ``insufficient_scope`` when it lacks
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 
 from mcp.server.auth.settings import AuthSettings
 
+from oas_mcp.hosting.oauth.client import id_token_claims, redeem
 from oas_mcp.hosting.oauth.issuer import Introspection, Issuer, IssuerError, Refused
 from oas_mcp.hosting.oauth.verifier import Verifier
 
@@ -45,4 +48,13 @@ class ResourceServer:
         return cls(issuer, Verifier(issuer, public_url), auth)
 
 
-__all__ = ["Introspection", "Issuer", "IssuerError", "Refused", "ResourceServer", "Verifier"]
+__all__ = [
+    "Introspection",
+    "Issuer",
+    "IssuerError",
+    "Refused",
+    "ResourceServer",
+    "Verifier",
+    "id_token_claims",
+    "redeem",
+]

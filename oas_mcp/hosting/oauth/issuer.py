@@ -6,7 +6,6 @@ bounded: in time (``FETCH_TIMEOUT`` per step, ``FETCH_DEADLINE`` in all) and in 
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import time
@@ -22,13 +21,7 @@ from pydantic import SecretStr
 
 logger = logging.getLogger("oas_mcp.hosting.oauth")  # the package's name, which log lines show
 
-ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
-"""Asymmetric signatures only. ``none`` proves nothing, and an HS* signature is made with a shared secret: whoever
-verifies one could forge one, and a verifier that took the issuer's public key as that secret would accept tokens
-signed by anyone who has read the JWKS."""
 KEY_TYPES = ("RSA", "EC", "OKP")
-LEEWAY = 30
-"""Seconds of clock difference with the issuer allowed on ``exp`` and ``nbf``."""
 REFETCH_COOLDOWN = 30.0
 """Seconds after a fetch of the keys that a token with an unknown key id causes (or after a failed fetch) before
 another: a flood of made-up key ids costs the issuer one request per this many seconds."""
@@ -105,7 +98,7 @@ class Issuer:
         failures = []
         for url in discovery_urls(self.url):
             try:
-                metadata = await self._get(url)
+                metadata = await self.fetch(url)
             except IssuerError as exc:
                 failures.append(str(exc))
                 continue
@@ -190,9 +183,9 @@ class Issuer:
         return self._parse(key_id or "", key, algorithm)
 
     async def introspect(self, token: str) -> dict[str, Any]:
-        """What the issuer says of an opaque ``token`` (RFC 7662), active or not: one request each time (see
-        :class:`Introspections`). Raises Refused when it cannot be asked (nothing is sent), IssuerError when asking
-        failed."""
+        """What the issuer says of an opaque ``token`` (RFC 7662), active or not: one request each time (the
+        verifier's :class:`~oas_mcp.hosting.oauth.verifier.Introspections` keeps the answers). Raises Refused when it
+        cannot be asked (nothing is sent), IssuerError when asking failed."""
         endpoint = (self.metadata or {}).get("introspection_endpoint")
         if self.introspection is None:
             raise Refused("it is not a JWT, and introspection needs OAS_OAUTH_CLIENT_ID and OAS_OAUTH_CLIENT_SECRET")
@@ -200,68 +193,13 @@ class Issuer:
             raise Refused(f"it is not a JWT, and the issuer {self.url} publishes no introspection_endpoint")
         auth = httpx2.BasicAuth(self.introspection.client_id, self.introspection.secret.get_secret_value())
         form = {"token": token, "token_type_hint": "access_token"}
-        return await self._get(endpoint, form=form, auth=auth)
+        return await self.fetch(endpoint, form=form, auth=auth)
 
     def endpoint(self, name: str) -> str | None:
         """The URL of the issuer's ``name`` endpoint (``authorization_endpoint``, ``token_endpoint``), as its
         metadata gives it; None before it is discovered, or when it has none."""
         url = (self.metadata or {}).get(name)
         return url if isinstance(url, str) else None
-
-    async def redeem(self, code: str, redirect_uri: str, verifier: str, client: Introspection) -> dict[str, Any]:
-        """The issuer's answer to an authorization code (RFC 6749 4.1.3, with PKCE's ``code_verifier``), redeemed
-        as ``client``: tokens, an OpenID Connect ``id_token`` among them. Raises IssuerError."""
-        endpoint = self.endpoint("token_endpoint")
-        if endpoint is None:
-            raise IssuerError(f"the issuer {self.url} publishes no token_endpoint")
-        form = {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": redirect_uri,
-            "code_verifier": verifier,
-        }
-        return await self._get(
-            endpoint, form=form, auth=httpx2.BasicAuth(client.client_id, client.secret.get_secret_value())
-        )
-
-    async def id_token_claims(self, token: str, client_id: str, nonce: str) -> dict[str, Any]:
-        """An OpenID Connect ID token's claims, once its signature (by the issuer's keys), ``iss``, ``aud`` (this
-        client), ``exp`` and ``nonce`` are checked. Raises Refused."""
-        try:
-            claims = await self.verified(token, client_id, ["exp", "iat", "iss", "aud", "sub"])
-        except Refused as why:
-            raise Refused(f"the ID token: {why}") from None
-        if not isinstance(claims.get("nonce"), str) or not hmac.compare_digest(claims["nonce"], nonce):
-            raise Refused("the ID token's nonce is not this sign-in's")
-        return claims
-
-    async def verified(self, token: str, audience: str, required: list[str]) -> dict[str, Any]:
-        """A JWT's claims, once its signature (by one of these keys, with an asymmetric algorithm), ``iss`` (this
-        issuer), ``aud`` (``audience``), ``exp`` and ``nbf`` are checked and the ``required`` claims are there.
-        Raises Refused."""
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError:
-            raise Refused("it is not a well-formed JWT") from None
-        algorithm, key_id = header.get("alg"), header.get("kid")
-        if algorithm not in ALGORITHMS:
-            raise Refused(f"its alg {algorithm!r} is not an asymmetric signature ({', '.join(ALGORITHMS)})")
-        if key_id is not None and not isinstance(key_id, str):
-            raise Refused("its kid is not a string")
-        key = await self.signing_key(key_id, algorithm)
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key,
-                algorithms=[algorithm],
-                audience=audience,
-                issuer=self.url,
-                leeway=LEEWAY,
-                options={"require": required},
-            )
-        except jwt.InvalidTokenError as exc:
-            raise Refused(_why(exc, self.url, audience)) from None
-        return claims
 
     def _stale(self) -> bool:
         return self._clock() >= self._stale_at
@@ -301,7 +239,7 @@ class Issuer:
     async def _fetch_keys(self) -> None:
         """Raises IssuerError."""
         url = (self.metadata or {})["jwks_uri"]
-        document = await self._get(url)
+        document = await self.fetch(url)
         listed = document.get("keys")
         if not isinstance(listed, list):
             raise IssuerError(f"{url} is not a JWKS (no keys list)")
@@ -310,11 +248,11 @@ class Issuer:
         self._parsed = {}
         self._stale_at = self._clock() + KEYS_MAX_AGE
 
-    async def _get(
+    async def fetch(
         self, url: str, *, form: dict[str, str] | None = None, auth: httpx2.BasicAuth | None = None
     ) -> dict[str, Any]:
-        """The JSON object at ``url`` (POSTed ``form`` when given), read up to :data:`MAX_DOCUMENT` bytes and
-        within the deadline. Raises IssuerError."""
+        """The JSON object at ``url``, one of the issuer's (POSTed ``form`` when given), read up to
+        :data:`MAX_DOCUMENT` bytes and within the deadline. Raises IssuerError."""
         if self._http is None:
             self._http = httpx2.AsyncClient(transport=self._transport, timeout=FETCH_TIMEOUT, follow_redirects=False)
         method, sent = "GET" if form is None else "POST", auth or httpx2.USE_CLIENT_DEFAULT
@@ -346,20 +284,3 @@ class Issuer:
 def _signs(key: dict[str, Any]) -> bool:
     """Whether a JWKS entry is a public key for signatures."""
     return key.get("kty") in KEY_TYPES and key.get("use", "sig") == "sig" and "d" not in key
-
-
-def _why(exc: jwt.InvalidTokenError, issuer: str, audience: str) -> str:
-    """What pyjwt found wrong with a token, in words."""
-    if isinstance(exc, jwt.ExpiredSignatureError):
-        return "it has expired"
-    if isinstance(exc, jwt.ImmatureSignatureError):
-        return "it is not valid yet (nbf or iat in the future)"
-    if isinstance(exc, jwt.InvalidAudienceError):
-        return f"its aud does not name {audience}"
-    if isinstance(exc, jwt.InvalidIssuerError):
-        return f"its iss is not {issuer}"
-    if isinstance(exc, jwt.MissingRequiredClaimError):
-        return f"it has no {exc.claim} claim"
-    if isinstance(exc, jwt.InvalidSignatureError):
-        return "its signature does not verify with the issuer's key"
-    return f"it is not a valid JWT ({exc.__class__.__name__})"

@@ -18,13 +18,20 @@ from collections.abc import Callable
 from typing import Any, TypeGuard, TypeVar
 
 import anyio
+import jwt
 from mcp.server.auth.provider import AccessToken
 
-from oas_mcp.hosting.oauth.issuer import FETCH_DEADLINE, LEEWAY, Issuer, IssuerError, Refused
+from oas_mcp.hosting.oauth.issuer import FETCH_DEADLINE, Issuer, IssuerError, Refused
 from oas_mcp.redact import remember
 
 logger = logging.getLogger("oas_mcp.hosting.oauth")  # the package's name, which log lines show
 
+ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+"""Asymmetric signatures only. ``none`` proves nothing, and an HS* signature is made with a shared secret: whoever
+verifies one could forge one, and a verifier that took the issuer's public key as that secret would accept tokens
+signed by anyone who has read the JWKS."""
+LEEWAY = 30
+"""Seconds of clock difference with the issuer allowed on ``exp`` and ``nbf``."""
 MAX_TOKEN = 8192
 """Longest bearer token looked at, in characters: a longer one is refused before anything else is done with it.
 JWTs with many group claims stay under it; it is also the most nginx takes in one header line by default."""
@@ -47,6 +54,52 @@ INACTIVE_FOR = 30.0
 KEPT_ANSWERS = 4096
 """Introspection answers kept at most, of each kind (active, not active): beyond it, the oldest go."""
 NOT_ACTIVE = "the issuer says it is not active"
+
+
+async def verified(issuer: Issuer, token: str, audience: str, required: list[str]) -> dict[str, Any]:
+    """A JWT's claims, once its signature (by one of ``issuer``'s keys, with an asymmetric algorithm), ``iss`` (the
+    issuer), ``aud`` (``audience``), ``exp`` and ``nbf`` are checked and the ``required`` claims are there.
+    Raises Refused."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError:
+        raise Refused("it is not a well-formed JWT") from None
+    algorithm, key_id = header.get("alg"), header.get("kid")
+    if algorithm not in ALGORITHMS:
+        raise Refused(f"its alg {algorithm!r} is not an asymmetric signature ({', '.join(ALGORITHMS)})")
+    if key_id is not None and not isinstance(key_id, str):
+        raise Refused("its kid is not a string")
+    key = await issuer.signing_key(key_id, algorithm)
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=[algorithm],
+            audience=audience,
+            issuer=issuer.url,
+            leeway=LEEWAY,
+            options={"require": required},
+        )
+    except jwt.InvalidTokenError as exc:
+        raise Refused(_why(exc, issuer.url, audience)) from None
+    return claims
+
+
+def _why(exc: jwt.InvalidTokenError, issuer: str, audience: str) -> str:
+    """What pyjwt found wrong with a token, in words."""
+    if isinstance(exc, jwt.ExpiredSignatureError):
+        return "it has expired"
+    if isinstance(exc, jwt.ImmatureSignatureError):
+        return "it is not valid yet (nbf or iat in the future)"
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return f"its aud does not name {audience}"
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return f"its iss is not {issuer}"
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"it has no {exc.claim} claim"
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return "its signature does not verify with the issuer's key"
+    return f"it is not a valid JWT ({exc.__class__.__name__})"
 
 
 class Introspections:
@@ -195,7 +248,7 @@ class Verifier:
 
     async def _decode(self, token: str) -> dict[str, Any]:
         """A JWT access token's claims, once its signature and claims are checked. Raises Refused."""
-        return await self.issuer.verified(token, self.audience, ["exp", "iss", "aud", "sub"])
+        return await verified(self.issuer, token, self.audience, ["exp", "iss", "aud", "sub"])
 
     async def _introspect(self, token: str) -> dict[str, Any]:
         """An opaque token's claims, as the issuer tells them, once checked as a JWT's would be. Raises Refused."""
