@@ -90,9 +90,10 @@ async def one_setup(page_size: int, latency: float, rounds: int, telemetry: bool
 def record_in_memory() -> None:
     """The OpenTelemetry SDK recording every span and metric into memory, as a server with the otel extra does
     (batched spans; metrics read when asked)."""
-    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    # The otel extra: needed with --telemetry only.
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: PLC0415
 
     install([BatchSpanProcessor(InMemorySpanExporter())], [InMemoryMetricReader()])
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import json
 import logging
 import os
 import re
 import stat
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -337,8 +339,6 @@ class Settings(BaseSettings):
     def _split_names(cls, value: object) -> object:
         if isinstance(value, str):
             if value.lstrip().startswith("["):
-                import json
-
                 try:
                     return json.loads(value)
                 except ValueError:
@@ -608,8 +608,6 @@ def _check_oauth(settings: Settings, *, insecure_no_auth: bool) -> None:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    import tomllib  # only when a file is given: start-up stays lean without one
-
     try:
         data = tomllib.loads(_file_bytes(path, MAX_CONFIG_FILE_BYTES, "which no config file is")[0].decode())
     except tomllib.TOMLDecodeError as exc:  # a ValueError too

@@ -14,7 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from support import free_port
 
@@ -88,9 +90,6 @@ def started() -> Iterator[Postgres]:
 
 def fresh_schema(server: Postgres) -> str:
     """The URL of a new schema on ``server``, named in the URL (libpq's ``options``): quicker than a database."""
-    import psycopg
-    from psycopg import sql
-
     schema = f"test_{secrets.token_hex(6)}"
     url = f"{server.url('postgres')}?options=-csearch_path%3D{schema}"
     with psycopg.connect(url, autocommit=True) as admin:

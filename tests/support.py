@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jwt
 from mcp_types import CallToolResult
 
 from oas_mcp import __version__
@@ -60,8 +61,6 @@ def server_for(sandbox: Sandbox, **values: Any) -> Server:
 def login_answer(exp: object) -> str:
     """A login answer for the demo user, its access token a JWT (signed with a key the sandbox does not know, which
     the client does not check) that expires at ``exp``."""
-    import jwt
-
     access = jwt.encode(
         {"token_type": "access", "exp": exp}, "a key only this test knows, 32+ bytes", algorithm="HS256"
     )

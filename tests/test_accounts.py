@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -16,6 +17,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+import psycopg
 import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
@@ -69,8 +71,6 @@ class Backend:
 
 
 def sqlite_backend(path: Path) -> Backend:
-    import sqlite3
-
     def query(sql: str) -> list[tuple[Any, ...]]:
         with sqlite3.connect(path) as connection:
             return connection.execute(sql).fetchall()
@@ -80,8 +80,6 @@ def sqlite_backend(path: Path) -> Backend:
 
 def postgres_backend(server: Postgres) -> Backend:
     """A schema of its own on the server (see :func:`fresh_schema`)."""
-    import psycopg
-
     url = fresh_schema(server)
 
     def query(statement: str) -> list[tuple[Any, ...]]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import oas_mcp.sandbox
+import oas_mcp.cli.options
 from oas_mcp.cli.check import run_checks
 from oas_mcp.cli.main import main
 from oas_mcp.problems import (
@@ -243,7 +243,9 @@ def restore_logging() -> Iterator[None]:
 def test_a_rejected_key_makes_the_command_exit_1_without_showing_the_key(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(oas_mcp.sandbox, "DEMO_API_KEY", CANARY_KEY)  # what --sandbox sends; the sandbox wants another
+    monkeypatch.setattr(
+        oas_mcp.cli.options, "DEMO_API_KEY", CANARY_KEY
+    )  # what --sandbox sends; the sandbox wants another
 
     code = main(["check", "--sandbox"])
 

@@ -6,6 +6,8 @@ import json
 import traceback
 
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from oas_mcp.client import (
     APIConnectionError,
@@ -19,6 +21,7 @@ from oas_mcp.client import (
     UnexpectedResponseError,
 )
 from oas_mcp.sandbox import DEMO_API_KEY, SANDBOX_URL, Fault, Sandbox
+from oas_mcp.sandbox._faults import SandboxTransport
 
 from support import NO_CREDENTIALS, client_for
 
@@ -178,11 +181,6 @@ async def test_links_are_resolved_under_a_path_prefix_with_or_without_it() -> No
 
 def _mounted(sandbox: Sandbox, prefix: str):  # type: ignore[no-untyped-def]
     """The sandbox behind a proxy that strips ``prefix`` (its links then lack the prefix)."""
-    from starlette.applications import Starlette
-    from starlette.routing import Mount
-
-    from oas_mcp.sandbox._faults import SandboxTransport
-
     return SandboxTransport(app=Starlette(routes=[Mount(prefix, app=sandbox)]))
 
 

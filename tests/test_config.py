@@ -299,9 +299,7 @@ class Installed:
 def test_the_source_uvx_gets_it_from_again_is_where_it_was_installed_from(
     monkeypatch: pytest.MonkeyPatch, direct_url: dict[str, Any] | None, source: str | None
 ) -> None:
-    import importlib.metadata
-
-    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: Installed(direct_url))
+    monkeypatch.setattr(oas_mcp.cli.config, "distribution", lambda name: Installed(direct_url))
 
     assert installed_from() == source
 

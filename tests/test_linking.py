@@ -27,8 +27,10 @@ from cryptography.fernet import Fernet
 from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
 from mcp_types import URL_ELICITATION_REQUIRED, ElicitRequestURLParams, ElicitResult, ResourceTemplateReference
 
+import oas_mcp.cli.options
 from oas_mcp.accounts.page import LinkPage, link_page
 from oas_mcp.cli.options import make_client
+from oas_mcp.hosting.app import http_app, linked_accounts
 from oas_mcp.hosting.oauth import Issuer
 from oas_mcp.hosting.policy import Policy
 from oas_mcp.sandbox import (
@@ -42,6 +44,7 @@ from oas_mcp.sandbox import (
     DEMO_PASSWORD,
     DEMO_USERNAME,
 )
+from oas_mcp.server import build_server
 from oas_mcp.settings import Settings, SettingsError
 
 from http_clients import session
@@ -567,15 +570,11 @@ class InProcess:
 def app_and_page() -> tuple[Any, LinkPage]:
     """The HTTP app ``oas-mcp --sandbox --transport http`` serves with the environment's settings, and its link page
     (whose store to close); it blocks."""
-    from oas_mcp.cli.options import connector
-    from oas_mcp.hosting.app import http_app, linked_accounts
-    from oas_mcp.hosting.policy import Policy
-    from oas_mcp.server import build_server
-
     settings = Settings.load(transport="http")
     policy = Policy.of(settings)
     assert policy.oauth is not None
-    connect, page = linked_accounts(settings, policy.oauth, connector(settings, True))
+    # The connector looked up as the test runs: test_linking_attacks.replica_on replaces it.
+    connect, page = linked_accounts(settings, policy.oauth, oas_mcp.cli.options.connector(settings, True))
     server = build_server(settings, connect, linked=page.accounts, **policy.server_options(settings))
     return http_app(server, settings, policy, page), page
 

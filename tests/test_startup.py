@@ -1,4 +1,5 @@
-"""Start-up imports only what the chosen mode needs: Claude Desktop starts oas-mcp on every launch."""
+"""What start-up leaves out: the optional extras unless their settings ask for them, and the token library pyjwt
+(with cryptography, a twentieth of start-up) until someone signs in; and garbage collection, on once it has loaded."""
 
 from __future__ import annotations
 
@@ -8,31 +9,23 @@ from pathlib import Path
 
 from support import PYTHON
 
-LOADED_ON_FIRST_TOOL_CALL = {"oas_mcp.client._client", "oas_mcp.client._models", "jwt"}
-TELEMETRY = ("opentelemetry.sdk", "opentelemetry.exporter", "opentelemetry.metrics", "prometheus_client", "google")
-"""What traces and metrics need (the otel extra's SDK, exporters and protobuf): loaded only when OTEL_* asks."""
-NOT_FOR_SERVING = {
-    *(f"oas_mcp.cli.{command}" for command in ("call", "check", "config", "install")),
-    "oas_mcp.accounts.command",
-    "oas_mcp.problems",
-    "difflib",
-}
-"""The other commands, the failure table (loaded with the first failure) and no settings library beyond pydantic."""
-
+EXTRAS = ("opentelemetry.sdk", "opentelemetry.exporter", "prometheus_client", "google", "psycopg", "psycopg_pool")
+"""The otel extra's SDK, exporters and protobuf, and the postgres extra's driver and pool."""
 
 SERVE_THEN_LIST_MODULES = """
 import atexit, gc, sys
 from pathlib import Path
-atexit.register(lambda: Path(sys.argv[1]).write_text("\\n".join(sorted(sys.modules))))
-atexit.register(lambda: Path(sys.argv[1] + ".gc").write_text(f"{gc.get_freeze_count()} {gc.isenabled()}"))
-from oas_mcp.cli.main import main
-sys.exit(main(sys.argv[2:]))
+listing = Path(sys.argv.pop(1))
+atexit.register(lambda: listing.write_text("\\n".join(sorted(sys.modules))))
+atexit.register(lambda: Path(f"{listing}.gc").write_text(f"{gc.get_freeze_count()} {gc.isenabled()}"))
+from oas_mcp.__main__ import run
+sys.exit(run())
 """
 
 
 def modules_loaded_serving(tmp_path: Path, *args: str, **env: str) -> set[str]:
-    """Every module an oas-mcp process imports while it starts, serves stdio until end of input, and stops; beside
-    them, in ``modules.txt.gc``, how many objects it left out of garbage collection and whether it collects."""
+    """Every module the ``oas-mcp`` command imports while it starts, serves stdio until end of input, and stops;
+    beside them, in ``modules.txt.gc``, how many objects it left out of garbage collection and whether it collects."""
     listing = tmp_path / "modules.txt"
     subprocess.run(
         [PYTHON, "-c", SERVE_THEN_LIST_MODULES, str(listing), *args],
@@ -50,43 +43,23 @@ def modules_loaded_serving(tmp_path: Path, *args: str, **env: str) -> set[str]:
     return set(listing.read_text().split())
 
 
-def test_serving_the_api_loads_no_sandbox_no_toml_and_no_client_before_a_tool_is_called(tmp_path: Path) -> None:
+def extras_in(loaded: set[str]) -> set[str]:
+    return {name for name in loaded if name.startswith(EXTRAS)}
+
+
+def test_serving_loads_no_extra_and_no_token_library(tmp_path: Path) -> None:
     loaded = modules_loaded_serving(tmp_path)
 
     assert "oas_mcp.server.server" in loaded
-    assert not loaded & LOADED_ON_FIRST_TOOL_CALL
-    assert not {name for name in loaded if name.startswith("oas_mcp.sandbox")}
-    assert "tomllib" not in loaded
-    assert not telemetry_in(loaded)
-    assert "oas_mcp.observability.jsonlogs" not in loaded
-    assert not {name for name in loaded if name in NOT_FOR_SERVING or name.split(".")[0] in NOT_FOR_SERVING}
+    assert not extras_in(loaded)
+    assert "jwt" not in loaded
 
 
-def test_serving_the_sandbox_loads_the_sandbox_but_not_its_token_library(tmp_path: Path) -> None:
+def test_serving_the_sandbox_loads_no_token_library_before_a_sign_in(tmp_path: Path) -> None:
     loaded = modules_loaded_serving(tmp_path, "--sandbox")
 
     assert "oas_mcp.sandbox" in loaded
-    assert not loaded & LOADED_ON_FIRST_TOOL_CALL
-    assert "tomllib" not in loaded
-    assert not loaded & NOT_FOR_SERVING
-
-
-def test_a_config_file_loads_the_toml_parser(tmp_path: Path) -> None:
-    config = tmp_path / "oas.toml"
-    config.write_text("list_limit = 5\n")
-
-    assert "tomllib" in modules_loaded_serving(tmp_path, "--config", str(config))
-
-
-def telemetry_in(loaded: set[str]) -> set[str]:
-    return {name for name in loaded if name.startswith(TELEMETRY)}
-
-
-def test_json_logs_load_their_formatter_and_no_telemetry(tmp_path: Path) -> None:
-    loaded = modules_loaded_serving(tmp_path, OAS_LOG_FORMAT="json")
-
-    assert "oas_mcp.observability.jsonlogs" in loaded
-    assert not telemetry_in(loaded)
+    assert "jwt" not in loaded
 
 
 def test_otel_variables_load_the_sdk_and_its_exporter(tmp_path: Path) -> None:
@@ -95,10 +68,9 @@ def test_otel_variables_load_the_sdk_and_its_exporter(tmp_path: Path) -> None:
     )
 
     assert {"opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter"} <= loaded
-    assert not loaded & LOADED_ON_FIRST_TOOL_CALL
 
 
-def test_serving_leaves_what_start_up_made_out_of_garbage_collection(tmp_path: Path) -> None:
+def test_serving_leaves_what_loading_made_out_of_garbage_collection(tmp_path: Path) -> None:
     modules_loaded_serving(tmp_path)
 
     frozen, collecting = (tmp_path / "modules.txt.gc").read_text().split()

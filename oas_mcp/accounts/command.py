@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+import anyio
+
 from oas_mcp import counted
+from oas_mcp.accounts import AccountsError, open_store
 from oas_mcp.cli.options import add_config_flag
 from oas_mcp.settings import Settings
 
@@ -29,10 +32,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _rotate(args: argparse.Namespace) -> int:
-    import anyio
-
-    from oas_mcp.accounts import AccountsError, open_store
-
     settings = Settings.load(args.config)
 
     async def rotate() -> int:

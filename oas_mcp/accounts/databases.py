@@ -202,9 +202,9 @@ class PostgreSQL:
     def __init__(self, url: str, setting: str) -> None:
         """Connects once to check the URL, then opens the pool. Raises SettingsError, naming ``setting`` and
         never the password, when psycopg is not installed or the database cannot be reached."""
-        try:
-            import psycopg
-            from psycopg_pool import ConnectionPool
+        try:  # the postgres extra: imported only when OAS_DATABASE_URL names PostgreSQL
+            import psycopg  # noqa: PLC0415
+            from psycopg_pool import ConnectionPool  # noqa: PLC0415
         except ImportError:
             raise SettingsError(f"{setting} needs the PostgreSQL driver: pip install 'oas-mcp[postgres]'") from None
         parts = urlsplit(url)

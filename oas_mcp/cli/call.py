@@ -8,8 +8,13 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any
 
+import anyio
+from mcp import Client
+
 from oas_mcp.cli import quiet_logs
 from oas_mcp.cli.options import add_settings_flags, connector, load_settings
+from oas_mcp.server import build_server
+from oas_mcp.server.errors import read_only_refusal
 
 if TYPE_CHECKING:
     from mcp_types import Tool
@@ -77,8 +82,6 @@ def json_object(text: str) -> dict[str, Any]:
 
 
 def _server(args: argparse.Namespace) -> Server:
-    from oas_mcp.server import build_server
-
     settings = load_settings(args)
     server = build_server(settings, connector(settings, args.sandbox))
     quiet_logs(settings)
@@ -86,16 +89,12 @@ def _server(args: argparse.Namespace) -> Server:
 
 
 def _tools(args: argparse.Namespace) -> int:
-    import anyio
-
     tools = anyio.run(list_tools, _server(args))
     print(tools_table(tools) if args.markdown else "\n".join(_one_line(tool) for tool in tools))
     return 0
 
 
 async def list_tools(server: Server) -> list[Tool]:
-    from mcp import Client
-
     async with Client(server) as client:
         return (await client.list_tools()).tools
 
@@ -129,16 +128,10 @@ def tools_table(tools: list[Tool]) -> str:
 
 
 def _call(args: argparse.Namespace) -> int:
-    import anyio
-
     return anyio.run(_call_tool, _server(args), args.tool, args.arguments)
 
 
 async def _call_tool(server: Server, name: str, arguments: dict[str, Any]) -> int:
-    from mcp import Client
-
-    from oas_mcp.server.errors import read_only_refusal
-
     async with Client(server) as client:
         names = [tool.name for tool in (await client.list_tools()).tools]
         if name in server.withheld:

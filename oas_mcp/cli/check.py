@@ -7,10 +7,12 @@ import argparse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import anyio
 from pydantic import SecretStr
 
 from oas_mcp.cli import quiet_logs
 from oas_mcp.cli.options import add_settings_flags, connector, load_settings
+from oas_mcp.client import AuthenticationError, Credentials, CredentialsError, OASError, PermissionDeniedError
 from oas_mcp.problems import NO_KEY, NOT_THE_API, Problem, failure_of
 from oas_mcp.settings import Settings, env_name
 from oas_mcp.untrusted import clean
@@ -18,7 +20,7 @@ from oas_mcp.untrusted import clean
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from oas_mcp.client import OASClient, OASError
+    from oas_mcp.client import OASClient
 
 PASS, FAIL, SKIP = "✓", "✗", "-"
 SHOWN_KEY_CHARACTERS = 4
@@ -61,8 +63,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _check(args: argparse.Namespace) -> int:
-    import anyio
-
     settings = load_settings(args)
     quiet_logs(settings)
     results = anyio.run(_run_checks, settings, connector(settings, args.sandbox))
@@ -129,8 +129,6 @@ async def run_checks(settings: Settings, oas: OASClient) -> list[Result]:
 
 
 async def _reachable(settings: Settings, oas: OASClient) -> Result:
-    from oas_mcp.client import AuthenticationError, Credentials, OASError, PermissionDeniedError
-
     where = f" (base URL from {settings.origin('base_url')})"
     try:
         async with oas.with_credentials(Credentials()) as anonymous:
@@ -145,8 +143,6 @@ async def _reachable(settings: Settings, oas: OASClient) -> Result:
 
 
 async def _api_key(settings: Settings, oas: OASClient) -> Result:
-    from oas_mcp.client import Credentials, OASError
-
     if settings.api_key is None:
         return Result(FAIL, "OAS_API_KEY is empty", NO_KEY)
     key = f"key {masked(settings.api_key.get_secret_value())} from {settings.origin('api_key')}"
@@ -159,8 +155,6 @@ async def _api_key(settings: Settings, oas: OASClient) -> Result:
 
 
 async def _login(settings: Settings, oas: OASClient) -> Result:
-    from oas_mcp.client import CredentialsError, OASError
-
     origins = ", ".join(f"{name} from {settings.origin(name)}" for name in ("username", "email", "password"))
     try:
         signed_in = await oas.login()
@@ -179,8 +173,6 @@ async def _login(settings: Settings, oas: OASClient) -> Result:
 
 
 async def _organisations(oas: OASClient) -> Result:
-    from oas_mcp.client import OASError
-
     try:
         listing = await oas.list_organisations(limit=1)
     except OASError as error:

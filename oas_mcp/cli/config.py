@@ -15,6 +15,7 @@ import shutil
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
@@ -457,8 +458,6 @@ def installed_from() -> str | None:
     """Where this oas-mcp was installed from, as ``uvx --from`` takes it: a VCS URL (with the revision asked for), an
     archive's URL, or a wheel, sdist or folder on this computer; None for a package index (PyPI), which says none
     (PEP 610's ``direct_url.json``)."""
-    from importlib.metadata import PackageNotFoundError, distribution
-
     try:
         recorded = distribution("oas-mcp").read_text("direct_url.json")
         found: dict[str, Any] = json.loads(recorded) if recorded else {}

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path
@@ -115,8 +116,6 @@ def _in_toml(chosen: Placement, path: Path, force: bool) -> str:
     it is, comments included; with ``force`` an entry of the same name that differs goes first (its tables). The
     result is parsed again, and must be the file's data with just this entry added or replaced; what was done, or
     InstallError."""
-    import tomllib
-
     target = _destination(path, project=chosen.scope == "project")
     original, text = _read_text(path, target)
     try:

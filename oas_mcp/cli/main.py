@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import gc
 import os
 import signal
 import sys
@@ -12,14 +11,18 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, cast
 
 from oas_mcp import __version__
+from oas_mcp.accounts import command as accounts
+from oas_mcp.cli import call, check, config, install
 from oas_mcp.cli.options import add_http_flags, add_settings_flags, connector, load_settings
+from oas_mcp.observability.logs import configure
+from oas_mcp.observability.telemetry import start
+from oas_mcp.server import build_server
 from oas_mcp.settings import LOG_LEVELS, SettingsError, check_combination
 
 if TYPE_CHECKING:
     from oas_mcp.observability.telemetry import Telemetry
 
-SERVING = ("serve", "sandbox")
-COMMANDS = (*SERVING, "check", "tools", "call", "config", "install", "accounts")
+COMMANDS = ("serve", "sandbox", "check", "tools", "call", "config", "install", "accounts")
 INTERRUPTED = "oas-mcp: stopped (Ctrl-C)"
 EXIT_INTERRUPTED = 130
 FLUSH_ON_STOP = 2.0
@@ -29,8 +32,7 @@ FLUSH_ON_STOP = 2.0
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _with_default_command(list(sys.argv[1:] if argv is None else argv))
     try:
-        # Serving (what an MCP client starts on every launch) neither builds nor imports the other commands.
-        args = _parser(others=arguments[0] not in SERVING).parse_args(arguments)
+        args = _parser().parse_args(arguments)
         run: Callable[[argparse.Namespace], int] = args.run
         code = run(args)
         sys.stdout.flush()  # so a reader that stopped early shows up here, not as an error at exit
@@ -72,8 +74,8 @@ class _CommandParser(argparse.ArgumentParser):
             self._intermixing = False
 
 
-def _parser(*, others: bool = True) -> argparse.ArgumentParser:
-    """The command line; ``others``: with the commands besides ``serve`` and ``sandbox``."""
+def _parser() -> argparse.ArgumentParser:
+    """The command line: ``serve`` (the default), ``sandbox`` and the other commands."""
     parser = argparse.ArgumentParser(prog="oas-mcp", description="An MCP server for the OAS API.")
     parser.add_argument("--version", action="version", version=f"oas-mcp {__version__}")
     commands = cast(
@@ -99,12 +101,6 @@ def _parser(*, others: bool = True) -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
     sandbox.add_argument("--log-level", type=str.upper, default="INFO", choices=LOG_LEVELS)
     sandbox.set_defaults(run=_sandbox)
-    if not others:
-        return parser
-
-    from oas_mcp.accounts import command as accounts
-    from oas_mcp.cli import call, check, config, install
-
     check.register(commands)
     call.register(commands)
     config.register(commands)
@@ -114,43 +110,19 @@ def _parser(*, others: bool = True) -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    gc.disable()  # start-up makes objects that live as long as the process: see _started()
-    try:
-        return _start_and_serve(args)
-    finally:
-        gc.enable()
-
-
-def _started() -> None:
-    """Start-up is over: collect garbage again, leaving out what start-up made (``gc.freeze``).
-
-    Start-up makes objects that live as long as the process (modules, classes, schemas, the server): collecting
-    among them found nothing and took about a tenth of start-up, and each later full collection would walk them
-    all again (tens of milliseconds in the middle of a tool call).
-    """
-    gc.freeze()
-    gc.enable()
-
-
-def _start_and_serve(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     check_combination(settings, "serve", insecure_no_auth=args.insecure_no_auth)
-    from oas_mcp.observability.logs import configure
-    from oas_mcp.observability.telemetry import start
-
     configure(settings.log_level, settings.log_format)
     telemetry = start()  # None unless OTEL_* variables ask for traces or metrics
     instrument = telemetry.instrument if telemetry is not None else None
     if settings.transport == "http":
-        from oas_mcp.hosting.run import serve
+        # Only over HTTP: hosting's OAuth loads pyjwt and cryptography, a twentieth of stdio's start-up.
+        from oas_mcp.hosting.run import serve  # noqa: PLC0415
 
-        _started()
         serve(
             settings, connector(settings, args.sandbox), insecure_no_auth=args.insecure_no_auth, instrument=instrument
         )
         return 0
-    from oas_mcp.server import build_server
-
     server = build_server(settings, connector(settings, args.sandbox))
     if instrument is not None:
         instrument(server)
@@ -163,7 +135,6 @@ def _start_and_serve(args: argparse.Namespace) -> int:
         )
     for stop in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop, functools.partial(_stop_at_once, telemetry))
-    _started()
     server.run()
     return 0
 
@@ -193,8 +164,7 @@ def _stop_now(signum: int, frame: object) -> None:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from oas_mcp.hosting.run import serve_sandbox
-    from oas_mcp.observability.logs import configure
+    from oas_mcp.hosting.run import serve_sandbox  # noqa: PLC0415 - only here, as serve's
 
     configure(args.log_level)
     serve_sandbox(args.host, args.port)

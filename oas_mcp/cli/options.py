@@ -1,6 +1,6 @@
 """What the commands share: the settings flags, the settings from parsed arguments, and the OAS client they describe.
 
-``oas_mcp.cli.main`` and ``oas_mcp.cli`` both import it; it imports neither.
+``oas_mcp.cli.main`` and each command import it; it imports none of them.
 """
 
 from __future__ import annotations
@@ -9,13 +9,14 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
+from oas_mcp.client import OASClient
+from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME, SANDBOX_URL, Sandbox
 from oas_mcp.settings import FLAGS, HTTP_SETTINGS, Settings, env_name, flag_name
 
 if TYPE_CHECKING:
     import httpx2
     from pydantic.fields import FieldInfo
 
-    from oas_mcp.client import OASClient
 
 EVERY_COMMAND = tuple(name for name in FLAGS if name not in HTTP_SETTINGS)
 """The settings whose flag every command that loads settings takes; the others' flags are ``serve``'s."""
@@ -75,8 +76,6 @@ def load_settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {name: getattr(args, name, None) for name in FLAGS}  # None: the flag was not given
     flag_names: dict[str, str] = {}
     if args.sandbox:
-        from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME, SANDBOX_URL
-
         sandbox = {
             "base_url": SANDBOX_URL,
             "api_key": DEMO_API_KEY,
@@ -91,8 +90,6 @@ def load_settings(args: argparse.Namespace) -> Settings:
 
 def make_client(settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> OASClient:
     """The OAS client the settings describe; ``transport`` replaces the network (the sandbox uses it)."""
-    from oas_mcp.client import OASClient
-
     return OASClient(
         settings.base_url,
         api_key=settings.api_key,
@@ -114,8 +111,6 @@ def connector(settings: Settings, sandbox: bool) -> Callable[[], OASClient]:
         return lambda: make_client(settings)
 
     def connect() -> OASClient:
-        from oas_mcp.sandbox import Sandbox
-
         return make_client(settings, Sandbox().transport())
 
     return connect

@@ -3,14 +3,10 @@
 async with OASClient(api_key="...") as oas:
     print(await oas.hello())
     listing = await oas.list_organisations(limit=50)
-
-The errors and argument types load with the package; the client and its models load on first use (PEP 562),
-so the MCP server starts without them and loads them with its first tool call.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING
-
+from oas_mcp.client._auth import Credentials, Token
+from oas_mcp.client._client import OASClient, Progress
 from oas_mcp.client._currencies import ISO_4217
 from oas_mcp.client._currencies import NAMES as CURRENCY_NAMES
 from oas_mcp.client._errors import (
@@ -33,44 +29,9 @@ from oas_mcp.client._errors import (
     UnexpectedResponseError,
 )
 from oas_mcp.client._fields import MAX_ORGANISATION_ID, CurrencyCode, ImageURL, OrganisationName
+from oas_mcp.client._models import CreatedOrganisation, NewOrganisation, Organisation, OrganisationList, Owner, User
+from oas_mcp.client._retry import RetryPolicy, budget
 from oas_mcp.client._routes import API_KEY_HEADER
-
-if TYPE_CHECKING:
-    from oas_mcp.client._auth import Credentials, Token
-    from oas_mcp.client._client import OASClient, Progress
-    from oas_mcp.client._models import (
-        CreatedOrganisation,
-        NewOrganisation,
-        Organisation,
-        OrganisationList,
-        Owner,
-        User,
-    )
-    from oas_mcp.client._retry import RetryPolicy, budget
-
-_ON_FIRST_USE = {
-    "Credentials": "_auth",
-    "Token": "_auth",
-    "OASClient": "_client",
-    "Progress": "_client",
-    "CreatedOrganisation": "_models",
-    "NewOrganisation": "_models",
-    "Organisation": "_models",
-    "OrganisationList": "_models",
-    "Owner": "_models",
-    "User": "_models",
-    "RetryPolicy": "_retry",
-    "budget": "_retry",
-}
-
-
-def __getattr__(name: str) -> object:
-    if name not in _ON_FIRST_USE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value: object = getattr(import_module(f"{__name__}.{_ON_FIRST_USE[name]}"), name)
-    globals()[name] = value
-    return value
-
 
 __all__ = [
     "API_KEY_HEADER",

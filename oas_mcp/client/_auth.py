@@ -95,7 +95,8 @@ class Token:
 
 def _jwt_expiry(token: str) -> datetime | None:
     """The ``exp`` claim, read without verifying (we are not the audience); None for opaque tokens."""
-    import jwt  # pyjwt comes with mcp; imported on first login only
+    # On the first sign-in: pyjwt loads cryptography, a twentieth of the server's start-up (bench/startup.py).
+    import jwt  # noqa: PLC0415
 
     try:
         claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})

@@ -1,5 +1,5 @@
 """The checked values a caller gives the client (names, currency codes, image URLs): also the MCP tools' argument
-types, so the server's start-up imports this module and not the client's models."""
+types."""
 
 from __future__ import annotations
 

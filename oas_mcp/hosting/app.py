@@ -8,12 +8,15 @@ key), and belong to the OAuth subject and, with per-request credentials, the key
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from starlette.middleware import Middleware
+from starlette.responses import JSONResponse
 
 from oas_mcp import __version__
+from oas_mcp.accounts.page import link_page
 from oas_mcp.hosting.middleware import (
     CanonicalRequests,
     KeyBoundSessions,
@@ -40,7 +43,6 @@ HEALTH_PATH = "/healthz"
 
 def http_app(server: Server, settings: Settings, policy: Policy, page: LinkPage | None = None) -> ASGIApp:
     """The Starlette app: MCP at ``settings.http_path``, ``GET /healthz``, and the link ``page``'s routes."""
-    from starlette.responses import JSONResponse
 
     @server.custom_route(HEALTH_PATH, methods=["GET"], include_in_schema=False)  # type: ignore[untyped-decorator]
     async def healthz(request: Request) -> Response:
@@ -83,9 +85,5 @@ def linked_accounts(
 ) -> tuple[Callable[[], OASClient], LinkPage]:
     """Linked accounts: the link page (with the MCP side it tells of links used), and ``connect`` made to give the
     one client the tools and the page share. Raises SettingsError (see :func:`oas_mcp.accounts.page.link_page`)."""
-    import functools
-
-    from oas_mcp.accounts.page import link_page
-
     shared = functools.cache(connect)
     return shared, link_page(settings, oauth.issuer, shared)

@@ -20,6 +20,7 @@ from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp_types import INVALID_REQUEST, ErrorData, JSONRPCError
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.datastructures import Headers
+from starlette.responses import Response
 
 from oas_mcp.hosting.policy import CLIENT_ID
 from oas_mcp.observability.logs import caller
@@ -251,8 +252,6 @@ class SessionsPerPrincipal:
 
     def _refuse(self, held: int, open_ids: set[str], manager: StreamableHTTPSessionManager) -> ASGIApp:
         """The 429 answer: what to do, and when a session of theirs idles out (when one will: none is in use)."""
-        from starlette.responses import Response
-
         transports = [open_sessions(manager)[session_id] for session_id in open_ids]
         idle_ends = [transport.idle_scope.deadline for transport in transports if transport.idle_scope is not None]
         soonest = min(idle_ends, default=math.inf)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from mcp.server.auth.provider import AccessToken
@@ -19,11 +19,9 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import SecretStr
 
+from oas_mcp.hosting.oauth import Introspection, ResourceServer
 from oas_mcp.redact import remember
 from oas_mcp.settings import Settings, check_combination, is_loopback
-
-if TYPE_CHECKING:
-    from oas_mcp.hosting.oauth import ResourceServer
 
 LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*")
 LOOPBACK_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")
@@ -96,7 +94,6 @@ def _resource_server(settings: Settings) -> ResourceServer | None:
     (with an issuer, they name the public URL)."""
     if settings.oauth_issuer is None or settings.public_url is None:
         return None
-    from oas_mcp.hosting.oauth import Introspection, ResourceServer
 
     client_id, secret = settings.oauth_client_id, settings.oauth_client_secret
     introspection = Introspection(client_id, secret) if client_id is not None and secret is not None else None

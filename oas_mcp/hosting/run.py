@@ -11,16 +11,20 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+import uvicorn
+from starlette.middleware.cors import CORSMiddleware
+
 from oas_mcp import __version__
 from oas_mcp.hosting.app import http_app, linked_accounts
 from oas_mcp.hosting.policy import Policy
+from oas_mcp.sandbox import Sandbox
+from oas_mcp.server import build_server
 from oas_mcp.settings import SettingsError, is_loopback
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
     from oas_mcp.client import OASClient
-    from oas_mcp.sandbox import Sandbox
     from oas_mcp.server.server import Server
     from oas_mcp.settings import Settings
 
@@ -43,8 +47,6 @@ def serve(
 ) -> None:
     """Serve MCP over Streamable HTTP until interrupted; ``instrument`` adds metrics to the server (see
     :mod:`oas_mcp.observability.telemetry`)."""
-    from oas_mcp.server import build_server
-
     policy = Policy.of(settings, insecure_no_auth=insecure_no_auth)
     page = None
     if policy.oauth is not None and settings.accounts_key_file is not None:
@@ -77,10 +79,6 @@ def serve(
 
 def serve_sandbox(host: str, port: int) -> None:
     """Serve the sandbox API over HTTP (for curl, Postman, and oas-mcp with OAS_BASE_URL) until interrupted."""
-    from starlette.middleware.cors import CORSMiddleware
-
-    from oas_mcp.sandbox import Sandbox
-
     sandbox = Sandbox()
     # Browser tools (Hoppscotch on the web) send a CORS preflight first; the demo data is no secret.
     app = CORSMiddleware(
@@ -116,8 +114,6 @@ def run(
     """Run ``app`` with uvicorn on ``host:port``; ``announce(url)`` once the port is bound. Logs go to stderr.
     X-Forwarded-For and X-Forwarded-Proto are believed from ``trusted_proxies`` only (uvicorn's default, and its
     FORWARDED_ALLOW_IPS variable, would believe them from any local process)."""
-    import uvicorn
-
     config = uvicorn.Config(
         app,
         host=host,

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from oas_mcp.observability.jsonlogs import JSONFormatter
 from oas_mcp.redact import MASK, RedactingFilter
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s%(caller)s: %(message)s"
@@ -33,8 +34,6 @@ def configure(level: str, log_format: str = "text") -> None:
     are made at any level, for MCP clients that ask for more: this handler's level keeps them off stderr.)"""
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
-        from oas_mcp.observability.jsonlogs import JSONFormatter
-
         handler.setFormatter(JSONFormatter())
     else:
         handler.setFormatter(TextFormatter(FORMAT))

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,15 +26,18 @@ from urllib.parse import unquote, urlsplit
 
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import Observation, get_meter
 from pydantic import ValidationError
 
 from oas_mcp import DURATION_BUCKETS, __version__
 from oas_mcp.redact import remember
 from oas_mcp.server._sdk import open_sessions, tool_input_schema
+from oas_mcp.settings import is_loopback
 
 if TYPE_CHECKING:
     from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
-    from opentelemetry.metrics import Histogram, Observation
+    from opentelemetry.metrics import Histogram
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import MetricReader
     from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -92,8 +97,6 @@ class Telemetry:
         """Send the spans and metrics still batched, taking at most ``seconds`` (a collector that does not answer
         holds the caller up no longer): whether all were sent in time. For a process that is to end without
         Python's exit hooks, which would send them."""
-        import threading
-
         sent: list[bool] = []
 
         def send() -> None:
@@ -129,10 +132,10 @@ def start(environ: Mapping[str, str] = os.environ) -> Telemetry | None:
 def install(span_processors: Sequence[SpanProcessor], metric_readers: Sequence[MetricReader]) -> Telemetry:
     """Make the SDK's tracer provider (with ``span_processors``) and meter provider (with ``metric_readers``) the
     process's own, each only when given some. OpenTelemetry allows this once per process."""
-    from opentelemetry import metrics, trace
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
-    from opentelemetry.sdk.trace import TracerProvider
+    # The otel extra: imported only when OTEL_* asks for telemetry (start() says when it is missing).
+    from opentelemetry.sdk.metrics import MeterProvider  # noqa: PLC0415
+    from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource  # noqa: PLC0415
+    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
 
     resource = Resource.create({SERVICE_VERSION: __version__})  # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES too
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
@@ -154,7 +157,6 @@ def install(span_processors: Sequence[SpanProcessor], metric_readers: Sequence[M
 def _exit_through_python_on_sigterm() -> None:
     """On SIGTERM, exit as on Ctrl-C, through Python, so that the providers' exit hooks send what they still hold
     (uvicorn hands a SIGTERM it caught to this handler once it has shut down). Only when nothing else handles it."""
-    import signal
 
     def leave(signum: int, _: object) -> None:
         raise SystemExit(128 + signum)
@@ -166,8 +168,9 @@ def _exit_through_python_on_sigterm() -> None:
 def _span_processor(name: str, environ: Mapping[str, str]) -> SpanProcessor | None:
     if not _offered("traces", name) or not _over_http("traces", environ):
         return None
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    # The otel extra, as in install().
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
 
     logger.info("exports traces over OTLP/HTTP to %s", _endpoint("traces", environ))
     return BatchSpanProcessor(OTLPSpanExporter())
@@ -180,8 +183,9 @@ def _metric_reader(name: str, environ: Mapping[str, str]) -> MetricReader | None
         return _prometheus(environ)
     if not _over_http("metrics", environ):
         return None
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    # The otel extra, as in install().
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # noqa: PLC0415
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader  # noqa: PLC0415
 
     logger.info("exports metrics over OTLP/HTTP to %s", _endpoint("metrics", environ))
     return PeriodicExportingMetricReader(OTLPMetricExporter())
@@ -189,10 +193,9 @@ def _metric_reader(name: str, environ: Mapping[str, str]) -> MetricReader | None
 
 def _prometheus(environ: Mapping[str, str]) -> MetricReader | None:
     """A reader that Prometheus scrapes at ``http://HOST:PORT/metrics``, on loopback only; None when it cannot be."""
-    from opentelemetry.exporter.prometheus import PrometheusMetricReader
-    from prometheus_client import start_http_server
-
-    from oas_mcp.settings import is_loopback
+    # The otel extra, as in install().
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader  # noqa: PLC0415
+    from prometheus_client import start_http_server  # noqa: PLC0415
 
     host = environ.get("OTEL_EXPORTER_PROMETHEUS_HOST", "").strip() or PROMETHEUS_HOST
     port_text = environ.get("OTEL_EXPORTER_PROMETHEUS_PORT", "").strip() or str(PROMETHEUS_PORT)
@@ -268,8 +271,6 @@ def _endpoint(signal: str, environ: Mapping[str, str]) -> str:
 def instrument(server: Server) -> None:
     """Record ``server``'s tool calls (by tool and outcome, with their durations), its open MCP sessions over HTTP,
     and how many per-request clients it keeps."""
-    from opentelemetry.metrics import get_meter
-
     meter = get_meter("oas_mcp", __version__)
     calls = ToolCalls(
         server,
@@ -296,8 +297,6 @@ def instrument(server: Server) -> None:
 
 
 def _observe(value: int | None) -> Iterable[Observation]:
-    from opentelemetry.metrics import Observation
-
     return [] if value is None else [Observation(value)]
 
 

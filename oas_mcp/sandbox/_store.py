@@ -104,7 +104,8 @@ class Store:
         return None
 
     def issue_tokens(self, user: User) -> dict[str, str]:
-        import jwt  # on first login only: pyjwt loads cryptography, too slow for start-up with --sandbox
+        # On the first sign-in: pyjwt loads cryptography, a twentieth of start-up (bench/startup.py).
+        import jwt  # noqa: PLC0415
 
         self.logins += 1
         now = time.time()
@@ -120,7 +121,7 @@ class Store:
         self._secret = secrets.token_hex(32)
 
     def by_access_token(self, token: str) -> User | None:
-        import jwt
+        import jwt  # noqa: PLC0415 - see issue_tokens
 
         try:  # exp checked below: PyJWT cuts it to whole seconds, and a token may live for less than one
             claims = jwt.decode(token, self._secret, algorithms=["HS256"], options={"verify_exp": False})

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 from mcp.server.mcpserver.exceptions import ToolError
 
+from oas_mcp.client import Credentials, OASClient
 from oas_mcp.settings import MAX_KEY_LENGTH, key_problem
 
 if TYPE_CHECKING:
     from oas_mcp.accounts import LinkedAccount, Subject
-    from oas_mcp.client import Credentials, OASClient  # loaded with the first tool call, not at start-up
 
 API_KEY_HEADER = "X-Api-Key"
 FROM_HEADER = f"the {API_KEY_HEADER} header your MCP client sends"
@@ -70,15 +70,12 @@ class Clients:
             raise ToolError(MISSING_KEY)
         if key_problem(key):
             raise ToolError(MALFORMED_KEY)
-        from oas_mcp.client import Credentials
 
         return self._cached(key_digest(key), lambda: Credentials.of(api_key=key))
 
     def for_account(self, subject: Subject, account: LinkedAccount) -> OASClient:
         """The client for the account ``subject`` linked: cached by a hash of whose it is and of all its
         credentials, so that linking another account (or the same with another key) gets a new client."""
-        from oas_mcp.client import Credentials
-
         return self._cached(
             _account_digest(subject, account),
             lambda: Credentials.of(account.api_key, account.username, account.email, account.password),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+
 from pydantic import ValidationError
 
 from oas_mcp.client import OASError
+from oas_mcp.problems import failure_of
 from oas_mcp.settings import env_name, flag_name
 from oas_mcp.untrusted import clean
 
@@ -14,8 +17,6 @@ MAX_MESSAGE = 480
 
 def describe(error: OASError, api_key: str = API_KEY_SETTING) -> str:
     """The message for an API client error, with what was retried; ``api_key`` names where the key came from."""
-    from oas_mcp.problems import failure_of  # the failure table: loaded with the first failure, not at start-up
-
     tried = f" Tried {error.attempts} times in {error.elapsed:.0f} s." if error.attempts > 1 else ""
     return clean(failure_of(error).text(error, api_key) + tried, MAX_MESSAGE)
 
@@ -36,8 +37,6 @@ def invalid_arguments(tool: str, error: ValidationError) -> str:
 
 def unknown_arguments(tool: str, unknown: list[str], accepted: list[str]) -> str:
     """The message for arguments the tool does not take: the first few, each with the closest accepted name."""
-    import difflib
-
     named = []
     for name in unknown[:3]:
         close = difflib.get_close_matches(name[:64], accepted, n=1)

@@ -29,7 +29,8 @@ from mcp_types import Tool as MCPTool
 from pydantic import AnyUrl, BaseModel, ValidationError
 
 from oas_mcp import __version__
-from oas_mcp.client import OASError
+from oas_mcp.accounts.mcp import add_unlink_tool
+from oas_mcp.client import OASError, budget
 from oas_mcp.server._sdk import add_request_handler, tool_input_schema
 from oas_mcp.server.client_log import ForwardLogs, install, set_level
 from oas_mcp.server.completions import completer
@@ -87,8 +88,6 @@ def build_server(
         server.api_key_source = FROM_HEADER
     add_read_tools(server, settings)  # hello, login, list_organisations
     if linked is not None:
-        from oas_mcp.accounts.mcp import add_unlink_tool
-
         server.api_key_source = LINKED_KEY
         add_unlink_tool(server, linked)  # unlink_account
     add_resources(server, settings)  # oas://session, oas://organisations, oas://organisations/{organisation_id}
@@ -140,8 +139,6 @@ class Server(MCPServer[Any]):
         self, uri: AnyUrl | str, context: Context[Any, Any] | None = None
     ) -> Iterable[ReadResourceContents] | InputRequiredResult:
         """As MCPServer's, all of it within one call budget, its failures one clean, capped line."""
-        from oas_mcp.client import budget
-
         token = reading.set(context)
         try:
             # Set here, not in an async generator (where it would not hold): it covers the whole read.

@@ -13,13 +13,12 @@ if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
 
     from oas_mcp.accounts.mcp import LinkedAccounts
-    from oas_mcp.client import OASClient  # loaded with the first tool call, not at start-up
+    from oas_mcp.client import OASClient
 
 
 class State:
-    """What the tools share: the OAS client, made by ``connect`` when a tool first needs it (so start-up
-    loads neither the client nor, with ``--sandbox``, the sandbox), and with per-request credentials or linked
-    accounts one client per user on its connection pool (see :class:`Clients`)."""
+    """What the tools share: the OAS client, made by ``connect`` when a tool first needs it, and with per-request
+    credentials or linked accounts one client per user on its connection pool (see :class:`Clients`)."""
 
     def __init__(
         self, connect: Callable[[], OASClient], *, per_request: bool, linked: LinkedAccounts | None = None

@@ -180,7 +180,8 @@ async def signed_in(deployed: Deployment, subject: str) -> AsyncIterator[Person]
 @pytest.fixture
 async def chromium(deployed: Deployment) -> AsyncIterator[playwright.Browser]:
     """Debian's Chromium, through Playwright (after ``deployed``, so skipped with it)."""
-    from playwright.async_api import async_playwright  # type: ignore[import-not-found, unused-ignore]
+    # Playwright is imported when a test runs, as TYPE_CHECKING above says.
+    from playwright.async_api import async_playwright  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
 
     executable = shutil.which("chromium")
     assert executable is not None, "chromium is missing; .ci/run installs Debian's chromium package"

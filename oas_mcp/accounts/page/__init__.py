@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import anyio
 from starlette.responses import RedirectResponse, Response
 
-from oas_mcp.accounts import AccountStore, Subject
+from oas_mcp.accounts import AccountStore, Subject, connect_store
 from oas_mcp.accounts.mcp import LinkedAccounts
 from oas_mcp.accounts.page.check import Checked, check, not_checkable
 from oas_mcp.accounts.page.cookie import Cookie
@@ -228,8 +228,6 @@ def link_page(settings: Settings, issuer: Issuer, shared: Callable[[], OASClient
     """The link page the settings ask for, its accounts database open and migrated (close it with the page's
     store), its issuer checked when it answers. Raises SettingsError when the client of the issuer is not set, the
     issuer has no authorization or token endpoint, or the database cannot be opened."""
-    from oas_mcp.accounts import connect_store
-
     client_id, secret = settings.oauth_client_id, settings.oauth_client_secret
     if client_id is None or secret is None:
         raise SettingsError(

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
 from oas_mcp.accounts import LinkedAccount
 from oas_mcp.accounts.page.texts import API_FAILED, KEY_REFUSED, LOGIN_INCOMPLETE, LOGIN_REFUSED, NOT_A_KEY
+from oas_mcp.client import AuthenticationError, Credentials, OASClient, OASError
+from oas_mcp.server.results import Greeting
 from oas_mcp.settings import key_problem
-
-if TYPE_CHECKING:
-    from oas_mcp.client import Credentials, OASClient
 
 logger = logging.getLogger("oas_mcp.accounts.page")
 
@@ -46,8 +44,6 @@ async def check(shared: OASClient, form: dict[str, str]) -> Checked:
     """The account the form's credentials are, once the OAS API accepts them (asked on ``shared``'s pool): the key
     with ``/helloworld``, then, when given, the username, email and password with ``login`` (as the same account).
     The form is one :func:`not_checkable` found nothing wrong with."""
-    from oas_mcp.client import AuthenticationError, Credentials, OASError
-
     key, username, email, password = _given(form)
     try:
         owner = _owner(await shared.with_credentials(Credentials.of(api_key=key)).hello())
@@ -83,8 +79,6 @@ async def _check_login(shared: OASClient, login: Credentials, owner: str) -> Che
     not, in one message for every refusal. Another account's are refused before the API is asked: the page must not
     tell anyone whether a password of someone else's is right. (The API tells a key's username, not its email: the
     email is checked once signed in.)"""
-    from oas_mcp.client import AuthenticationError, OASError
-
     if (login.username or "").casefold() != owner.casefold():
         return Checked(error=LOGIN_REFUSED, counts=True)
     try:
@@ -101,6 +95,4 @@ async def _check_login(shared: OASClient, login: Credentials, owner: str) -> Che
 
 def _owner(greeting: str) -> str | None:
     """Whom ``Hello world @username`` greets."""
-    from oas_mcp.server.results import Greeting
-
     return Greeting.of(greeting, "api_key").username
