@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
-from mcp_types import LoggingMessageNotificationParams
+from mcp_types import LoggingMessageNotificationParams, ResourceTemplateReference
 
+import oas_mcp.server.client_log
 from oas_mcp.redact import MASK
 from oas_mcp.sandbox import DEMO_API_KEY, DEMO_PASSWORD, Fault, Sandbox
 from oas_mcp.server.server import Server
@@ -22,7 +23,11 @@ from support import BASE_ENV, PYTHON, server_for, structured
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore:The logging capability is deprecated")]
 
 LOOP = "warning oas_mcp.client: pagination loop: the API's next link repeated after page 4; stopped there"
-RETRIED = Fault(match="GET /api/organisations/", status=503, body='{"detail": "Service Unavailable"}')
+
+
+def retried() -> Fault:
+    """A 503 for the next listing request, retried (a fault is used up once it has applied: a new one each time)."""
+    return Fault(match="GET /api/organisations/", status=503, body='{"detail": "Service Unavailable"}')
 
 
 class Pane:
@@ -51,7 +56,7 @@ async def test_the_server_declares_logging_and_completions(sandbox: Sandbox) -> 
 
 
 async def test_retries_and_the_listing_summary_reach_the_log_pane(sandbox: Sandbox) -> None:
-    sandbox.inject(RETRIED)
+    sandbox.inject(retried())
     async with watching(server_for(sandbox)) as (client, pane):
         structured(await client.call_tool("list_organisations", {}))
 
@@ -60,6 +65,43 @@ async def test_retries_and_the_listing_summary_reach_the_log_pane(sandbox: Sandb
     assert "HTTP 503: Service Unavailable" in retry
     assert "; retry 1 of 2 in " in retry
     assert summary.startswith("info oas_mcp.client: listed 5 organisations (of 5) from 3 pages")
+
+
+async def test_a_resource_read_logs_to_the_pane_too(sandbox: Sandbox) -> None:
+    sandbox.inject(retried())
+    async with watching(server_for(sandbox)) as (client, pane):
+        await client.read_resource("oas://organisations")
+
+    assert pane.lines[0].startswith("info oas_mcp.client: GET /api/organisations/ failed (")
+
+
+async def test_a_completion_logs_to_the_pane_too(sandbox: Sandbox) -> None:
+    template = ResourceTemplateReference(uri="oas://organisations/{organisation_id}")
+    async with watching(server_for(sandbox)) as (client, pane):
+        await client.complete(template, {"name": "organisation_id", "value": "1"})
+
+    assert pane.lines[0].startswith("info oas_mcp.client: listed 5 organisations (of 5) from 3 pages")
+
+
+async def test_only_requests_that_can_log_are_served_with_a_sender(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    senders: list[str] = []
+    deliver = oas_mcp.server.client_log._deliver
+
+    async def counted(request: Any, receive: Any) -> None:
+        senders.append(request.method)
+        await deliver(request, receive)
+
+    monkeypatch.setattr(oas_mcp.server.client_log, "_deliver", counted)
+    async with watching(server_for(sandbox)) as (client, _):
+        await client.send_ping()
+        await client.list_tools()
+        await client.list_resources()
+        await client.set_logging_level("info")
+        structured(await client.call_tool("hello", {}))
+
+    assert senders == ["tools/call"]
 
 
 async def test_set_level_filters_what_is_sent_from_then_on() -> None:
@@ -119,7 +161,7 @@ async def test_each_connection_has_its_own_level(sandbox: Sandbox) -> None:
 
 
 async def test_connections_on_the_2026_protocol_get_none(sandbox: Sandbox) -> None:
-    sandbox.inject(RETRIED)
+    sandbox.inject(retried())
     async with watching(server_for(sandbox), mode="auto", log_level="debug") as (client, pane):
         structured(await client.call_tool("list_organisations", {"limit": 2}))
 

@@ -6,7 +6,8 @@ Connections on 2026-07-28 or later, which deprecates protocol logging, get none.
 
 The client logs through the ``logging`` module only: :class:`ClientLogHandler` on the ``oas_mcp`` logger hands
 each record to the request it is logged in (found through a context variable that :class:`ForwardLogs`, a server
-middleware, sets for each request), and a task of that request sends it, before the request's response.
+middleware, sets for each request that can log: see :data:`LOGGING`), and a task of that request sends it, before the
+request's response.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ LEVELS: dict[LoggingLevel, int] = {
     "emergency": logging.CRITICAL + 10,
 }
 """Each MCP log level as a ``logging`` level."""
+LOGGING = frozenset({"tools/call", "resources/read", "completion/complete"})
+"""The requests whose handling runs oas-mcp's code that logs (API requests, sign-ins, listings, failures). The others
+(``initialize``, ``ping``, the lists, the prompt, ``logging/setLevel``) log nothing, and are served without a sender."""
 MAX_PENDING = 64
 """Log messages a request may have waiting to be sent; more are dropped (stderr still has them)."""
 _LEVEL_KEY = "oas_mcp.log_level"
@@ -107,7 +111,7 @@ class ForwardLogs:
         """The level before the client sets one: the server's log level."""
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        if ctx.request_id is None or is_version_at_least(ctx.protocol_version, _FIRST_UNLOGGED):
+        if ctx.method not in LOGGING or is_version_at_least(ctx.protocol_version, _FIRST_UNLOGGED):
             return await call_next(ctx)
         send, receive = anyio.create_memory_object_stream[LoggingMessageNotificationParams](MAX_PENDING)
         level = _connection_state(ctx).get(_LEVEL_KEY, self.default)
