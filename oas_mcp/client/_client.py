@@ -108,7 +108,7 @@ class OASClient:
     :class:`BudgetExhaustedError`: not within the call's budget), :class:`APIStatusError` (an error status:
     :class:`AuthenticationError` when the credentials are refused, :class:`PermissionDeniedError`,
     :class:`RateLimitError`, :class:`ServerError`, ...) and :class:`UnexpectedResponseError` (an answer unlike
-    the guide's; :class:`ResponseTooLargeError`: too big). Each method's ``Raises`` says what is its own.
+    the guide's; :class:`ResponseTooLargeError`: too big). Each method says what it raises of its own.
     """
 
     def __init__(
@@ -224,10 +224,9 @@ class OASClient:
         With an API key set, the key alone is sent (no session token, no sign-in on 401), so a wrong key fails
         even when signing in would work; without one, the session is checked (signing in first).
 
-        Raises:
-            AuthenticationError: the API key was refused; without one, signing in was, or there are no credentials.
-            UnexpectedResponseError: the answer is not a greeting (an HTML page, an empty body).
-            OASError: any other failure of a call (see the class).
+        Raises AuthenticationError when the API key was refused (without one, when signing in was, or there are no
+        credentials), UnexpectedResponseError when the answer is not a greeting (an HTML page, an empty body),
+        OASError on any other failure of a call (see the class).
         """
         with self._serving() as deadline:
             response = await self._send("GET", HELLO, deadline, session=self._credentials.api_key is None)
@@ -249,12 +248,10 @@ class OASClient:
         """``POST /api/auth/login/`` with the configured username, email and password; returns the new session
         (as :attr:`session` then does).
 
-        Raises:
-            CredentialsError: the username (or email) or the password is not set; nothing is sent.
-            AuthenticationError: the API refused them (HTTP 400 or 401; PermissionDeniedError on 403). For a
-                while (1 s, doubling up to a minute) the same error is raised again without asking the API.
-            UnexpectedResponseError: the answer holds no access token, or no user.
-            OASError: any other failure of a call (see the class).
+        Raises CredentialsError when the username (or email) or the password is not set (nothing is sent),
+        AuthenticationError when the API refused them (HTTP 400 or 401; PermissionDeniedError on 403: for a while,
+        1 s doubling up to a minute, the same error is raised again without asking the API), UnexpectedResponseError
+        when the answer holds no access token, or no user, OASError on any other failure of a call (see the class).
         """
         stale = self._token
         with self._serving() as deadline:
@@ -267,9 +264,8 @@ class OASClient:
 
         Not a call: it has no time budget of its own, only that of a :func:`budget` it is iterated in, if any.
 
-        Raises:
-            UnexpectedResponseError: a page is not a page of organisations with integer ids.
-            OASError: any other failure of a call (see the class), where the page that failed would come.
+        Raises UnexpectedResponseError when a page is not a page of organisations with integer ids, OASError on any
+        other failure of a call (see the class), where the page that failed would come.
         """
         pager = self._organisation_pager(enclosing_deadline(), concurrency=1)
         async with aclosing(pager.pages(ORGANISATIONS)) as pages:
@@ -293,9 +289,8 @@ class OASClient:
         ``progress`` is awaited after each page with the pages read, the pages in all (None when unknown) and the
         organisations kept so far.
 
-        Raises:
-            UnexpectedResponseError: a page is not a page of organisations with integer ids.
-            OASError: any other failure of a call (see the class). What ``progress`` raises ends the listing too.
+        Raises UnexpectedResponseError when a page is not a page of organisations with integer ids, OASError on any
+        other failure of a call (see the class). What ``progress`` raises ends the listing too.
         """
         started = time.perf_counter()
         keep = _matcher(name_contains, currency)
@@ -335,9 +330,8 @@ class OASClient:
         """The organisations named ``name``, trimmed and in any case: what :meth:`create_organisation` would
         duplicate. One listing (every page, filtered while flattening).
 
-        Raises:
-            UnexpectedResponseError: a page is not a page of organisations with integer ids.
-            OASError: any other failure of a call (see the class).
+        Raises UnexpectedResponseError when a page is not a page of organisations with integer ids, OASError on any
+        other failure of a call (see the class).
         """
         wanted = name.strip().casefold()
         listing = await self.list_organisations(name_contains=name)
@@ -362,11 +356,10 @@ class OASClient:
         listing decides: the matching organisation that was not there before is returned (``recovered_after`` says
         why), or OutcomeUnknownError is raised.
 
-        Raises:
-            pydantic.ValidationError: the arguments do not make a valid organisation; nothing is sent.
-            BadRequestError: the API refused it; ``field_errors`` says why, field by field.
-            OutcomeUnknownError: its reply was lost, and a listing afterwards shows no new match, or fails too.
-            OASError: any other failure of a call (see the class); the organisation was not created.
+        Raises pydantic.ValidationError when the arguments do not make a valid organisation (nothing is sent),
+        BadRequestError when the API refused it (``field_errors`` says why, field by field), OutcomeUnknownError
+        when its reply was lost and a listing afterwards shows no new match, or fails too, OASError on any other
+        failure of a call (see the class: the organisation was not created).
         """
         draft = NewOrganisation(name=name, base_currency=base_currency, currencies=currencies, image=image)
         with self._serving() as deadline:
@@ -381,12 +374,9 @@ class OASClient:
                 return await self._reconcile(draft, before, lost)
 
     async def activate_organisation(self, organisation_id: int) -> str:
-        """``POST /api/organisations/{id}/make_active/``; returns the API's confirmation message.
-
-        Raises:
-            NotFoundError: no organisation has that id (for these credentials).
-            OASError: any other failure of a call (see the class).
-        """
+        """``POST /api/organisations/{id}/make_active/``; returns the API's confirmation message. Raises
+        NotFoundError when no organisation has that id (for these credentials), OASError on any other failure of a
+        call (see the class)."""
         with self._serving() as deadline:
             response = await self._send("POST", ACTIVATE.format(id=int(organisation_id)), deadline)
             self._active = organisation_id
