@@ -259,7 +259,7 @@ class Settings(BaseSettings):
         description="File of the Fernet keys that encrypt linked accounts, one a line: the first encrypts, all "
         "decrypt. With OAuth, setting it turns linked accounts on (it then needs oauth_client_id and its secret).",
     )
-    _origins: dict[str, str] = PrivateAttr(default_factory=dict)
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("base_url")
     @classmethod
@@ -435,9 +435,9 @@ class Settings(BaseSettings):
         file itself (to tell where each value came from, and to read secret files), and gives the values that win."""
         return (init_settings,)
 
-    def origin(self, name: str) -> str:
+    def source(self, name: str) -> str:
         """Where setting ``name`` came from: its flag, ``OAS_<NAME>``, ``<name> in FILE``, or ``default``."""
-        return self._origins.get(name, "default")
+        return self._sources.get(name, "default")
 
     @classmethod
     def load(
@@ -451,14 +451,14 @@ class Settings(BaseSettings):
         path = config_file or os.environ.get(env_name("config")) or None
         file_values = _read_toml(Path(path)) if path else {}
         flags = {key: value for key, value in overrides.items() if value is not None}
-        origins = _Origins(flags, flag_names or {}, EnvSettingsSource(cls)(), file_values, path)
-        origins.read_secret_files()
-        winning = {name: value for values in reversed(origins.layers) for name, value in values.items()}
+        sources = _Sources(flags, flag_names or {}, EnvSettingsSource(cls)(), file_values, path)
+        sources.read_secret_files()
+        winning = {name: value for values in reversed(sources.layers) for name, value in values.items()}
         try:
             settings = cls(**winning)
         except ValidationError as exc:
-            raise SettingsError(_describe(exc, origins)) from None
-        settings._origins = {name: found for name in cls.model_fields if (found := origins.of(name))}
+            raise SettingsError(_describe(exc, sources)) from None
+        settings._sources = {name: found for name in cls.model_fields if (found := sources.where(name))}
         return settings
 
 
@@ -558,7 +558,7 @@ def check_combination(settings: Settings, use: Use, *, insecure_no_auth: bool = 
     if use == "accounts":
         if settings.database_url is not None and settings.accounts_path is not None:
             raise SettingsError(
-                f"set {settings.origin('database_url')} or {settings.origin('accounts_path')}, not both"
+                f"set {settings.source('database_url')} or {settings.source('accounts_path')}, not both"
             )
         return
     if settings.transport != "http":
@@ -622,7 +622,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class _Origins:
+class _Sources:
     """Which source gave each setting: a flag, the environment, or the file (None: the default); and the secrets
     read from the files their ``_file`` settings name."""
 
@@ -638,10 +638,11 @@ class _Origins:
         """The values of each source, the one that wins first."""
         return self.flags, self.env_values, self.file_values
 
-    def of(self, name: str) -> str | None:
+    def where(self, name: str) -> str | None:
+        """Where setting ``name`` was given, as messages name it (see :meth:`Settings.source`); None: nowhere."""
         if name in self.files:
             file_setting, secret_file = self.files[name]
-            return f"{secret_file} via {self.of(file_setting)}"
+            return f"{secret_file} via {self.where(file_setting)}"
         if name in self.flags:
             return self.flag_names.get(name) or flag_name(name)
         if name in self.env_values:
@@ -659,9 +660,9 @@ class _Origins:
             if source is None or secret in self.flags or not isinstance(source[file_setting], str | os.PathLike):
                 continue  # not set, overridden by a flag, or not a path (which validating it will say)
             if any(_given(values.get(secret)) for values in self.layers):
-                raise SettingsError(f"set {self.of(secret)} or {self.of(file_setting)}, not both")
+                raise SettingsError(f"set {self.where(secret)} or {self.where(file_setting)}, not both")
             secret_file = Path(source[file_setting]).expanduser()
-            source[secret] = _read_secret(secret_file, self.of(file_setting))
+            source[secret] = _read_secret(secret_file, self.where(file_setting))
             self.files[secret] = (file_setting, secret_file)
 
 
@@ -676,11 +677,11 @@ def _unreadable(exc: OSError | ValueError) -> str:
     return exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
 
 
-def _read_secret(path: Path, origin: object) -> str:
+def _read_secret(path: Path, source: object) -> str:
     """The text of a secret's file, without its surrounding blanks; raises SettingsError."""
-    text = read_secret_file(path, f"{path} ({origin})").strip()
+    text = read_secret_file(path, f"{path} ({source})").strip()
     if not text:
-        raise SettingsError(f"{path} ({origin}) is empty")
+        raise SettingsError(f"{path} ({source}) is empty")
     return text
 
 
@@ -737,13 +738,12 @@ def file_kind(mode: int) -> str:
     return next((kind for test, kind in kinds.items() if test(mode)), "not a regular file")
 
 
-def _describe(exc: ValidationError, origins: _Origins) -> str:
+def _describe(exc: ValidationError, sources: _Sources) -> str:
     """One line naming the first bad setting, where it came from, and what is wrong (never its value)."""
     error = exc.errors()[0]
     name = str(error["loc"][0]) if error["loc"] else "settings"
     message = str(error["msg"]).removeprefix("Value error, ")
-    if name in origins.files:
-        file_setting, secret_file = origins.files[name]
-        return f"invalid setting {origins.of(file_setting)}: the value in {secret_file} {message}"
-    origin = origins.of(name) or env_name(name)
-    return f"invalid setting {origin}: {message}"
+    if name in sources.files:
+        file_setting, secret_file = sources.files[name]
+        return f"invalid setting {sources.where(file_setting)}: the value in {secret_file} {message}"
+    return f"invalid setting {sources.where(name) or env_name(name)}: {message}"

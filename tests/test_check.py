@@ -1,4 +1,4 @@
-"""``oas-mcp check``: the settings with their origins, four checks, the right ✗ line and fix, no secret shown."""
+"""``oas-mcp check``: the settings with their sources, four checks, the right ✗ line and fix, no secret shown."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Secrets from files (``OAS_API_KEY_FILE``, ``OAS_PASSWORD_FILE``, ``OAS_MCP_TOKEN_FILE``): read as settings load,
-checked and masked as the variable would be, refused beside the variable, and named as the origin by ``check``."""
+checked and masked as the variable would be, refused beside the variable, and named as the source by ``check``."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def test_the_secret_is_read_from_its_file_without_the_newline(
     settings = Settings.load()
 
     assert getattr(settings, secret).get_secret_value() == GOOD[secret]
-    assert settings.origin(secret) == f"{path} via {env_name(SECRET_FILES[secret])}"
+    assert settings.source(secret) == f"{path} via {env_name(SECRET_FILES[secret])}"
     assert GOOD[secret] not in repr(settings)
 
 
@@ -214,7 +214,7 @@ def test_a_flag_beats_the_file_which_is_then_not_read(tmp_path: Path, monkeypatc
 
     settings = Settings.load(None, {"api_key": "--sandbox"}, api_key=DEMO_API_KEY)
 
-    assert settings.origin("api_key") == "--sandbox"
+    assert settings.source("api_key") == "--sandbox"
 
 
 async def test_a_key_from_a_file_is_masked_where_the_api_echoes_it(

@@ -299,11 +299,11 @@ def test_each_setting_knows_where_it_came_from(tmp_path: Path, monkeypatch: pyte
 
     settings = Settings.load(path, {"base_url": "--sandbox"}, read_only=True, base_url="http://x.test")
 
-    assert settings.origin("read_only") == "--read-only"
-    assert settings.origin("base_url") == "--sandbox"
-    assert settings.origin("timeout") == "OAS_TIMEOUT"
-    assert settings.origin("username") == f"username in {path}"
-    assert settings.origin("list_limit") == "default"
+    assert settings.source("read_only") == "--read-only"
+    assert settings.source("base_url") == "--sandbox"
+    assert settings.source("timeout") == "OAS_TIMEOUT"
+    assert settings.source("username") == f"username in {path}"
+    assert settings.source("list_limit") == "default"
 
 
 @pytest.mark.parametrize("variable", ["OAS_API_KEY", "OAS_USERNAME", "OAS_EMAIL", "OAS_PASSWORD"])
@@ -344,7 +344,7 @@ def test_each_flag_serve_lists_sets_its_setting_and_is_named_as_its_origin(
     settings = load_settings(_parser().parse_args(["serve", flag_name(name), *values]))
 
     assert flag_name(name) in capsys.readouterr().out.split()
-    assert (getattr(settings, name), settings.origin(name)) == (expected, flag_name(name))
+    assert (getattr(settings, name), settings.source(name)) == (expected, flag_name(name))
 
 
 @pytest.mark.parametrize("variable", ["OAS_API_KEY", "OAS_USERNAME", "OAS_EMAIL", "OAS_PASSWORD"])

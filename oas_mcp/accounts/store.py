@@ -435,8 +435,8 @@ def connect_store(settings: Settings) -> AccountStore:
     """
 
     def setting(name: str) -> str:
-        origin = settings.origin(name)
-        return env_name(name) if origin == "default" else origin
+        source = settings.source(name)
+        return env_name(name) if source == "default" else source
 
     keys = read_keys(settings.accounts_key_file, setting("accounts_key_file"))
     check_combination(settings, "accounts")

@@ -9,4 +9,4 @@ from oas_mcp.settings import Settings
 
 def quiet_logs(settings: Settings) -> None:
     """Logs to stderr at WARNING, so stdout stays clean, unless a log level was set on purpose."""
-    configure(settings.log_level if settings.origin("log_level") != "default" else "WARNING", settings.log_format)
+    configure(settings.log_level if settings.source("log_level") != "default" else "WARNING", settings.log_format)

@@ -90,7 +90,7 @@ def settings_table(settings: Settings) -> str:
 def setting_rows(settings: Settings, names: tuple[str, ...], *, indent: int) -> list[str]:
     """A line for each of the settings ``names``: its effective value (secrets masked) and where it came from."""
     width = max(map(len, names))
-    return [f"{' ' * indent}{name:<{width}} {_shown(settings, name):<36} {settings.origin(name)}" for name in names]
+    return [f"{' ' * indent}{name:<{width}} {_shown(settings, name):<36} {settings.source(name)}" for name in names]
 
 
 def _shown(settings: Settings, name: str) -> str:
@@ -129,7 +129,7 @@ async def run_checks(settings: Settings, oas: OASClient) -> list[Result]:
 
 
 async def _reachable(settings: Settings, oas: OASClient) -> Result:
-    where = f" (base URL from {settings.origin('base_url')})"
+    where = f" (base URL from {settings.source('base_url')})"
     try:
         async with oas.with_credentials(Credentials()) as anonymous:
             answer = await anonymous.hello()
@@ -145,7 +145,7 @@ async def _reachable(settings: Settings, oas: OASClient) -> Result:
 async def _api_key(settings: Settings, oas: OASClient) -> Result:
     if settings.api_key is None:
         return Result(FAIL, "OAS_API_KEY is empty", NO_KEY)
-    key = f"key {masked(settings.api_key.get_secret_value())} from {settings.origin('api_key')}"
+    key = f"key {masked(settings.api_key.get_secret_value())} from {settings.source('api_key')}"
     try:
         async with oas.with_credentials(Credentials.of(api_key=settings.api_key)) as keyed:
             greeting = await keyed.hello()
@@ -155,13 +155,13 @@ async def _api_key(settings: Settings, oas: OASClient) -> Result:
 
 
 async def _login(settings: Settings, oas: OASClient) -> Result:
-    origins = ", ".join(f"{name} from {settings.origin(name)}" for name in ("username", "email", "password"))
+    sources = ", ".join(f"{name} from {settings.source(name)}" for name in ("username", "email", "password"))
     try:
         signed_in = await oas.login()
     except CredentialsError as error:
         return Result(FAIL, f"{', '.join(map(env_name, error.missing))} not set", failure_of(error).problem)
     except OASError as error:
-        return _failed(error, f" ({origins})")
+        return _failed(error, f" ({sources})")
     who = " ".join(
         filter(None, (signed_in.user.username, f"({signed_in.user.email})" if signed_in.user.email else None))
     )

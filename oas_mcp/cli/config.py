@@ -516,10 +516,10 @@ def _environment(args: argparse.Namespace, settings: Settings, scope: Scope) -> 
     for name in Settings.model_fields:
         if name in HTTP_SETTINGS:  # the client starts the server on stdio
             continue
-        origin, value = settings.origin(name), getattr(settings, name)
-        if name in CREDENTIALS and not args.sandbox and (scope == "project" or origin == "default"):
+        source, value = settings.source(name), getattr(settings, name)
+        if name in CREDENTIALS and not args.sandbox and (scope == "project" or source == "default"):
             env[name] = None
-        elif origin == env_name(name) and not (scope == "project" and name in SECRET_FILES.values()):
+        elif source == env_name(name) and not (scope == "project" and name in SECRET_FILES.values()):
             env[name] = None if is_secret(name) else _text(value)
     return env
 
