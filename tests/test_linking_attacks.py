@@ -40,7 +40,7 @@ from oas_mcp.accounts.store import MAX_FAILED_CHECKS, MAX_SUBJECT_CHECKS
 from oas_mcp.cli.options import make_client
 from oas_mcp.client import OASClient
 from oas_mcp.client._routes import LOGIN
-from oas_mcp.hosting.oauth import Introspection, Issuer
+from oas_mcp.hosting.oauth import Issuer, OAuthClient
 from oas_mcp.redact import MASK
 from oas_mcp.sandbox import (
     DEMO2_EMAIL,
@@ -593,7 +593,7 @@ async def test_when_the_accounts_database_fails_the_page_says_so_and_no_more(
     async with open_store(Settings.load()) as store:
         with sqlite3.connect(tmp_path / "accounts.sqlite3") as database:
             database.execute("DROP TABLE oas_mcp_links")
-        client = Introspection("oas-mcp", SecretStr("secret"))
+        client = OAuthClient("oas-mcp", SecretStr("secret"))
         page = LinkPage(store, Issuer(ISSUER), client, "https://mcp.example.com", lambda: make_client(Settings.load()))
         app = Starlette(routes=[Route(path, handler, methods=[method]) for path, method, handler in page.routes()])
         async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app), base_url="https://mcp.example.com") as http:

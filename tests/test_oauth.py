@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from mcp.server.auth.provider import AccessToken
 from pydantic import SecretStr
 
-from oas_mcp.hosting.oauth import Introspection, Issuer, IssuerError, Verifier
+from oas_mcp.hosting.oauth import Issuer, IssuerError, OAuthClient, Verifier
 from oas_mcp.hosting.oauth.issuer import KEYS_MAX_AGE, REFETCH_COOLDOWN, discovery_urls
 from oas_mcp.hosting.oauth.verifier import (
     ACTIVE_FOR,
@@ -329,7 +329,7 @@ async def test_until_the_issuer_is_reached_every_token_is_refused(
 
 @pytest.fixture
 async def introspecting(fake: FakeIssuer, clock: Clock) -> Verifier:
-    issuer = issuer_for(fake, clock, introspection=Introspection(INTROSPECTOR[0], SecretStr(INTROSPECTOR[1])))
+    issuer = issuer_for(fake, clock, client=OAuthClient(INTROSPECTOR[0], SecretStr(INTROSPECTOR[1])))
     await issuer.discover()
     return Verifier(issuer, RESOURCE, clock=clock)
 

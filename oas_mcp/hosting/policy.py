@@ -19,7 +19,7 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import SecretStr
 
-from oas_mcp.hosting.oauth import Introspection, ResourceServer
+from oas_mcp.hosting.oauth import OAuthClient, ResourceServer
 from oas_mcp.redact import remember
 from oas_mcp.settings import Settings, check_combination, is_loopback
 
@@ -96,10 +96,10 @@ def _resource_server(settings: Settings) -> ResourceServer | None:
         return None
 
     client_id, secret = settings.oauth_client_id, settings.oauth_client_secret
-    introspection = Introspection(client_id, secret) if client_id is not None and secret is not None else None
+    client = OAuthClient(client_id, secret) if client_id is not None and secret is not None else None
     if secret is not None:
         remember(secret.get_secret_value())
-    return ResourceServer.of(settings.oauth_issuer, settings.public_url, settings.oauth_scopes, introspection)
+    return ResourceServer.of(settings.oauth_issuer, settings.public_url, settings.oauth_scopes, client)
 
 
 def public_host(url: str) -> str:

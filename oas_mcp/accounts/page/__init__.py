@@ -50,7 +50,7 @@ from oas_mcp.accounts.page.texts import (
     unlinked_account,
 )
 from oas_mcp.accounts.store import MAX_FAILED_CHECKS, MAX_SUBJECT_CHECKS, Attempt
-from oas_mcp.hosting.oauth import Introspection, Issuer
+from oas_mcp.hosting.oauth import Issuer, OAuthClient
 from oas_mcp.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ class LinkPage:
         self,
         store: AccountStore,
         issuer: Issuer,
-        client: Introspection,
+        client: OAuthClient,
         origin: str,
         shared: Callable[[], OASClient],
     ) -> None:
@@ -237,4 +237,4 @@ def link_page(settings: Settings, issuer: Issuer, shared: Callable[[], OASClient
         )
     anyio.run(require_endpoints, Issuer(issuer.url))
     store = connect_store(settings)
-    return LinkPage(store, issuer, Introspection(client_id, secret), origin_of(settings.public_url or ""), shared)
+    return LinkPage(store, issuer, OAuthClient(client_id, secret), origin_of(settings.public_url or ""), shared)

@@ -31,7 +31,7 @@ from oas_mcp.accounts.page.texts import (
     SIGN_IN_REFUSED,
     SIGNED_OUT,
 )
-from oas_mcp.hosting.oauth import Introspection, Issuer, IssuerError, Refused, id_token_claims, redeem
+from oas_mcp.hosting.oauth import Issuer, IssuerError, OAuthClient, Refused, id_token_claims, redeem
 from oas_mcp.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ class SignIn:
     """Signing people in at ``issuer`` as its ``client``, the issuer sending them back to ``redirect_uri``; what a
     sign-in started is kept in ``cookie``, at the stage ``sign-in``."""
 
-    def __init__(self, issuer: Issuer, client: Introspection, redirect_uri: str, cookie: Cookie) -> None:
+    def __init__(self, issuer: Issuer, client: OAuthClient, redirect_uri: str, cookie: Cookie) -> None:
         self.issuer = issuer
         self.client = client
         self.redirect_uri = redirect_uri
@@ -59,8 +59,8 @@ class SignIn:
         endpoint = self.issuer.endpoint("authorization_endpoint")
         if endpoint is None:
             raise PageRefusal(503, "Try again soon", NO_AUTHORIZATION)
-        verifier, state, nonce = (secrets.token_urlsafe(32) for _ in range(3))
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        code_verifier, state, nonce = (secrets.token_urlsafe(32) for _ in range(3))
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(code_verifier.encode()).digest()).rstrip(b"=").decode()
         query = urlencode(
             {
                 "response_type": "code",
@@ -75,7 +75,7 @@ class SignIn:
             }
         )
         response = RedirectResponse(f"{endpoint}{'&' if '?' in endpoint else '?'}{query}", 302, headers=HEADERS)
-        self.cookie.set(response, "sign-in", link=token, state=state, nonce=nonce, verifier=verifier)
+        self.cookie.set(response, "sign-in", link=token, state=state, nonce=nonce, verifier=code_verifier)
         return response
 
     async def finish(self, request: Request) -> tuple[str, Subject]:

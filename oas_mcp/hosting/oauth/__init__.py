@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from mcp.server.auth.settings import AuthSettings
 
 from oas_mcp.hosting.oauth.client import id_token_claims, redeem
-from oas_mcp.hosting.oauth.issuer import Introspection, Issuer, IssuerError, Refused
+from oas_mcp.hosting.oauth.issuer import Issuer, IssuerError, OAuthClient, Refused
 from oas_mcp.hosting.oauth.verifier import Verifier
 
 
@@ -34,9 +34,9 @@ class ResourceServer:
 
     @classmethod
     def of(
-        cls, issuer_url: str, public_url: str, scopes: list[str], introspection: Introspection | None = None
+        cls, issuer_url: str, public_url: str, scopes: list[str], client: OAuthClient | None = None
     ) -> ResourceServer:
-        issuer = Issuer(issuer_url, introspection=introspection)
+        issuer = Issuer(issuer_url, client=client)
         auth = AuthSettings.model_validate(
             {
                 "issuer_url": issuer_url,  # as given: an issuer is compared exactly, a slash more or less counts
@@ -49,9 +49,9 @@ class ResourceServer:
 
 
 __all__ = [
-    "Introspection",
     "Issuer",
     "IssuerError",
+    "OAuthClient",
     "Refused",
     "ResourceServer",
     "Verifier",

@@ -9,11 +9,13 @@ from typing import Any
 
 import httpx2
 
-from oas_mcp.hosting.oauth.issuer import Introspection, Issuer, IssuerError, Refused
+from oas_mcp.hosting.oauth.issuer import Issuer, IssuerError, OAuthClient, Refused
 from oas_mcp.hosting.oauth.verifier import verified
 
 
-async def redeem(issuer: Issuer, code: str, redirect_uri: str, verifier: str, client: Introspection) -> dict[str, Any]:
+async def redeem(
+    issuer: Issuer, code: str, redirect_uri: str, code_verifier: str, client: OAuthClient
+) -> dict[str, Any]:
     """``issuer``'s answer to an authorization code (RFC 6749 4.1.3, with PKCE's ``code_verifier``), redeemed
     as ``client``: tokens, an OpenID Connect ``id_token`` among them. Raises IssuerError."""
     endpoint = issuer.endpoint("token_endpoint")
@@ -23,7 +25,7 @@ async def redeem(issuer: Issuer, code: str, redirect_uri: str, verifier: str, cl
         "grant_type": "authorization_code",
         "code": code,
         "redirect_uri": redirect_uri,
-        "code_verifier": verifier,
+        "code_verifier": code_verifier,
     }
     return await issuer.fetch(
         endpoint, form=form, auth=httpx2.BasicAuth(client.client_id, client.secret.get_secret_value())

@@ -55,9 +55,9 @@ def discovery_urls(issuer: str) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
-class Introspection:
-    """This server's client at the issuer (client_secret_basic): for RFC 7662 introspection, and for signing people
-    in on the link page (see ``oas_mcp.accounts.page``)."""
+class OAuthClient:
+    """This server as a client of the issuer: its client ID and secret (client_secret_basic), for RFC 7662
+    introspection and for signing people in on the link page (see ``oas_mcp.accounts.page``)."""
 
     client_id: str
     secret: SecretStr
@@ -74,13 +74,13 @@ class Issuer:
         self,
         url: str,
         *,
-        introspection: Introspection | None = None,
+        client: OAuthClient | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
         deadline: float = FETCH_DEADLINE,
     ) -> None:
         self.url = url
-        self.introspection = introspection
+        self.client = client
         self.metadata: dict[str, Any] | None = None
         self._transport = transport
         self._clock = clock
@@ -107,7 +107,7 @@ class Issuer:
                     f"the metadata at {url} is for issuer {metadata.get('issuer')!r}, not {self.url!r}: "
                     "OAS_OAUTH_ISSUER must be the issuer exactly as it names itself"
                 )
-            if not isinstance(metadata.get("jwks_uri"), str) and self.introspection is None:
+            if not isinstance(metadata.get("jwks_uri"), str) and self.client is None:
                 raise IssuerError(f"the metadata at {url} has no jwks_uri, so no token could be checked")
             self.metadata = metadata
             if isinstance(metadata.get("jwks_uri"), str):
@@ -187,11 +187,11 @@ class Issuer:
         verifier's :class:`~oas_mcp.hosting.oauth.verifier.Introspections` keeps the answers). Raises Refused when it
         cannot be asked (nothing is sent), IssuerError when asking failed."""
         endpoint = (self.metadata or {}).get("introspection_endpoint")
-        if self.introspection is None:
+        if self.client is None:
             raise Refused("it is not a JWT, and introspection needs OAS_OAUTH_CLIENT_ID and OAS_OAUTH_CLIENT_SECRET")
         if not isinstance(endpoint, str):
             raise Refused(f"it is not a JWT, and the issuer {self.url} publishes no introspection_endpoint")
-        auth = httpx2.BasicAuth(self.introspection.client_id, self.introspection.secret.get_secret_value())
+        auth = httpx2.BasicAuth(self.client.client_id, self.client.secret.get_secret_value())
         form = {"token": token, "token_type_hint": "access_token"}
         return await self.fetch(endpoint, form=form, auth=auth)
 
