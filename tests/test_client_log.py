@@ -83,6 +83,7 @@ async def test_a_completion_logs_to_the_pane_too(sandbox: Sandbox) -> None:
     assert pane.lines[0].startswith("info oas_mcp.client: listed 5 organisations (of 5) from 3 pages")
 
 
+@pytest.mark.filterwarnings("ignore:ping is removed")  # a legacy connection, as the others here
 async def test_only_requests_that_can_log_are_served_with_a_sender(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
