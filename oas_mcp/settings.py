@@ -35,6 +35,8 @@ MIN_TOKEN_LENGTH = 16
 MIN_TOKEN_VARIETY = 8  # different characters, and different steps between neighbours, a client token needs
 MAX_SECRET_FILE_BYTES = 64 * 1024
 """The largest secret file read: a secret, or a few keys, is far smaller (``/dev/zero`` is not read forever)."""
+MAX_CONFIG_FILE_BYTES = 1024 * 1024
+"""The largest config file read."""
 MAKE_TOKEN = "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 MAX_KEY_LENGTH = 512
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -607,19 +609,24 @@ def _check_oauth(settings: Settings, *, insecure_no_auth: bool) -> None:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    """The settings in the config file ``path``, read as a secret's file is (it may hold secrets): a regular file
+    after symlinks, of at most :data:`MAX_CONFIG_FILE_BYTES`, named in a warning once when it holds a secret and
+    others can read it. Raises SettingsError."""
     import tomllib  # only when a file is given: start-up stays lean without one
 
     try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"cannot read config file {path}: {_unreadable(exc)}") from None
+        raw, mode = _file_bytes(path, MAX_CONFIG_FILE_BYTES, "config file")
+        data = tomllib.loads(raw.decode())
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"cannot read config file {path}: {_unreadable(exc)}") from None
     unknown = sorted(set(data) - set(Settings.model_fields))
     if unknown:
         known = ", ".join(Settings.model_fields)
         raise SettingsError(f"config file {path}: unknown setting {unknown[0]!r}; known settings are {known}")
+    if held := [name for name in data if is_secret(name)]:
+        _warn_if_others_read(f"config file {path}, which holds {', '.join(held)},", path, mode)
     return data
 
 
@@ -692,18 +699,25 @@ def read_secret_file(path: Path, where: str) -> str:
     lead to must be a regular file of at most :data:`MAX_SECRET_FILE_BYTES`; a file that others than its owner can
     read is named in a warning, once. Raises SettingsError, never quoting the file."""
     try:
-        data, mode = _secret_bytes(path)
+        data, mode = _file_bytes(path, MAX_SECRET_FILE_BYTES)
         text = data.decode()
     except (OSError, ValueError) as exc:
         raise SettingsError(f"cannot read {where}: {_unreadable(exc)}") from None
-    if os.name == "posix" and mode & (stat.S_IRGRP | stat.S_IROTH) and where not in _LOOSE_FILES_TOLD:
-        _LOOSE_FILES_TOLD.add(where)
-        logger.warning("%s can be read by others than its owner (mode %04o): chmod 600 %s", where, mode & 0o777, path)
+    _warn_if_others_read(where, path, mode)
     return text
 
 
-def _secret_bytes(path: Path) -> tuple[bytes, int]:
-    """The bytes in ``path`` and its mode; raises OSError, or ValueError saying why it holds no secret."""
+def _warn_if_others_read(where: str, path: Path, mode: int) -> None:
+    """Name ``where`` (the file ``path``, holding a secret) in a warning, once, when others than its owner can read
+    it."""
+    if os.name == "posix" and mode & (stat.S_IRGRP | stat.S_IROTH) and where not in _LOOSE_FILES_TOLD:
+        _LOOSE_FILES_TOLD.add(where)
+        logger.warning("%s can be read by others than its owner (mode %04o): chmod 600 %s", where, mode & 0o777, path)
+
+
+def _file_bytes(path: Path, most: int, kind: str = "secret") -> tuple[bytes, int]:
+    """The bytes in ``path`` (at most ``most``, which no ``kind`` is larger than) and its mode; raises OSError, or
+    ValueError saying why it cannot be read."""
 
     def check(mode: int) -> int:
         if not stat.S_ISREG(mode):
@@ -715,9 +729,9 @@ def _secret_bytes(path: Path) -> tuple[bytes, int]:
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     with open(os.open(path, flags), "rb") as file:
         mode = check(os.fstat(file.fileno()).st_mode)  # what was opened, had it been swapped meanwhile
-        data = file.read(MAX_SECRET_FILE_BYTES + 1)
-    if len(data) > MAX_SECRET_FILE_BYTES:
-        raise ValueError(f"it is larger than {MAX_SECRET_FILE_BYTES // 1024} KiB, which no secret is")
+        data = file.read(most + 1)
+    if len(data) > most:
+        raise ValueError(f"it is larger than {most // 1024} KiB, which no {kind} is")
     return data, mode
 
 
