@@ -9,7 +9,8 @@ and compares the ID token's subject with the link's. Then it takes their OAS API
 email and password of the ``login`` tool), checks them with the OAS API, and stores them encrypted. The API is asked
 about so many credentials alone: a link is given up once it was refused some (``MAX_FAILED_CHECKS``), and a person's
 checks are paused once their links made some in the hour without linking an account (``MAX_SUBJECT_CHECKS``); each
-check counts before the API is asked, so that forms sent at once cannot pass these limits.
+check counts before the API is asked, so that forms sent at once cannot pass these limits. Likewise, a person's links
+may have the issuer redeem so many sign-in codes in a row alone (``MAX_SIGN_INS``).
 
 Routes: ``GET /link/{token}`` (sign in, then the form), ``GET /link/callback`` (the issuer's redirect),
 ``POST /link/{token}`` (the form), ``POST /link/unlink`` (delete the linked account). What the page remembers of a
@@ -40,7 +41,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from oas_mcp.accounts import LINK_TTL, AccountsError, AccountStore, Link, LinkedAccount, LinkRefused, Subject
 from oas_mcp.accounts.mcp import LinkedAccounts
 from oas_mcp.accounts.store import CHECKS_WINDOW, MAX_FAILED_CHECKS, MAX_SUBJECT_CHECKS, Attempt, Refusal
-from oas_mcp.hosting.oauth import Introspection, Issuer, IssuerError, Refused
+from oas_mcp.hosting.oauth import Budgets, Introspection, Issuer, IssuerError, Refused
 from oas_mcp.settings import SettingsError, key_problem
 
 if TYPE_CHECKING:
@@ -64,6 +65,10 @@ MAX_FORM = 16 * 1024
 """Largest form body read, in bytes."""
 PURPOSE = "oas-mcp link page"
 """Marks the cookie's contents, so that nothing else these keys encrypt is taken for it."""
+MAX_SIGN_INS = 10
+"""Sign-ins one person's links may send to the issuer in a row (each has oas-mcp redeem a code there as its client,
+which an issuer may throttle or lock out), then one more each ``SIGN_IN_REFILL`` seconds."""
+SIGN_IN_REFILL = 60.0
 
 STYLE = """
 body{margin:0;background:#f4f5f7;color:#1d2330;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
@@ -137,6 +142,10 @@ ISSUER_DOWN = (
 )
 SIGN_IN_REFUSED = f"The identity provider's answer could not be verified, so you are not signed in here. {RETRY}"
 SIGNED_OUT = "Your sign-in on this page is missing or has expired. Open the link from your assistant again."
+SIGN_INS_PAUSED = (
+    f"Your links were signed in with too often in a short time. Nothing was changed: wait {SIGN_IN_REFILL:.0f} "
+    "seconds, then open the link again."
+)
 NOT_FROM_THIS_PAGE = (
     "This form was not sent from this page (its security token is missing or wrong), so nothing was stored. "
     "Open the link from your assistant again."
@@ -223,6 +232,7 @@ class LinkPage:
         self.shared = shared
         self.cookie = Cookie(store.keys, secure=origin.startswith("https:"))
         self.accounts = LinkedAccounts(store, self.url)
+        self._sign_ins: Budgets[Subject] = Budgets(MAX_SIGN_INS, SIGN_IN_REFILL, anyio.current_time)
 
     def url(self, token: str) -> str:
         """The page of the link ``token``, as the person opens it."""
@@ -266,12 +276,14 @@ class LinkPage:
         if "error" in query:
             said = SIGN_IN_ERRORS.get(query["error"], SIGN_IN_ERROR)
             return _page("Sign-in not completed", _error(f"{said} {RETRY}"), 400)
-        claims = await self._signed_in(query.get("code", ""), started)
-        if isinstance(claims, Response):
-            return claims
         link = await self._open(started["link"])
         if isinstance(link, Response):
             return link
+        if not self._sign_ins.of(link.subject).take():
+            return _page("Wait a minute", _error(SIGN_INS_PAUSED), 429)
+        claims = await self._signed_in(query.get("code", ""), started)
+        if isinstance(claims, Response):
+            return claims
         if Subject(claims["iss"], claims["sub"]) != link.subject:
             logger.warning("%s signed in on the link page of a link made for %s", claims["sub"], link.subject)
             refused = self._refused("someone else")

@@ -18,6 +18,7 @@ a required scope, and each session bound to the (client, issuer, subject) that o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -31,7 +32,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from ipaddress import IPv6Network, ip_address
-from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeGuard, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -83,8 +84,9 @@ INTROSPECTION_REFILL = 6.0
 INTROSPECTION_BUDGET_ALL = 10 * INTROSPECTION_BUDGET
 """The same budget for all addresses together, refilled ten times as fast: strangers at many addresses cost the
 issuer this many requests in a row, then some ten a minute."""
-SENDERS_KEPT = 4096
-"""Addresses whose budgets are kept at most, the most recently used (one that is dropped starts afresh)."""
+KEPT_BUDGETS = 4096
+"""Budgets of addresses (or of people, see :class:`Budgets`) kept at most, the most recently used (one that is
+dropped starts afresh)."""
 BUDGET_SPENT = (
     "the issuer was not asked: too many tokens were refused lately (it is asked again within "
     f"{INTROSPECTION_REFILL:.0f} seconds)"
@@ -427,8 +429,8 @@ class Introspections:
         self._active: OrderedDict[bytes, tuple[float, dict[str, Any], bool]] = OrderedDict()
         self._inactive: OrderedDict[bytes, float] = OrderedDict()  # until when
         self._asking: dict[bytes, anyio.Event] = {}  # set once the issuer has answered about that token
-        self._all = _Budget(INTROSPECTION_BUDGET_ALL, INTROSPECTION_REFILL / 10, clock())
-        self._senders: OrderedDict[str, _Budget] = OrderedDict()  # least recently used first
+        self._all = Budget(INTROSPECTION_BUDGET_ALL, INTROSPECTION_REFILL / 10, clock)
+        self._senders: Budgets[str] = Budgets(INTROSPECTION_BUDGET, INTROSPECTION_REFILL, clock)
         self._at_once = anyio.Semaphore(INTROSPECTION_BUDGET)
         self._in_flight = 0
         self._settled = anyio.Event()  # set (and replaced) whenever an introspection ends
@@ -496,19 +498,15 @@ class Introspections:
             self._settled.set()
             self._settled = anyio.Event()
 
-    async def _reserve(self, sender: str) -> tuple[_Budget, ...]:
+    async def _reserve(self, sender: str) -> tuple[Budget, ...]:
         """Take a share of ``sender``'s budget and of all's; when either is spent but introspections are in flight
         (which may give theirs back), wait for them a while. The budgets a share was taken of; raises Refused when
         there is none."""
-        mine = self._senders.pop(sender, None) or _Budget(INTROSPECTION_BUDGET, INTROSPECTION_REFILL, self._clock())
-        self._senders[sender] = mine  # the most recently used
-        while len(self._senders) > SENDERS_KEPT:
-            self._senders.popitem(last=False)
+        mine = self._senders.of(sender)
         with anyio.move_on_after(FETCH_DEADLINE):
             while True:
-                now = self._clock()
-                if mine.take(now):
-                    if self._all.take(now):
+                if mine.take():
+                    if self._all.take():
                         return mine, self._all
                     mine.give_back()
                 if not self._in_flight:
@@ -517,17 +515,19 @@ class Introspections:
         raise Refused(BUDGET_SPENT)
 
 
-class _Budget:
-    """A budget of requests: at most ``most`` shares, one more each ``refill`` seconds."""
+class Budget:
+    """A budget of requests: at most ``most`` shares, one more each ``refill`` seconds of ``clock`` (monotonic)."""
 
-    def __init__(self, most: int, refill: float, now: float) -> None:
+    def __init__(self, most: int, refill: float, clock: Callable[[], float]) -> None:
         self.most = most
         self.refill = refill
+        self._clock = clock
         self.left = float(most)
-        self.at = now
+        self.at = clock()
 
-    def take(self, now: float) -> bool:
-        """Take a share, refilled until ``now`` (monotonic seconds); False when there is none."""
+    def take(self) -> bool:
+        """Take a share; False when there is none."""
+        now = self._clock()
         self.left, self.at = min(self.most, self.left + (now - self.at) / self.refill), now
         if self.left < 1:
             return False
@@ -536,6 +536,25 @@ class _Budget:
 
     def give_back(self) -> None:
         self.left = min(self.most, self.left + 1)
+
+
+_Key = TypeVar("_Key")
+
+
+class Budgets(Generic[_Key]):
+    """A :class:`Budget` for each key (an address, a person), made when first asked for; the most recently used
+    :data:`KEPT_BUDGETS` are kept."""
+
+    def __init__(self, most: int, refill: float, clock: Callable[[], float]) -> None:
+        self._made = functools.partial(Budget, most, refill, clock)
+        self._kept: OrderedDict[_Key, Budget] = OrderedDict()  # least recently used first
+
+    def of(self, key: _Key) -> Budget:
+        budget = self._kept.pop(key, None) or self._made()
+        self._kept[key] = budget
+        while len(self._kept) > KEPT_BUDGETS:
+            self._kept.popitem(last=False)
+        return budget
 
 
 _sender: ContextVar[str] = ContextVar("oas_mcp_token_sender", default="")
