@@ -615,9 +615,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
     import tomllib  # only when a file is given: start-up stays lean without one
 
     try:
-        raw, mode = _file_bytes(path, MAX_CONFIG_FILE_BYTES, "config file")
+        raw, mode = _file_bytes(path, MAX_CONFIG_FILE_BYTES, "which no config file is")
         data = tomllib.loads(raw.decode())
-    except tomllib.TOMLDecodeError as exc:
+    except tomllib.TOMLDecodeError as exc:  # a ValueError too
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
     except (OSError, ValueError) as exc:
         raise SettingsError(f"cannot read config file {path}: {_unreadable(exc)}") from None
@@ -699,7 +699,7 @@ def read_secret_file(path: Path, where: str) -> str:
     lead to must be a regular file of at most :data:`MAX_SECRET_FILE_BYTES`; a file that others than its owner can
     read is named in a warning, once. Raises SettingsError, never quoting the file."""
     try:
-        data, mode = _file_bytes(path, MAX_SECRET_FILE_BYTES)
+        data, mode = _file_bytes(path, MAX_SECRET_FILE_BYTES, "which no secret is")
         text = data.decode()
     except (OSError, ValueError) as exc:
         raise SettingsError(f"cannot read {where}: {_unreadable(exc)}") from None
@@ -715,9 +715,9 @@ def _warn_if_others_read(where: str, path: Path, mode: int) -> None:
         logger.warning("%s can be read by others than its owner (mode %04o): chmod 600 %s", where, mode & 0o777, path)
 
 
-def _file_bytes(path: Path, most: int, kind: str = "secret") -> tuple[bytes, int]:
-    """The bytes in ``path`` (at most ``most``, which no ``kind`` is larger than) and its mode; raises OSError, or
-    ValueError saying why it cannot be read."""
+def _file_bytes(path: Path, limit: int, too_large: str) -> tuple[bytes, int]:
+    """The bytes in ``path``, a regular file (symlinks followed) of at most ``limit`` bytes, and its mode; raises
+    OSError, or ValueError saying why it is not read (``too_large`` ends the sentence about its size)."""
 
     def check(mode: int) -> int:
         if not stat.S_ISREG(mode):
@@ -729,9 +729,9 @@ def _file_bytes(path: Path, most: int, kind: str = "secret") -> tuple[bytes, int
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     with open(os.open(path, flags), "rb") as file:
         mode = check(os.fstat(file.fileno()).st_mode)  # what was opened, had it been swapped meanwhile
-        data = file.read(most + 1)
-    if len(data) > most:
-        raise ValueError(f"it is larger than {most // 1024} KiB, which no {kind} is")
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"it is larger than {limit // 1024} KiB, {too_large}")
     return data, mode
 
 

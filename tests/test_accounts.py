@@ -239,7 +239,7 @@ async def test_a_link_is_used_once_and_links_the_account_with_it(store: AccountS
     assert found is not None
     assert secrets_of(found) == secrets_of(linked)
     assert [event.event for event in await store.events(ALICE)] == ["link"]
-    assert await store.completed([*(f"other-{n}" for n in range(MAX_PARAMETERS)), link.elicitation_id]) == {
+    assert await store.completed_links([*(f"other-{n}" for n in range(MAX_PARAMETERS)), link.elicitation_id]) == {
         link.elicitation_id
     }
     for again in (store.open_link(link.token), store.complete_link(link.token, ALICE, account("alice"))):
@@ -258,7 +258,7 @@ async def test_a_link_used_by_someone_else_links_nothing_and_stays_usable(store:
     assert caught.value.reason == "someone else"
     assert await store.get(BOB) is None
     assert await store.events() == []
-    assert await store.completed([link.elicitation_id]) == set()
+    assert await store.completed_links([link.elicitation_id]) == set()
     assert await store.open_link(link.token) == link
 
 
@@ -381,7 +381,7 @@ async def test_a_link_made_on_one_replica_is_used_on_another_and_the_first_sees_
 
         await two.complete_link(link.token, ALICE, account("alice"))
 
-        assert await one.completed([link.elicitation_id]) == {link.elicitation_id}
+        assert await one.completed_links([link.elicitation_id]) == {link.elicitation_id}
         assert await one.get(ALICE) is not None
         with pytest.raises(LinkRefused):
             await one.complete_link(link.token, ALICE, account("alice"))

@@ -8,6 +8,7 @@ import contextlib
 import html
 import json
 import secrets
+import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
 from pathlib import Path
@@ -28,16 +29,21 @@ from mcp.server.session import ServerSession
 from mcp.shared.exceptions import UrlElicitationRequiredError
 from mcp_types import ClientCapabilities, ElicitationCapability, ElicitResult, UrlElicitationCapability
 from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.routing import Route
 
 import oas_mcp.accounts.store
 from oas_mcp.accounts import AccountStore, Link, LinkedAccount, LinkRefused, Subject, open_store
 from oas_mcp.accounts.databases import Session
 from oas_mcp.accounts.mcp import MAX_WATCHED, NO_PERSON, LinkedAccounts
-from oas_mcp.accounts.page import MAX_SIGN_INS, SIGN_INS_PAUSED
+from oas_mcp.accounts.page import LinkPage
+from oas_mcp.accounts.page.signin import MAX_SIGN_INS, SIGN_IN_REFILL
+from oas_mcp.accounts.page.texts import sign_ins_paused
 from oas_mcp.accounts.store import MAX_FAILED_CHECKS, MAX_SUBJECT_CHECKS
 from oas_mcp.cli.options import make_client
 from oas_mcp.client import OASClient
 from oas_mcp.client._routes import LOGIN
+from oas_mcp.hosting.oauth import Introspection, Issuer
 from oas_mcp.redact import MASK
 from oas_mcp.sandbox import (
     DEMO2_EMAIL,
@@ -120,7 +126,7 @@ async def test_made_up_sign_in_codes_sent_back_in_a_loop_reach_the_issuer_a_few_
 
     assert answers == [503] * MAX_SIGN_INS + [429] * MAX_SIGN_INS  # 503: the issuer refused the code
     assert reached == MAX_SIGN_INS
-    assert html.unescape(waited.text).count(SIGN_INS_PAUSED) == 1
+    assert html.unescape(waited.text).count(sign_ins_paused(SIGN_IN_REFILL)) == 1
 
 
 def account(name: str, key: str) -> LinkedAccount:
@@ -400,7 +406,7 @@ async def test_one_person_calling_in_a_loop_does_not_cost_another_their_completi
     for _ in range(MAX_WATCHED):
         await asked(linked, "mallory", mallorys_connection)
 
-    await linked.completed(alice_asked)  # alice used her link, on this replica
+    await linked.notify_completed(alice_asked)  # alice used her link, on this replica
 
     assert alices.told == [alice_asked]
 
@@ -448,7 +454,7 @@ class UsedElsewhere(NobodyLinked):
     def __init__(self) -> None:
         self.used: list[str] = []
 
-    async def completed(self, elicitation_ids: Collection[str]) -> list[str]:
+    async def completed_links(self, elicitation_ids: Collection[str]) -> list[str]:
         return [used for used in self.used if used in elicitation_ids]
 
 
@@ -467,7 +473,7 @@ async def test_a_stalled_session_holds_up_neither_the_page_nor_anyone_elses_noti
     store.used = [elsewhere, alice_asked]
 
     with anyio.fail_after(10):  # a hang, not a measure
-        await linked.completed(on_the_page)
+        await linked.notify_completed(on_the_page)
         async with anyio.create_task_group() as serving:
             serving.start_soon(linked.run)
             await alices.was_told.wait()
@@ -537,20 +543,25 @@ async def test_a_sign_in_error_is_told_in_the_pages_own_words_and_the_link_still
     assert 'id="api_key"' in form.text
 
 
-async def test_when_the_issuer_is_down_the_page_says_the_link_still_works_and_shows_no_issuer_url(
-    linking: Linking,
-) -> None:
+async def opened_while_the_issuer(linking: Linking, **changed: Any) -> tuple[httpx2.Response, httpx2.Response]:
+    """Someone opens their new link while the issuer's attributes are ``changed``, then again once they are back:
+    both pages."""
     alice = person()
     async with mcp_as(linking, alice) as client:
         url = (await asked_to_link(client)).url
-    linking.fake.down = True
-    try:
+    with pytest.MonkeyPatch.context() as patched:
+        for name, value in changed.items():
+            patched.setattr(linking.fake, name, value)
         async with browser(linking, alice) as opened:
-            down = await opened.open(url)
-    finally:
-        linking.fake.down = False
+            failed = await opened.open(url)
     async with browser(linking, alice) as opened:
-        form = await opened.open(url)
+        return failed, await opened.open(url)
+
+
+async def test_when_the_issuer_is_down_the_page_says_the_link_still_works_and_shows_no_issuer_url(
+    linking: Linking,
+) -> None:
+    down, form = await opened_while_the_issuer(linking, down=True)
 
     assert (down.status_code, shown(down, "error")) == (
         503,
@@ -559,6 +570,67 @@ async def test_when_the_issuer_is_down_the_page_says_the_link_still_works_and_sh
     )
     assert linking.fake.url not in down.text
     assert form.status_code == 200
+
+
+async def test_a_stranger_without_the_pages_cookie_is_refused_everywhere_and_stores_nothing(linking: Linking) -> None:
+    """Mallory posts a key to alice's link, asks to unlink, and comes back from the issuer, all without ever
+    signing in on the page: each is refused, and nothing is stored."""
+    alice = person()
+    async with mcp_as(linking, alice) as client:
+        url = (await asked_to_link(client)).url
+    async with httpx2.AsyncClient() as mallory:
+        posted = await mallory.post(url, data={"api_key": DEMO_API_KEY, "csrf": "guessed"})
+        unlinked = await mallory.post(f"{linking.server.url}/link/unlink", data={"csrf": "guessed"})
+        back = await mallory.get(f"{linking.server.url}/link/callback", params={"code": "stolen", "state": "guessed"})
+
+    signed_out = "Your sign-in on this page is missing or has expired. Open the link from your assistant again."
+    assert [(page.status_code, shown(page, "error")) for page in (posted, unlinked, back)] == [
+        (403, signed_out),
+        (403, signed_out),
+        (400, signed_out),
+    ]
+    assert linking.query(f"SELECT * FROM oas_mcp_accounts WHERE sub = '{alice}'") == []
+
+
+async def test_an_id_token_the_page_cannot_verify_signs_nobody_in_and_the_link_still_works(linking: Linking) -> None:
+    """The issuer answers the sign-in with an ID token for another sign-in (its nonce is not this one's): nobody is
+    signed in, the page says so in its own words, and the link still works."""
+    issued = linking.fake.id_token
+    refused, form = await opened_while_the_issuer(linking, id_token=lambda sign_in: issued(sign_in, nonce="another"))
+
+    assert (refused.status_code, shown(refused, "error")) == (
+        400,
+        "The identity provider's answer could not be verified, so you are not signed in here. Nothing was changed, "
+        "and your link still works: open it again to try again.",
+    )
+    assert "<title>Sign-in failed · oas-mcp</title>" in refused.text
+    assert 'id="api_key"' in form.text
+
+
+async def test_when_the_accounts_database_fails_the_page_says_so_and_no_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table of links is gone from under a running page (a careless operator): opening a link is answered
+    503, in the page's words, with nothing of the database's."""
+    keys = tmp_path / "keys"
+    keys.write_bytes(Fernet.generate_key())
+    monkeypatch.setenv("OAS_ACCOUNTS_KEY_FILE", str(keys))
+    monkeypatch.setenv("OAS_ACCOUNTS_PATH", str(tmp_path / "accounts.sqlite3"))
+    async with open_store(Settings.load()) as store:
+        with sqlite3.connect(tmp_path / "accounts.sqlite3") as database:
+            database.execute("DROP TABLE oas_mcp_links")
+        client = Introspection("oas-mcp", SecretStr("secret"))
+        page = LinkPage(store, Issuer(ISSUER), client, "https://mcp.example.com", lambda: make_client(Settings.load()))
+        app = Starlette(routes=[Route(path, handler, methods=[method]) for path, method, handler in page.routes()])
+        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app), base_url="https://mcp.example.com") as http:
+            opened = await http.get(f"/link/{secrets.token_urlsafe(32)}")
+
+    assert (opened.status_code, shown(opened, "error")) == (
+        503,
+        "The server's database of linked accounts failed; nothing was stored. Try again in a minute.",
+    )
+    assert "oas_mcp_links" not in opened.text
+    assert opened.headers["cache-control"] == "no-store"
 
 
 async def test_a_link_is_given_up_after_five_refused_checks(linking: Linking) -> None:

@@ -209,23 +209,6 @@ def test_a_config_file_with_a_secret_that_others_can_read_is_named_in_one_warnin
     ]
 
 
-@pytest.mark.parametrize("problem", ["named pipe", "too large"])
-def test_a_config_file_is_a_regular_file_of_at_most_1_mib(tmp_path: Path, problem: str) -> None:
-    path = named_pipe(tmp_path) if problem == "named pipe" else tmp_path / "huge.toml"
-    if problem == "too large":
-        path.write_text("# padding\n" * (1024 * 1024 // 10 + 1))
-
-    with pytest.raises(SettingsError) as raised:
-        Settings.load(path)
-
-    reason = (
-        "it is a named pipe, not a file"
-        if problem == "named pipe"
-        else "it is larger than 1024 KiB, which no config file is"
-    )
-    assert str(raised.value) == f"cannot read config file {path}: {reason}"
-
-
 def test_a_missing_file_stops_the_command_with_one_line_and_exit_code_2(tmp_path: Path) -> None:
     result = run("check", OAS_PASSWORD_FILE=str(tmp_path / "nothing"))
 

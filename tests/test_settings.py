@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,24 @@ def test_a_config_file_that_is_not_utf8_is_refused_in_one_line(tmp_path: Path) -
     path.write_bytes(b'base_url = "\xff"\n')
 
     with pytest.raises(SettingsError, match=r"cannot read config file .*config\.toml: not UTF-8 text"):
+        Settings.load(path)
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda path: path.symlink_to("/dev/zero"), "it is a character device, not a file"),
+        (lambda path: path.write_bytes(b"# padding\n" * 110_000), "it is larger than 1024 KiB"),
+    ],
+    ids=["a device behind a symlink", "over 1 MiB"],
+)
+def test_a_config_file_that_is_no_file_or_too_large_is_refused_at_once(
+    tmp_path: Path, make: Callable[[Path], object], reason: str
+) -> None:
+    path = tmp_path / "config.toml"
+    make(path)
+
+    with pytest.raises(SettingsError, match=rf"cannot read config file .*config\.toml: {reason}"):
         Settings.load(path)
 
 

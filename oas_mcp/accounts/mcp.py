@@ -182,9 +182,10 @@ class LinkedAccounts:
         for elicitation_id in self._of_connection.pop(connection, set()):
             self._unwatch(elicitation_id)
 
-    async def completed(self, elicitation_id: str) -> None:
-        """The link of ``elicitation_id`` was just used on this replica: tell its session now, if it is here,
-        waiting at most :data:`NOTIFY_TIMEOUT` seconds for it."""
+    async def notify_completed(self, elicitation_id: str) -> None:
+        """The link of ``elicitation_id`` was just used: tell the session it was shown in
+        (``notifications/elicitation/complete``), if that session is on this replica, waiting at most
+        :data:`NOTIFY_TIMEOUT` seconds for it."""
         watched = self._unwatch(elicitation_id)
         if watched is None:
             return
@@ -209,13 +210,13 @@ class LinkedAccounts:
             for elicitation_id in [key for key, watched in self._watched.items() if watched.until < now]:
                 self._unwatch(elicitation_id)
             try:
-                used = await self.store.completed(list(self._watched))
+                used = await self.store.completed_links(list(self._watched))
             except AccountsError as exc:
                 logger.warning("cannot ask the accounts database which links were used: %s", exc)
                 continue
             async with anyio.create_task_group() as group:
                 for elicitation_id in used:
-                    group.start_soon(self.completed, elicitation_id)
+                    group.start_soon(self.notify_completed, elicitation_id)
 
 
 def add_unlink_tool(server: MCPServer[Any], linked: LinkedAccounts) -> None:

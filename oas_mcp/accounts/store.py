@@ -288,12 +288,12 @@ class AccountStore:
         free). Raises AccountsError."""
         await self._run(lambda session: _release(session, token))
 
-    async def completed(self, elicitation_ids: Collection[str]) -> set[str]:
-        """Which of ``elicitation_ids`` belong to links used by now. Raises AccountsError."""
+    async def completed_links(self, elicitation_ids: Collection[str]) -> set[str]:
+        """Which of ``elicitation_ids`` belong to links used by now (:meth:`complete_link`). Raises AccountsError."""
         wanted = list(elicitation_ids)
         chunks = [wanted[start : start + MAX_PARAMETERS] for start in range(0, len(wanted), MAX_PARAMETERS)]
 
-        def completed(session: Session) -> set[str]:
+        def used(session: Session) -> set[str]:
             found = set()
             for chunk in chunks:
                 marks = ", ".join("?" * len(chunk))
@@ -307,7 +307,7 @@ class AccountStore:
                 }
             return found
 
-        return await self._run(completed) if chunks else set()
+        return await self._run(used) if chunks else set()
 
     def close(self) -> None:
         """Close the database (its connections); it blocks."""
