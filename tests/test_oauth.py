@@ -541,6 +541,20 @@ async def test_made_up_tokens_from_many_addresses_cost_the_issuer_a_bounded_numb
     assert why == BUDGET_SPENT
 
 
+async def test_ipv4_clients_of_a_dual_stack_socket_each_have_their_own_budget(
+    fake: FakeIssuer, introspecting: Verifier
+) -> None:
+    """Bound to ``::``, the server sees IPv4 clients as IPv4-mapped IPv6 addresses (``::ffff:203.0.113.7``): each is
+    its IPv4 address, not one /64 that holds every IPv4 client."""
+    with sent_from("::ffff:203.0.113.7"):
+        for _ in range(INTROSPECTION_BUDGET):
+            await introspecting.verify_token(secrets.token_urlsafe(24))
+    with sent_from("::ffff:198.51.100.20"):
+        other = await introspecting.verify_token(fake.opaque_token())
+
+    assert other is not None
+
+
 async def test_requests_at_once_make_one_introspection_per_token_and_a_few_at_a_time(
     fake: FakeIssuer, introspecting: Verifier
 ) -> None:

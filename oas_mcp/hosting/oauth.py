@@ -562,13 +562,16 @@ _sender: ContextVar[str] = ContextVar("oas_mcp_token_sender", default="")
 
 @contextmanager
 def sent_from(address: str) -> Iterator[None]:
-    """Tokens verified in this context come from ``address`` (an IPv6 one counts as its /64: one host has them all),
-    whose introspection budget they spend."""
+    """Tokens verified in this context come from ``address`` (an IPv6 one counts as its /64: one host has them all;
+    an IPv4-mapped one, as a dual-stack socket shows IPv4 clients, as its IPv4 address), whose introspection budget
+    they spend."""
     try:
         host = ip_address(address)
     except ValueError:
         sender = address
     else:
+        if host.version == 6 and host.ipv4_mapped is not None:
+            host = host.ipv4_mapped
         sender = str(IPv6Network((host, 64), strict=False)) if host.version == 6 else str(host)
     token = _sender.set(sender)
     try:
