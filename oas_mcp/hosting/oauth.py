@@ -83,7 +83,7 @@ the budgets (it is not made up)."""
 INTROSPECTION_REFILL = 6.0
 INTROSPECTION_BUDGET_ALL = 10 * INTROSPECTION_BUDGET
 """The same budget for all addresses together, refilled ten times as fast: strangers at many addresses cost the
-issuer this many requests in a row, then some ten a minute."""
+issuer this many requests in a row, then some hundred a minute."""
 KEPT_BUDGETS = 4096
 """Budgets of addresses (or of people, see :class:`Budgets`) kept at most, the most recently used (one that is
 dropped starts afresh)."""
