@@ -36,6 +36,9 @@ MIN_TOKEN_VARIETY = 8  # different characters, and different steps between neigh
 MAX_SECRET_FILE_BYTES = 64 * 1024
 """The largest secret file read: a secret, or a few keys, is far smaller (``/dev/zero`` is not read forever)."""
 MAX_CONFIG_FILE_BYTES = 1024 * 1024
+LINK_PAGE_PATH = "/link"
+"""Where the link page of linked accounts is served, under the public URL's origin: ``/link/callback`` there is the
+redirect URI its client is registered with at the issuer."""
 """The largest config file read."""
 MAKE_TOKEN = "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 MAX_KEY_LENGTH = 512
@@ -606,6 +609,18 @@ def _check_oauth(settings: Settings, *, insecure_no_auth: bool) -> None:
         )
     if (settings.oauth_client_id is None) != (settings.oauth_client_secret is None):
         raise SettingsError("introspection needs both OAS_OAUTH_CLIENT_ID and OAS_OAUTH_CLIENT_SECRET; set both")
+    if settings.accounts_key_file is not None and settings.oauth_client_id is None:
+        raise SettingsError(
+            "linked accounts (OAS_ACCOUNTS_KEY_FILE) need OAS_OAUTH_CLIENT_ID and OAS_OAUTH_CLIENT_SECRET (or "
+            "OAS_OAUTH_CLIENT_SECRET_FILE): the link page signs people in as that client of the issuer, with "
+            f"redirect URI {origin_of(settings.public_url)}{LINK_PAGE_PATH}/callback"
+        )
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -31,7 +31,6 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import anyio
 from starlette.responses import RedirectResponse, Response
@@ -52,7 +51,7 @@ from oas_mcp.accounts.page.texts import (
 )
 from oas_mcp.accounts.store import MAX_FAILED_CHECKS, MAX_SUBJECT_CHECKS, Attempt
 from oas_mcp.hosting.oauth import Introspection, Issuer
-from oas_mcp.settings import SettingsError
+from oas_mcp.settings import LINK_PAGE_PATH, SettingsError, origin_of
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -62,16 +61,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("oas_mcp.accounts.page")
 
-PREFIX = "/link"
+PREFIX = LINK_PAGE_PATH
 CALLBACK = f"{PREFIX}/callback"
 UNLINK = f"{PREFIX}/unlink"
 MAX_FORM = 16 * 1024
 """Largest form body read, in bytes."""
-
-
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 class LinkPage:
@@ -233,12 +227,8 @@ def link_page(settings: Settings, issuer: Issuer, shared: Callable[[], OASClient
     from oas_mcp.accounts import connect_store
 
     client_id, secret = settings.oauth_client_id, settings.oauth_client_secret
-    if client_id is None or secret is None:
-        raise SettingsError(
-            "linked accounts (OAS_ACCOUNTS_KEY_FILE) need OAS_OAUTH_CLIENT_ID and OAS_OAUTH_CLIENT_SECRET (or "
-            "OAS_OAUTH_CLIENT_SECRET_FILE): the link page signs people in as that client of the issuer, with "
-            f"redirect URI {origin_of(settings.public_url or '')}{CALLBACK}"
-        )
+    if client_id is None or secret is None:  # refused by check_combination, before serving
+        raise SettingsError("linked accounts need OAS_OAUTH_CLIENT_ID and OAS_OAUTH_CLIENT_SECRET")
     anyio.run(require_endpoints, Issuer(issuer.url))
     store = connect_store(settings)
     return LinkPage(store, issuer, Introspection(client_id, secret), origin_of(settings.public_url or ""), shared)
