@@ -36,8 +36,12 @@ LogFormat = Literal["text", "json"]
 MIN_TOKEN_LENGTH = 16
 MIN_TOKEN_VARIETY = 8  # different characters, and different steps between neighbours, a client token needs
 MAX_SECRET_FILE_BYTES = 64 * 1024
-MAX_CONFIG_FILE_BYTES = 1024 * 1024
 """The largest secret file read: a secret, or a few keys, is far smaller (``/dev/zero`` is not read forever)."""
+MAX_CONFIG_FILE_BYTES = 1024 * 1024
+LINK_PAGE_PATH = "/link"
+"""Where the link page of linked accounts is served, under the public URL's origin: ``/link/callback`` there is the
+redirect URI its client is registered with at the issuer."""
+"""The largest config file read."""
 MAKE_TOKEN = "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 MAX_KEY_LENGTH = 512
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -605,11 +609,27 @@ def _check_oauth(settings: Settings, *, insecure_no_auth: bool) -> None:
         )
     if (settings.oauth_client_id is None) != (settings.oauth_client_secret is None):
         raise SettingsError("introspection needs both OAS_OAUTH_CLIENT_ID and OAS_OAUTH_CLIENT_SECRET; set both")
+    if settings.accounts_key_file is not None and settings.oauth_client_id is None:
+        raise SettingsError(
+            "linked accounts (OAS_ACCOUNTS_KEY_FILE) need OAS_OAUTH_CLIENT_ID and OAS_OAUTH_CLIENT_SECRET (or "
+            "OAS_OAUTH_CLIENT_SECRET_FILE): the link page signs people in as that client of the issuer, with "
+            f"redirect URI {origin_of(settings.public_url)}{LINK_PAGE_PATH}/callback"
+        )
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    """The settings in the config file ``path``, read as a secret's file is (it may hold secrets): a regular file
+    after symlinks, of at most :data:`MAX_CONFIG_FILE_BYTES`, named in a warning once when it holds a secret and
+    others can read it. Raises SettingsError."""
     try:
-        data = tomllib.loads(_file_bytes(path, MAX_CONFIG_FILE_BYTES, "which no config file is")[0].decode())
+        raw, mode = _file_bytes(path, MAX_CONFIG_FILE_BYTES, "which no config file is")
+        data = tomllib.loads(raw.decode())
     except tomllib.TOMLDecodeError as exc:  # a ValueError too
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
     except (OSError, ValueError) as exc:
@@ -618,6 +638,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
     if unknown:
         known = ", ".join(Settings.model_fields)
         raise SettingsError(f"config file {path}: unknown setting {unknown[0]!r}; known settings are {known}")
+    if held := [name for name in data if is_secret(name)]:
+        _warn_if_others_read(f"config file {path}, which holds {', '.join(held)},", path, mode)
     return data
 
 
@@ -695,10 +717,16 @@ def read_secret_file(path: Path, where: str) -> str:
         text = data.decode()
     except (OSError, ValueError) as exc:
         raise SettingsError(f"cannot read {where}: {_unreadable(exc)}") from None
+    _warn_if_others_read(where, path, mode)
+    return text
+
+
+def _warn_if_others_read(where: str, path: Path, mode: int) -> None:
+    """Name ``where`` (the file ``path``, holding a secret) in a warning, once, when others than its owner can read
+    it."""
     if os.name == "posix" and mode & (stat.S_IRGRP | stat.S_IROTH) and where not in _LOOSE_FILES_TOLD:
         _LOOSE_FILES_TOLD.add(where)
         logger.warning("%s can be read by others than its owner (mode %04o): chmod 600 %s", where, mode & 0o777, path)
-    return text
 
 
 def _file_bytes(path: Path, limit: int, too_large: str) -> tuple[bytes, int]:

@@ -76,7 +76,7 @@ def post_initialize(url: str, **headers: str) -> httpx2.Response:
     return post_message(url, INITIALIZE, **headers)
 
 
-def post_message(url: str, message: str, **headers: str) -> httpx2.Response:
+def post_message(url: str, message: str | bytes, **headers: str) -> httpx2.Response:
     """One raw JSON-RPC message POSTed as an MCP client does."""
     sent = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream", **headers}
     return httpx2.post(url, content=message, headers=sent, timeout=60.0)

@@ -78,6 +78,7 @@ class FakeIssuer:
     browser_user: str = "alice"  # who is signed in at the issuer in "the browser": its authorization endpoint's user
     codes: dict[str, dict[str, str]] = field(default_factory=dict)  # authorization code -> what it was issued for
     down: bool = False  # whether its token endpoint answers 503, as an issuer down for a moment
+    redemptions: int = 0  # requests its token endpoint got
 
     def authorize(self, query: dict[str, str]) -> Response:
         """The authorization endpoint: ``browser_user`` signs in at once; back to the client with a code."""
@@ -91,6 +92,7 @@ class FakeIssuer:
     def redeem(self, form: dict[str, str], authorization: str | None) -> Response:
         """The token endpoint: an authorization code (once), for the client it was issued to, with its PKCE
         verifier; answers an ID token for its user."""
+        self.redemptions += 1
         if self.down:
             return JSONResponse({"error": "temporarily_unavailable"}, status_code=503)
         expected = "Basic " + base64.b64encode(":".join(INTROSPECTOR).encode()).decode()

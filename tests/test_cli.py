@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pty
 import signal
 import subprocess
 import sys
@@ -10,6 +12,8 @@ from pathlib import Path
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp_types import LATEST_PROTOCOL_VERSION
+
+from oas_mcp.cli.config import CLIENTS
 
 from support import BASE_ENV, PYTHON, run, running, stopped_by_signal, structured
 
@@ -107,3 +111,24 @@ def test_the_first_ctrl_c_stops_the_stdio_server_at_once_with_one_line() -> None
 
     assert code == 130
     assert stderr == "oas-mcp: stopped (Ctrl-C)\n"
+
+
+def test_started_at_a_terminal_it_says_it_waits_for_a_client_and_names_every_client_install_knows() -> None:
+    terminal, other_end = pty.openpty()
+    process = subprocess.Popen(
+        [PYTHON, "-m", "oas_mcp", "--sandbox"], env=BASE_ENV, stdin=other_end, stderr=subprocess.PIPE
+    )
+    os.close(other_end)
+    try:
+        assert process.stderr is not None
+        said = process.stderr.readline().decode()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+        os.close(terminal)
+        assert process.stderr is not None
+        process.stderr.close()
+
+    assert said.startswith("oas-mcp ")
+    assert "serves MCP on stdio for the sandbox and waits for an MCP client" in said
+    assert all(client in said for client in CLIENTS)  # a client added to install is named here too

@@ -5,31 +5,60 @@ from __future__ import annotations
 
 import re
 from functools import partial
+from pathlib import Path
 
 import pytest
 
 import oas_mcp.client
+from oas_mcp.cli.config import CLIENTS as CLIENT_FORMATS
+from oas_mcp.cli.config import config_file
 from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME, SANDBOX_URL, Sandbox
 
 from support import DOCS, ROOT, block_after
 
 CLIENTS = DOCS["docs/clients.md"]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
+# A path in one of the repository's folders, as a page names it (not inside a URL or another path).
+REPOSITORY_PATH = re.compile(
+    r"(?<![\w./~$%@:-])((?:oas_mcp|tests|bench|deploy|bundle|docs|\.ci|\.github)/[\w./*-]*[\w/*])"
+)
+MADE_BY_SCRIPTS = {".ci/interop/"}  # git-ignored: .ci/node-tools installs the interop tests' npm tools there
 # How a page tells history instead of what is; the CHANGELOG is where that goes.
 HISTORY = re.compile(
     r"before this work|main's commit|the default before|used to be|previously|the issue measured", re.IGNORECASE
 )
 
 
-@pytest.mark.parametrize(
-    ("client", "title"),
-    [("claude-desktop", "Claude Desktop"), ("claude-code", "Claude Code"), ("vscode", "VS Code"), ("cursor", "Cursor")],
-)
+@pytest.mark.parametrize(("client", "title"), [(name, client.title) for name, client in CLIENT_FORMATS.items()])
 def test_each_client_section_adds_it_with_the_install_command(client: str, title: str) -> None:
     commands = block_after(f"\n### {title}\n", CLIENTS)
 
     assert commands.startswith(f"oas-mcp install {client}")
     assert " > " not in commands  # a redirect would replace the client's file, and every other server in it
+
+
+@pytest.mark.parametrize("client", sorted(CLIENT_FORMATS))
+def test_the_clients_table_says_where_install_writes_for_each_client_and_scope(
+    client: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in ("XDG_CONFIG_HOME", "CODEX_HOME", "COPILOT_HOME"):
+        monkeypatch.delenv(variable, raising=False)
+    table = CLIENTS.split("<!-- clients:")[1].split("\n\n")[0]
+    rows = dict(re.findall(r"^\| ([^|]+?) \| (.+) \|$", table, re.M))
+    where = rows.get(CLIENT_FORMATS[client].title, "")
+    default, *other = CLIENT_FORMATS[client].scopes
+
+    for scope in (default, *other):
+        file = config_file(client, scope)
+        if file is None:  # Claude Code's user scope: its claude command writes it
+            named = ["claude mcp add-json --scope user"]
+        elif scope == "project":
+            named = [f"`{file.relative_to(Path.cwd())}`"]
+        else:
+            named = [f"`~/{file.parent.relative_to(Path.home())}/", file.name]
+        assert all(part in where for part in named), f"{client} --{scope}: the table does not say it writes {named}"
+        if scope == default and other:  # the default first, then the other scope by its flag
+            assert where.index(named[0]) < where.index(f"with `--{other[0]}`")
 
 
 def test_the_pipeline_example_runs_against_the_sandbox(
@@ -74,6 +103,13 @@ def test_every_link_to_a_page_or_heading_of_the_repository_leads_to_one(page: st
             broken.append(f"{link}: no such heading in {target.relative_to(ROOT)}")
 
     assert broken == []
+
+
+@pytest.mark.parametrize("page", sorted(DOCS))
+def test_every_path_of_the_repository_a_page_names_exists(page: str) -> None:
+    named = set(REPOSITORY_PATH.findall(DOCS[page])) - MADE_BY_SCRIPTS
+
+    assert {path for path in named if not any(ROOT.glob(path))} == set()
 
 
 @pytest.mark.parametrize("page", sorted(set(DOCS) - {"CHANGELOG.md"}))

@@ -748,3 +748,33 @@ def test_install_help_names_each_clients_default_and_file(capsys: pytest.Capture
         in shown
     )
     assert "codex: ~/.codex/config.toml (in $CODEX_HOME when set), or with --project .codex/config.toml here" in shown
+
+
+@pytest.mark.parametrize(
+    ("client", "fills"),
+    [
+        ("claude-desktop", "placeholder"),
+        ("claude-code", "fills ${OAS_...}"),
+        ("vscode", "asks for the values"),
+        ("cursor", "fills ${env:OAS_...}"),
+        ("codex", "env_vars"),
+        ("gemini", "fills ${OAS_...}"),
+        ("copilot", "fills ${OAS_...}"),
+    ],
+)
+def test_how_the_client_fills_in_the_credentials_is_said_only_when_the_entry_leaves_some_to_fill(
+    home: Path, capsys: pytest.CaptureFixture[str], client: str, fills: str
+) -> None:
+    fake_claude(home)
+    settings = home / "oas.toml"
+    settings.write_text('api_key = "k"\nusername = "u"\nemail = "u@example.com"\npassword = "p"\n')
+    settings.chmod(0o600)
+
+    account = install(capsys, client, "--name", "account")
+    sandbox = install(capsys, client, "--name", "sandbox", "--sandbox")
+    configured = install(capsys, client, "--name", "configured", "--user", "--config", str(settings))
+
+    assert account[0] == sandbox[0] == configured[0] == 0
+    assert fills in account[1]
+    assert fills not in sandbox[1]  # nothing to fill: the sandbox needs no credential
+    assert fills not in configured[1]  # the settings file has them

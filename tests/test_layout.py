@@ -53,6 +53,7 @@ NEVER = {
     "oas_mcp.hosting.oauth": ("starlette", "uvicorn", "oas_mcp.server", "oas_mcp.accounts", "oas_mcp.client"),
     "oas_mcp.hosting.oauth.issuer": ("oas_mcp.hosting.oauth.verifier", "oas_mcp.hosting.oauth.client", "mcp"),
     "oas_mcp.hosting.oauth.verifier": ("oas_mcp.hosting.oauth.client",),
+    "oas_mcp.hosting.oauth.budgets": ("oas_mcp.hosting.oauth.issuer", "oas_mcp.hosting.oauth.verifier", "mcp"),
     "oas_mcp.accounts.page": NOT_BELOW,  # the link page's package, each of its modules
     # Its parts, one concept each: only signin speaks to the issuer, only check asks the OAS API.
     **{

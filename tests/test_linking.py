@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractContextManager, ExitStack, asynccontextmanager, nullcontext
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,7 +45,7 @@ from oas_mcp.sandbox import (
     DEMO_USERNAME,
 )
 from oas_mcp.server import build_server
-from oas_mcp.settings import Settings, SettingsError
+from oas_mcp.settings import Settings, SettingsError, check_combination
 
 from http_clients import session
 from oauth_issuer import INTROSPECTOR, FakeIssuer, serving
@@ -523,9 +523,15 @@ def test_linked_accounts_without_a_way_to_sign_people_in_refuse_to_start(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
 
-    asked: AbstractContextManager[None] = serving(fake) if problem != "no client" else nullcontext()  # not asked then
-    with asked, pytest.raises(SettingsError) as refused:
-        link_page(Settings.load(transport="http"), Issuer(fake.url), lambda: make_client(Settings.load()))
+    settings = Settings.load(transport="http")
+
+    def start() -> None:
+        check_combination(settings, "serve")  # "no client": settings that do not go together, refused here
+        with serving(fake):
+            link_page(settings, Issuer(fake.url), lambda: make_client(Settings.load()))
+
+    with pytest.raises(SettingsError) as refused:
+        start()
 
     assert (
         str(refused.value)

@@ -5,6 +5,7 @@ tests/test_linking.py's."""
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import secrets
 import sqlite3
@@ -36,6 +37,8 @@ from oas_mcp.accounts import AccountStore, Link, LinkedAccount, LinkRefused, Sub
 from oas_mcp.accounts.databases import Session
 from oas_mcp.accounts.mcp import MAX_WATCHED, NO_PERSON, LinkedAccounts
 from oas_mcp.accounts.page import LinkPage
+from oas_mcp.accounts.page.signin import MAX_SIGN_INS, SIGN_IN_REFILL
+from oas_mcp.accounts.page.texts import sign_ins_paused
 from oas_mcp.accounts.store import MAX_FAILED_CHECKS, MAX_SUBJECT_CHECKS
 from oas_mcp.cli.options import make_client
 from oas_mcp.client import OASClient
@@ -101,6 +104,29 @@ async def test_the_callback_does_not_show_an_attackers_text_to_a_browser_signing
 
 
 # --- The store, raced ---------------------------------------------------------------------------------------------
+
+
+async def test_made_up_sign_in_codes_sent_back_in_a_loop_reach_the_issuer_a_few_times(linking: Linking) -> None:
+    """A person opens a link of theirs and, signed in nowhere, sends its sign-in back to the page with made-up codes,
+    in a loop: each would have oas-mcp redeem a code at the issuer as its client, which an issuer may throttle or
+    lock out. A few do; the rest are told to wait a while."""
+    alice = person()
+    async with mcp_as(linking, alice) as client:
+        url = (await asked_to_link(client)).url
+    async with httpx2.AsyncClient(timeout=60) as http:  # its cookies kept, redirects not followed
+        started = await http.get(url)
+        state = parse_qs(urlsplit(started.headers["location"]).query)["state"][0]
+        before = linking.fake.redemptions
+        answers = [
+            (await http.get(f"{linking.server.url}/link/callback", params={"state": state, "code": code})).status_code
+            for code in (secrets.token_urlsafe(16) for _ in range(2 * MAX_SIGN_INS))
+        ]
+        reached = linking.fake.redemptions - before
+        waited = await http.get(f"{linking.server.url}/link/callback", params={"state": state, "code": "x"})
+
+    assert answers == [503] * MAX_SIGN_INS + [429] * MAX_SIGN_INS  # 503: the issuer refused the code
+    assert reached == MAX_SIGN_INS
+    assert html.unescape(waited.text).count(sign_ins_paused(SIGN_IN_REFILL)) == 1
 
 
 def account(name: str, key: str) -> LinkedAccount:

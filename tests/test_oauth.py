@@ -34,9 +34,11 @@ from oas_mcp.hosting.oauth.verifier import (
     BUDGET_SPENT,
     INACTIVE_FOR,
     INTROSPECTION_BUDGET,
+    INTROSPECTION_BUDGET_ALL,
     INTROSPECTION_REFILL,
     LEEWAY,
     MAX_TOKEN,
+    sent_from,
 )
 from oas_mcp.redact import remembered
 from oas_mcp.sandbox import DEMO2_API_KEY, DEMO2_ORGANISATIONS
@@ -495,6 +497,59 @@ async def test_real_tokens_for_another_server_draw_on_the_budget_like_made_up_on
     assert await refused(introspecting, fake.opaque_token(aud="https://other.example/mcp"), caplog) == BUDGET_SPENT
 
 
+async def test_a_token_accepted_before_is_asked_about_again_whatever_the_budget(
+    fake: FakeIssuer, introspecting: Verifier, clock: Clock
+) -> None:
+    """A person's token was accepted; its answer is kept a while. When it is to be asked about again, strangers have
+    just spent the budget with made-up tokens: the person is not locked out for it."""
+    valid = fake.opaque_token()
+    first = await introspecting.verify_token(valid)
+    clock.now += ACTIVE_FOR
+    for _ in range(INTROSPECTION_BUDGET):
+        await introspecting.verify_token(secrets.token_urlsafe(24))
+    asked = fake.introspections
+    again = await introspecting.verify_token(valid)
+    del fake.opaque[valid]  # revoked: once its answer is old, asked again and refused
+    clock.now += ACTIVE_FOR
+    revoked = await introspecting.verify_token(valid)
+
+    assert first is not None
+    assert again is not None
+    assert fake.introspections == asked + 2
+    assert revoked is None
+
+
+async def test_made_up_tokens_from_many_addresses_cost_the_issuer_a_bounded_number_of_requests(
+    fake: FakeIssuer, introspecting: Verifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each address has its own budget, so that one stranger locks no one else out; strangers at many addresses
+    share one budget more, so that the issuer is asked a bounded number of times all the same."""
+    senders = [f"203.0.113.{number}" for number in range(3 * INTROSPECTION_BUDGET_ALL // INTROSPECTION_BUDGET)]
+    for address in senders:
+        with sent_from(address):
+            for _ in range(INTROSPECTION_BUDGET):
+                await introspecting.verify_token(secrets.token_urlsafe(24))
+    with sent_from("198.51.100.20"):
+        why = await refused(introspecting, secrets.token_urlsafe(24), caplog)
+
+    assert fake.introspections == INTROSPECTION_BUDGET_ALL
+    assert why == BUDGET_SPENT
+
+
+async def test_ipv4_clients_of_a_dual_stack_socket_each_have_their_own_budget(
+    fake: FakeIssuer, introspecting: Verifier
+) -> None:
+    """Bound to ``::``, the server sees IPv4 clients as IPv4-mapped IPv6 addresses (``::ffff:203.0.113.7``): each is
+    its IPv4 address, not one /64 that holds every IPv4 client."""
+    with sent_from("::ffff:203.0.113.7"):
+        for _ in range(INTROSPECTION_BUDGET):
+            await introspecting.verify_token(secrets.token_urlsafe(24))
+    with sent_from("::ffff:198.51.100.20"):
+        other = await introspecting.verify_token(fake.opaque_token())
+
+    assert other is not None
+
+
 async def test_requests_at_once_make_one_introspection_per_token_and_a_few_at_a_time(
     fake: FakeIssuer, introspecting: Verifier
 ) -> None:
@@ -748,10 +803,10 @@ def test_on_a_public_address_the_public_urls_host_is_an_allowed_host() -> None:
 # --- Opaque tokens from strangers: what a flood of made-up ones costs ---------------------------------------------
 
 
-def introspecting_server() -> AbstractContextManager[tuple[FakeIssuer, Running]]:
-    """oas-mcp with OAuth and introspection on (scope oas required), its issuer up on a loopback port."""
+def introspecting_server(**env: str) -> AbstractContextManager[tuple[FakeIssuer, Running]]:
+    """oas-mcp with OAuth and introspection on (scope oas required, and ``env``), its issuer up on a loopback port."""
     client_id, secret = INTROSPECTOR
-    return oauth_served(OAS_OAUTH_SCOPES="oas", OAS_OAUTH_CLIENT_ID=client_id, OAS_OAUTH_CLIENT_SECRET=secret)
+    return oauth_served(OAS_OAUTH_SCOPES="oas", OAS_OAUTH_CLIENT_ID=client_id, OAS_OAUTH_CLIENT_SECRET=secret, **env)
 
 
 async def test_made_up_opaque_tokens_reach_the_issuer_a_few_times_and_a_valid_one_once() -> None:
@@ -787,6 +842,34 @@ async def test_made_up_opaque_tokens_reach_the_issuer_a_few_times_and_a_valid_on
     assert made_up == [401] * 100
     assert (after_valid, still) == (1, 200)  # and a flood of made-up ones does not lock it out
     assert after_made_up <= 10
+
+
+async def test_made_up_tokens_from_one_address_lock_out_no_one_elses_new_token() -> None:
+    """A stranger sends made-up opaque tokens, one every few seconds: enough to keep the issuer from being asked
+    for anyone. Behind a balancer (OAS_TRUSTED_PROXIES), a person from another address signs in with a new token,
+    and gets in at once; the stranger's next made-up token still reaches no issuer."""
+    with introspecting_server(OAS_TRUSTED_PROXIES="127.0.0.1") as (fake, server):
+        async with httpx2.AsyncClient(timeout=60) as http:
+
+            async def post(token: str, sender: str) -> int:
+                """The status of an MCP initialize request with ``token``, from ``sender`` as the balancer says."""
+                headers = {
+                    "Content-Type": "application/json",
+                    "Accept": "application/json, text/event-stream",
+                    "X-Forwarded-For": sender,
+                    **bearer(token),
+                }
+                return (await http.post(server.mcp, content=INITIALIZE, headers=headers)).status_code
+
+            made_up = [await post(secrets.token_urlsafe(24), "203.0.113.7") for _ in range(2 * INTROSPECTION_BUDGET)]
+            asked = fake.introspections
+            new = await post(fake.opaque_token(aud=server.mcp), "198.51.100.20")
+            more = await post(secrets.token_urlsafe(24), "203.0.113.7")
+
+    assert made_up == [401] * 2 * INTROSPECTION_BUDGET
+    assert asked == INTROSPECTION_BUDGET
+    assert (new, more) == (200, 401)
+    assert fake.introspections == asked + 1
 
 
 def resident_memory(pid: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from oas_mcp.cli.config import CLIENTS
 from oas_mcp.problems import PROBLEMS
 
 from support import README, ROOT, block_after, run
@@ -49,7 +50,7 @@ def test_the_quick_start_installs_a_client_and_says_how_to_get_oas_mcp_on_the_pa
 def test_the_connect_section_installs_each_client_without_a_redirect() -> None:
     commands = block_after("## Connect a client")
 
-    assert [line.split()[2] for line in commands.splitlines()] == ["claude-desktop", "claude-code", "vscode", "cursor"]
+    assert [line.split()[2] for line in commands.splitlines()] == list(CLIENTS)  # every client install supports
     assert " > " not in commands  # a redirect would replace the client's file, and every other server in it
 
 

@@ -188,6 +188,27 @@ def test_a_secret_file_others_can_read_is_named_in_one_warning(
     ]
 
 
+def test_a_config_file_with_a_secret_that_others_can_read_is_named_in_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same secret is named when it is in a secret's file others can read: so it is in the config file."""
+    holding = tmp_path / "oas-mcp.toml"
+    holding.write_text(f'api_key = "{DEMO_API_KEY}"\n')
+    holding.chmod(0o644)
+    without = tmp_path / "plain.toml"
+    without.write_text('base_url = "https://api.example.test"\n')
+    without.chmod(0o644)
+
+    with caplog.at_level(logging.WARNING):
+        for path in (holding, holding, without):
+            Settings.load(path)
+
+    assert [record.getMessage() for record in caplog.records] == [
+        f"config file {holding}, which holds api_key, can be read by others than its owner (mode 0644): "
+        f"chmod 600 {holding}"
+    ]
+
+
 def test_a_missing_file_stops_the_command_with_one_line_and_exit_code_2(tmp_path: Path) -> None:
     result = run("check", OAS_PASSWORD_FILE=str(tmp_path / "nothing"))
 

@@ -57,6 +57,8 @@ class ClientFormat:
     scopes: tuple[Scope, ...]
     """Where its configuration can live: for the user, for a project (the current folder); the first by default."""
     next_step: str
+    fills: str
+    """How the client fills in the credentials the entry leaves to it (said only when it leaves some)."""
     project_step: str = ""
     """What a project's file needs besides: an approval, a trusted folder."""
     inputs: bool = False
@@ -77,7 +79,7 @@ def _from_environment(name: str) -> str:
     return f"${{{env_name(name)}:-}}"
 
 
-FROM_ENVIRONMENT = "fills ${{OAS_...}} from the environment it starts in"
+FROM_ENVIRONMENT = "fills ${{OAS_...}} from the environment it starts in."
 CLIENTS: dict[str, ClientFormat] = {
     "claude-desktop": ClientFormat(
         "Claude Desktop",
@@ -86,6 +88,8 @@ CLIENTS: dict[str, ClientFormat] = {
         lambda name: f"<your OAS {CREDENTIALS[name].label}>",
         ("user",),
         "Quit and reopen Claude Desktop: oas-mcp's tools appear in the chat's tools menu.",
+        "Replace each <...> placeholder in {file} with your value (or delete its line), or keep them in a settings "
+        "file and use --config FILE.",
     ),
     "claude-code": ClientFormat(
         "Claude Code",
@@ -93,7 +97,8 @@ CLIENTS: dict[str, ClientFormat] = {
         True,
         _from_environment,
         ("project", "user"),
-        f"Claude Code {FROM_ENVIRONMENT}; /mcp in Claude Code then shows {{name}} as connected.",
+        "/mcp in Claude Code then shows {name} as connected.",
+        f"Claude Code {FROM_ENVIRONMENT}",
         project_step="Claude Code asks you to approve a project's servers the first time.",
     ),
     "vscode": ClientFormat(
@@ -102,8 +107,9 @@ CLIENTS: dict[str, ClientFormat] = {
         True,
         lambda name: f"${{input:{_input_id(name)}}}",
         ("project", "user"),
-        "Start {name} from the mcp.json editor or the Extensions view's MCP servers list: VS Code asks for the "
-        "values once and keeps the secret ones encrypted, and the tools appear in Copilot Chat's agent mode.",
+        "Start {name} from the mcp.json editor or the Extensions view's MCP servers list; its tools then appear in "
+        "Copilot Chat's agent mode.",
+        "VS Code asks for the values once, when {name} first starts, and keeps the secret ones encrypted.",
         inputs=True,
         sandbox=True,
     ),
@@ -113,7 +119,8 @@ CLIENTS: dict[str, ClientFormat] = {
         False,
         lambda name: f"${{env:{env_name(name)}}}",
         ("user", "project"),
-        "Cursor fills ${{env:OAS_...}} from its environment; Cursor Settings > MCP then lists {name} with its tools.",
+        "Cursor Settings > MCP then lists {name} with its tools.",
+        "Cursor fills ${{env:OAS_...}} from its environment.",
     ),
     "codex": ClientFormat(
         "Codex CLI",
@@ -121,8 +128,8 @@ CLIENTS: dict[str, ClientFormat] = {
         False,
         None,
         ("user", "project"),
-        "Codex passes {name} the OAS_* credentials set in the environment it starts in (env_vars); codex mcp list "
-        "lists it, and /mcp in a session shows its tools.",
+        "codex mcp list lists {name}, and /mcp in a session shows its tools.",
+        "Codex passes {name} the OAS_* credentials set in the environment it starts in (env_vars).",
         project_step="Codex reads a project's .codex/config.toml once you trust the project.",
         toml=True,
     ),
@@ -132,8 +139,8 @@ CLIENTS: dict[str, ClientFormat] = {
         False,
         _from_environment,
         ("project", "user"),
-        f"Gemini CLI {FROM_ENVIRONMENT}, and runs servers only in a folder you trust; gemini mcp list then shows "
-        "{name} as connected.",
+        "Gemini CLI runs servers only in a folder you trust; gemini mcp list then shows {name} as connected.",
+        f"Gemini CLI {FROM_ENVIRONMENT}",
     ),
     "copilot": ClientFormat(
         "Copilot CLI",
@@ -141,7 +148,8 @@ CLIENTS: dict[str, ClientFormat] = {
         True,
         _from_environment,
         ("user",),
-        f"Copilot CLI {FROM_ENVIRONMENT}; copilot mcp list lists {{name}}, and /mcp in a session shows its tools.",
+        "copilot mcp list lists {name}, and /mcp in a session shows its tools.",
+        f"Copilot CLI {FROM_ENVIRONMENT}",
         extra={"tools": ["*"]},
     ),
 }
@@ -244,15 +252,7 @@ class Placement:
 
     def next_step(self) -> str:
         """What to do in the client once the entry is in its configuration."""
-        placeholders = self.client_name == "claude-desktop" and any(
-            value.startswith("<") for value in self.entry.get("env", {}).values()
-        )
-        replace = (
-            f"Replace each <...> placeholder in {self.file} with your value (or delete its line), or keep them in a "
-            "settings file and use --config FILE. "
-            if placeholders
-            else ""
-        )
+        fills = f"{self.client.fills.format(name=self.name, file=self.file)} " if self._leaves_credentials() else ""
         project = f"{self.client.project_step} " if self.scope == "project" and self.client.project_step else ""
         sandbox = self.entry.get("sandbox", {}).get("network", {}).get("allowedDomains")
         if sandbox is not None:
@@ -261,7 +261,16 @@ class Placement:
                 f"{self.client.title} runs {self.name} in its sandbox on macOS and Linux, reaching {reaches}; it runs "
                 "the tools of a sandboxed server without asking you to confirm them. "
             )
-        return replace + project + self.client.next_step.format(name=self.name)
+        return fills + project + self.client.next_step.format(name=self.name)
+
+    def _leaves_credentials(self) -> bool:
+        """Whether the entry leaves a credential for the client to fill in: a reference or placeholder, or a
+        variable to pass on (none with --sandbox, or with --config for a user)."""
+        reference = self.client.reference
+        if reference is None:
+            return bool(self.entry.get("env_vars"))
+        env = self.entry.get("env", {})
+        return any(env.get(env_name(name)) == reference(name) for name in CREDENTIALS)
 
     def add_json_command(self) -> list[str]:
         """The ``claude`` command that adds the entry to Claude Code for the user (the ``user`` scope)."""

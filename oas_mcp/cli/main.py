@@ -126,11 +126,12 @@ def _serve(args: argparse.Namespace) -> int:
     server = build_server(settings, connector(settings, args.sandbox))
     if instrument is not None:
         instrument(server)
-    if sys.stdin.isatty():
+    if sys.stdin.isatty():  # a person at a terminal, not a client
         where = "the sandbox" if args.sandbox else settings.base_url
+        *others, last = config.CLIENTS
         print(
             f"oas-mcp {__version__} serves MCP on stdio for {where} and waits for an MCP client "
-            "(oas-mcp install claude-desktop, claude-code, vscode or cursor adds it to one). Ctrl-C stops it.",
+            f"(oas-mcp install {', '.join(others)} or {last} adds it to one). Ctrl-C stops it.",
             file=sys.stderr,
         )
     for stop in (signal.SIGINT, signal.SIGTERM):

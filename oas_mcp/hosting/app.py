@@ -22,6 +22,7 @@ from oas_mcp.hosting.middleware import (
     KeyBoundSessions,
     NamedCaller,
     RetryAfterWhenFull,
+    SentFrom,
     SessionsPerPrincipal,
     WhileServing,
 )
@@ -73,8 +74,11 @@ def http_app(server: Server, settings: Settings, policy: Policy, page: LinkPage 
         app.user_middleware.append(cap)
     if settings.per_request_credentials:
         app.user_middleware.append(Middleware(KeyBoundSessions, anonymous=not policy.authenticates))
-    served = CanonicalRequests(RetryAfterWhenFull(app))
-    tasks = [policy.oauth.issuer.run] if policy.oauth is not None else []
+    served: ASGIApp = CanonicalRequests(RetryAfterWhenFull(app))
+    tasks = []
+    if policy.oauth is not None:
+        served = SentFrom(served)  # whose introspection budget each request's token spends
+        tasks.append(policy.oauth.issuer.run)
     if page is not None:
         tasks.append(page.accounts.run)
     return WhileServing(served, *tasks) if tasks else served

@@ -1,5 +1,6 @@
 """The ASGI wrappers around the SDK's Streamable HTTP app, outermost first as :func:`oas_mcp.hosting.app.http_app`
-stacks them: background tasks for as long as the server runs (:class:`WhileServing`), canonical Host and path
+stacks them: background tasks for as long as the server runs (:class:`WhileServing`), the address tokens come from
+(:class:`SentFrom`), canonical Host and path
 (:class:`CanonicalRequests`), ``Retry-After`` on the SDK's 503 (:class:`RetryAfterWhenFull`); and after the SDK's
 authentication, sessions capped for each principal (:class:`SessionsPerPrincipal`), bound to the API key that opened
 them (:class:`KeyBoundSessions`), and the caller named in the log (:class:`NamedCaller`).
@@ -22,6 +23,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
+from oas_mcp.hosting.oauth import sent_from
 from oas_mcp.hosting.policy import CLIENT_ID
 from oas_mcp.observability.logs import caller
 from oas_mcp.server._sdk import open_sessions
@@ -273,3 +275,17 @@ class SessionsPerPrincipal:
         body = JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=INVALID_REQUEST, message=message))
         text = body.model_dump_json(by_alias=True, exclude_unset=True)
         return Response(text, status_code=429, headers=headers, media_type="application/json")
+
+
+class SentFrom:
+    """ASGI wrapper: each HTTP request's tokens come from its client's address (as uvicorn has it: from
+    X-Forwarded-For when the peer is among OAS_TRUSTED_PROXIES), for the introspection budgets (see
+    :func:`sent_from`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client") if scope["type"] == "http" else None
+        with sent_from(str(client[0]) if client else ""):
+            await self.app(scope, receive, send)

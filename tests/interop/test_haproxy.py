@@ -216,19 +216,27 @@ async def test_what_an_sdk_client_sees_when_its_sessions_replica_dies() -> None:
     assert hello["username"] == "demo"
 
 
-def create(draft: Mapping[str, object], spelling: str) -> str:
-    """A raw ``tools/call`` of create_organisation for ``draft``: with its name spelled out, JSON-escaped
-    (``create\\u005forganisation``, the same name to the server), or past HAProxy's 16 KB buffer (after a padding)."""
+def create(draft: Mapping[str, object], spelling: str) -> tuple[str | bytes, dict[str, str]]:
+    """A raw ``tools/call`` of create_organisation for ``draft``, and its headers: with its name spelled out,
+    JSON-escaped (``create\\u005forganisation``, the same name to the server), past HAProxy's 16 KB buffer (after a
+    padding), or in UTF-16 (which the SDK reads in the protocol version without sessions, as json.loads does)."""
     if spelling == "escaped":
-        return tool_call("create_organisation", draft).replace("create_organisation", "create\\u005forganisation")
+        return tool_call("create_organisation", draft).replace("create_organisation", "create\\u005forganisation"), {}
     if spelling == "past the buffer":
         params = {"_meta": {"padding": "x" * 20_000}, "arguments": draft, "name": "create_organisation"}
-        return json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
-    return tool_call("create_organisation", draft)
+        return json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}), {}
+    if spelling == "UTF-16":
+        version = "2026-07-28"
+        meta = {"io.modelcontextprotocol/protocolVersion": version, "io.modelcontextprotocol/clientCapabilities": {}}
+        params = {"name": "create_organisation", "arguments": draft, "_meta": meta}
+        message = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
+        headers = {"MCP-Protocol-Version": version, "Mcp-Method": "tools/call", "Mcp-Name": "create_organisation"}
+        return message.encode("utf-16-le"), headers
+    return tool_call("create_organisation", draft), {}
 
 
 def test_a_request_a_dying_replica_took_is_sent_again_unless_it_may_create_an_organisation() -> None:
-    spellings = ("plain", "escaped", "past the buffer")
+    spellings = ("plain", "escaped", "past the buffer", "UTF-16")
     drafts = {
         f"Retry {spelling} {n}": spelling for spelling in spellings for n in range(6)
     }  # in blocks: the replica that dies takes every spelling
@@ -236,10 +244,10 @@ def test_a_request_a_dying_replica_took_is_sent_again_unless_it_may_create_an_or
     with running("--sandbox", "--transport", "http", "--stateless") as real, dropping() as dropper:
         with balancer([dropper.port, real.port, real.port]) as url:
             hellos = [post_message(url, tool_call("hello", {})).status_code for _ in range(6)]
-            answers = {
-                name: post_message(url, create({"name": name, "base_currency": "EUR", "currencies": ["EUR"]}, how))
-                for name, how in drafts.items()
-            }
+            answers = {}
+            for name, how in drafts.items():
+                body, headers = create({"name": name, "base_currency": "EUR", "currencies": ["EUR"]}, how)
+                answers[name] = post_message(url, body, **headers)
         listing = post_message(real.mcp, tool_call("list_organisations", {"name_contains": "Retry"})).json()
 
     calls = [json.loads(body)["params"] for body in dropper.received]

@@ -108,6 +108,7 @@ def clean_copy(destination: Path) -> Path:
     return destination
 
 
+@pytest.mark.usefixtures("node_bin")  # the interop stage only: it builds from scratch, fetching mcpb and Node
 def test_the_readme_build_command_builds_the_three_packages_in_a_clean_copy_with_only_what_the_build_uses(
     tmp_path: Path,
 ) -> None:

@@ -10,7 +10,8 @@ OAuth client of it (authorization code with PKCE, ``OAS_OAUTH_CLIENT_ID`` and it
 them encrypted. The API is asked about so many credentials alone: a link is given up once it was refused some
 (``MAX_FAILED_CHECKS``), and a person's checks are paused once their links made some in the hour without linking an
 account (``MAX_SUBJECT_CHECKS``); each check counts before the API is asked, so that forms sent at once cannot pass
-these limits.
+these limits. Likewise, a person's links may have the issuer redeem so many sign-in codes in a row alone
+(``MAX_SIGN_INS``).
 
 Routes: ``GET /link/{token}`` (sign in, then the form), ``GET /link/callback`` (the issuer's redirect),
 ``POST /link/{token}`` (the form), ``POST /link/unlink`` (delete the linked account). What the page remembers of a
@@ -30,7 +31,6 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import anyio
 from starlette.responses import RedirectResponse, Response
@@ -51,7 +51,7 @@ from oas_mcp.accounts.page.texts import (
 )
 from oas_mcp.accounts.store import MAX_FAILED_CHECKS, MAX_SUBJECT_CHECKS, Attempt
 from oas_mcp.hosting.oauth import Issuer, OAuthClient
-from oas_mcp.settings import SettingsError
+from oas_mcp.settings import LINK_PAGE_PATH, SettingsError, origin_of
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -61,16 +61,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("oas_mcp.accounts.page")
 
-PREFIX = "/link"
+PREFIX = LINK_PAGE_PATH
 CALLBACK = f"{PREFIX}/callback"
 UNLINK = f"{PREFIX}/unlink"
 MAX_FORM = 16 * 1024
 """Largest form body read, in bytes."""
-
-
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 class LinkPage:
@@ -124,9 +119,10 @@ class LinkPage:
 
     async def callback(self, request: Request) -> Response:
         """``GET /link/callback``: the issuer sends the person back; check who signed in, then show the form."""
-        token, subject = await self.sign_in.finish(request)
-        with store_refusals():
-            link = await self.store.open_link(token)
+        started = self.sign_in.returned(request)
+        with store_refusals():  # before a code is redeemed: none is for a link that cannot be used
+            link = await self.store.open_link(started["link"])
+        subject = await self.sign_in.finish(request, started, link.subject)
         if subject != link.subject:
             logger.warning("%s signed in on the link page of a link made for %s", subject.sub, link.subject)
             refused = link_refused("someone else").response()
@@ -229,12 +225,8 @@ def link_page(settings: Settings, issuer: Issuer, shared: Callable[[], OASClient
     store), its issuer checked when it answers. Raises SettingsError when the client of the issuer is not set, the
     issuer has no authorization or token endpoint, or the database cannot be opened."""
     client_id, secret = settings.oauth_client_id, settings.oauth_client_secret
-    if client_id is None or secret is None:
-        raise SettingsError(
-            "linked accounts (OAS_ACCOUNTS_KEY_FILE) need OAS_OAUTH_CLIENT_ID and OAS_OAUTH_CLIENT_SECRET (or "
-            "OAS_OAUTH_CLIENT_SECRET_FILE): the link page signs people in as that client of the issuer, with "
-            f"redirect URI {origin_of(settings.public_url or '')}{CALLBACK}"
-        )
+    if client_id is None or secret is None:  # refused by check_combination, before serving
+        raise SettingsError("linked accounts need OAS_OAUTH_CLIENT_ID and OAS_OAUTH_CLIENT_SECRET")
     anyio.run(require_endpoints, Issuer(issuer.url))
     store = connect_store(settings)
     return LinkPage(store, issuer, OAuthClient(client_id, secret), origin_of(settings.public_url or ""), shared)

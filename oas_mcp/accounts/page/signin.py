@@ -16,6 +16,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+import anyio
 from starlette.responses import RedirectResponse
 
 from oas_mcp.accounts import Subject
@@ -30,8 +31,9 @@ from oas_mcp.accounts.page.texts import (
     SIGN_IN_ERRORS,
     SIGN_IN_REFUSED,
     SIGNED_OUT,
+    sign_ins_paused,
 )
-from oas_mcp.hosting.oauth import Issuer, IssuerError, OAuthClient, Refused, id_token_claims, redeem
+from oas_mcp.hosting.oauth import Budgets, Issuer, IssuerError, OAuthClient, Refused, id_token_claims, redeem
 from oas_mcp.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -40,6 +42,11 @@ if TYPE_CHECKING:
     from oas_mcp.accounts.page.cookie import Cookie
 
 logger = logging.getLogger("oas_mcp.accounts.page")
+
+MAX_SIGN_INS = 10
+"""Codes one person's links may have the issuer redeem in a row (each as this server's client, which an issuer may
+throttle or lock out: sent back in a loop, made-up codes would be), then one more each ``SIGN_IN_REFILL`` seconds."""
+SIGN_IN_REFILL = 60.0
 
 
 class SignIn:
@@ -51,6 +58,7 @@ class SignIn:
         self.client = client
         self.redirect_uri = redirect_uri
         self.cookie = cookie
+        self._redeemed: Budgets[Subject] = Budgets(MAX_SIGN_INS, SIGN_IN_REFILL, anyio.current_time)
 
     def start(self, token: str, *, ask_who: bool = False) -> RedirectResponse:
         """Send the browser to the issuer to sign in for the link ``token`` (authorization code, PKCE S256, state
@@ -78,10 +86,10 @@ class SignIn:
         self.cookie.set(response, "sign-in", link=token, state=state, nonce=nonce, verifier=code_verifier)
         return response
 
-    async def finish(self, request: Request) -> tuple[str, Subject]:
-        """The issuer sent the browser back: the token of the link the sign-in was for, and who signed in (the
-        subject of the ID token, checked). Raises PageRefusal when the sign-in is not one this page started, or did
-        not complete."""
+    def returned(self, request: Request) -> dict[str, str]:
+        """The issuer sent the browser back: the sign-in this page started (``link``: the token of the link it is
+        for). Raises PageRefusal when the sign-in is not one this page started, or the issuer says it did not
+        complete."""
         started = self.cookie.read(request, "sign-in")
         if started is None:
             raise PageRefusal(400, "Sign-in expired", SIGNED_OUT)
@@ -91,8 +99,16 @@ class SignIn:
         if "error" in query:
             said = SIGN_IN_ERRORS.get(query["error"], SIGN_IN_ERROR)
             raise PageRefusal(400, "Sign-in not completed", f"{said} {RETRY}")
-        claims = await self._claims(query.get("code", ""), started)
-        return started["link"], Subject(claims["iss"], claims["sub"])
+        return started
+
+    async def finish(self, request: Request, started: dict[str, str], owner: Subject) -> Subject:
+        """Who signed in, in the sign-in ``started`` (see :meth:`returned`) on a link of ``owner``'s: the subject of
+        the ID token the issuer gives for the request's code, checked. Raises PageRefusal when signing in failed, or
+        when ``owner``'s links had the issuer redeem :data:`MAX_SIGN_INS` codes lately (then none is)."""
+        if not self._redeemed[owner].take():
+            raise PageRefusal(429, "Wait a minute", sign_ins_paused(SIGN_IN_REFILL))
+        claims = await self._claims(request.query_params.get("code", ""), started)
+        return Subject(claims["iss"], claims["sub"])
 
     async def _claims(self, code: str, started: dict[str, str]) -> dict[str, Any]:
         """The claims of the ID token the issuer gives for ``code``, checked. Raises PageRefusal when signing in

@@ -80,3 +80,11 @@ def unlinked_account(oas_username: str) -> str:
         f"Unlinked OAS account @{oas_username}: its credentials are deleted from this server. "
         "Your OAS account itself is unchanged."
     )
+
+
+def sign_ins_paused(seconds: float) -> str:
+    """What the page says when a person's links were signed in with too often: to wait ``seconds``."""
+    return (
+        f"Your links were signed in with too often in a short time. Nothing was changed: wait {seconds:.0f} "
+        "seconds, then open the link again."
+    )

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 from mcp.server.auth.settings import AuthSettings
 
+from oas_mcp.hosting.oauth.budgets import Budgets
 from oas_mcp.hosting.oauth.client import id_token_claims, redeem
 from oas_mcp.hosting.oauth.issuer import Issuer, IssuerError, OAuthClient, Refused
-from oas_mcp.hosting.oauth.verifier import Verifier
+from oas_mcp.hosting.oauth.verifier import Verifier, sent_from
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class ResourceServer:
 
 
 __all__ = [
+    "Budgets",
     "Issuer",
     "IssuerError",
     "OAuthClient",
@@ -57,4 +59,5 @@ __all__ = [
     "Verifier",
     "id_token_claims",
     "redeem",
+    "sent_from",
 ]

@@ -14,13 +14,17 @@ import math
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from ipaddress import IPv6Network, ip_address
 from typing import Any, TypeGuard, TypeVar
 
 import anyio
 import jwt
 from mcp.server.auth.provider import AccessToken
 
+from oas_mcp.hosting.oauth.budgets import Budget, Budgets
 from oas_mcp.hosting.oauth.issuer import FETCH_DEADLINE, Issuer, IssuerError, Refused
 from oas_mcp.redact import remember
 
@@ -38,10 +42,15 @@ JWTs with many group claims stay under it; it is also the most nginx takes in on
 TOKEN_SYNTAX = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 """What a bearer token is made of (RFC 6750's b64token); a token of other characters is refused likewise."""
 INTROSPECTION_BUDGET = 10
-"""Introspections in flight at once at most, and in a row whose token is refused (not active, not for this server,
-or asking failed) before asking waits for the budget to refill: made-up opaque tokens cost the issuer this many
-requests, then one per ``INTROSPECTION_REFILL`` seconds. A token accepted gives its share back."""
+"""Introspections in flight at once at most, and in a row from one address (see :func:`sent_from`) whose token is
+refused (not active, not for this server, or asking failed) before asking for that address waits for its budget to
+refill: made-up opaque tokens cost the issuer this many requests, then one per ``INTROSPECTION_REFILL`` seconds,
+and lock no one else out. A token accepted gives its share back; one accepted before is asked about again whatever
+the budgets (it is not made up)."""
 INTROSPECTION_REFILL = 6.0
+INTROSPECTION_BUDGET_ALL = 10 * INTROSPECTION_BUDGET
+"""The same budget for all addresses together, refilled ten times as fast: strangers at many addresses cost the
+issuer this many requests in a row, then some hundred a minute."""
 BUDGET_SPENT = (
     "the issuer was not asked: too many tokens were refused lately (it is asked again within "
     f"{INTROSPECTION_REFILL:.0f} seconds)"
@@ -103,10 +112,12 @@ def _why(exc: jwt.InvalidTokenError, issuer: str, audience: str) -> str:
 
 
 class Introspections:
-    """The issuer's answers about opaque tokens, kept a while by the token's SHA-256 (never the token itself), and a
-    budget for asking (see :data:`INTROSPECTION_BUDGET`): a flood of made-up tokens costs the issuer a few requests,
-    so that this server's client is not throttled or locked out there, while known tokens are not asked about again
-    and real ones asking at once are not held back. Concurrent requests with one token make one introspection.
+    """The issuer's answers about opaque tokens, kept a while by the token's SHA-256 (never the token itself), and
+    budgets for asking (see :data:`INTROSPECTION_BUDGET`), one for each address tokens come from and one for all: a
+    flood of made-up tokens costs the issuer a few requests, so that this server's client is not throttled or locked
+    out there, and locks out no one at another address; known tokens are not asked about again while their answer is
+    kept, and real ones asking at once are not held back. Concurrent requests with one token make one
+    introspection.
 
     ``accepted`` is what this server makes of an active token's answer: its claims, or Refused (a token for another
     server gives no share of the budget back). ``clock`` (monotonic seconds) is for tests."""
@@ -120,11 +131,13 @@ class Introspections:
         self._issuer = issuer
         self._accepted = accepted
         self._clock = clock
-        self._active: OrderedDict[bytes, tuple[float, dict[str, Any]]] = OrderedDict()  # until when, the answer
+        # Until when each answer that a token is active is used, the answer, and whether this server accepted it.
+        self._active: OrderedDict[bytes, tuple[float, dict[str, Any], bool]] = OrderedDict()
         self._inactive: OrderedDict[bytes, float] = OrderedDict()  # until when
         self._asking: dict[bytes, anyio.Event] = {}  # set once the issuer has answered about that token
-        self._budget = float(INTROSPECTION_BUDGET)
-        self._budget_at = clock()
+        self._all = Budget(INTROSPECTION_BUDGET_ALL, INTROSPECTION_REFILL / 10, clock)
+        self._senders: Budgets[str] = Budgets(INTROSPECTION_BUDGET, INTROSPECTION_REFILL, clock)
+        self._at_once = anyio.Semaphore(INTROSPECTION_BUDGET)
         self._in_flight = 0
         self._settled = anyio.Event()  # set (and replaced) whenever an introspection ends
 
@@ -157,12 +170,16 @@ class Introspections:
         return None
 
     async def _ask(self, key: bytes, token: str) -> dict[str, Any]:
-        """The token's claims, the issuer asked within the budget (and its answer kept). Raises Refused."""
-        await self._reserve()
+        """The token's claims, the issuer asked within the budgets (and its answer kept); a token accepted before
+        spends none, unless asking about it failed since. Raises Refused."""
+        before = self._active.pop(key, None)
+        budgets = () if before is not None and before[2] else await self._reserve(_sender.get())
         give_back = False
+        self._in_flight += 1
         try:
             try:
-                answer = await self._issuer.introspect(token)
+                async with self._at_once:
+                    answer = await self._issuer.introspect(token)
             except Refused:
                 give_back = True  # nothing was sent
                 raise
@@ -171,33 +188,60 @@ class Introspections:
             if answer.get("active") is not True:
                 _keep(self._inactive, key, self._clock() + INACTIVE_FOR)
                 raise Refused(NOT_ACTIVE)
-            _keep(self._active, key, (self._clock() + _active_for(answer), answer))
-            claims = self._accepted(answer)
+            until = self._clock() + _active_for(answer)
+            try:
+                claims = self._accepted(answer)
+            except Refused:
+                _keep(self._active, key, (until, answer, False))
+                raise
+            _keep(self._active, key, (until, answer, True))
             give_back = True
             return claims
         finally:
             self._in_flight -= 1
-            if give_back:
-                self._budget = min(INTROSPECTION_BUDGET, self._budget + 1)
+            for budget in budgets if give_back else ():
+                budget.give_back()
             self._settled.set()
             self._settled = anyio.Event()
 
-    async def _reserve(self) -> None:
-        """Take a share of the budget; when none is left but introspections are in flight (which may give theirs
-        back), wait for them a while. Raises Refused when there is none."""
+    async def _reserve(self, sender: str) -> tuple[Budget, ...]:
+        """Take a share of ``sender``'s budget and of all's; when either is spent but introspections are in flight
+        (which may give theirs back), wait for them a while. The budgets a share was taken of; raises Refused when
+        there is none."""
+        mine = self._senders[sender]
         with anyio.move_on_after(FETCH_DEADLINE):
             while True:
-                now = self._clock()
-                refilled = (now - self._budget_at) / INTROSPECTION_REFILL
-                self._budget, self._budget_at = min(INTROSPECTION_BUDGET, self._budget + refilled), now
-                if self._budget >= 1:
-                    self._budget -= 1
-                    self._in_flight += 1
-                    return
+                if mine.take():
+                    if self._all.take():
+                        return mine, self._all
+                    mine.give_back()
                 if not self._in_flight:
                     break
                 await self._settled.wait()
         raise Refused(BUDGET_SPENT)
+
+
+_sender: ContextVar[str] = ContextVar("oas_mcp_token_sender", default="")
+
+
+@contextmanager
+def sent_from(address: str) -> Iterator[None]:
+    """Tokens verified in this context come from ``address`` (an IPv6 one counts as its /64: one host has them all;
+    an IPv4-mapped one, as a dual-stack socket shows IPv4 clients, as its IPv4 address), whose introspection budget
+    they spend."""
+    try:
+        host = ip_address(address)
+    except ValueError:
+        sender = address
+    else:
+        if host.version == 6 and host.ipv4_mapped is not None:
+            host = host.ipv4_mapped
+        sender = str(IPv6Network((host, 64), strict=False)) if host.version == 6 else str(host)
+    token = _sender.set(sender)
+    try:
+        yield
+    finally:
+        _sender.reset(token)
 
 
 _Kept = TypeVar("_Kept")
