@@ -12,7 +12,7 @@ import anyio
 import httpx2
 
 import oas_mcp.client._telemetry as telemetry
-from oas_mcp import __version__
+from oas_mcp import __version__, tls
 from oas_mcp.client._errors import (
     APIConnectionError,
     APITimeoutError,
@@ -66,6 +66,7 @@ class Connection:
                 transport=self._transport,
                 follow_redirects=False,
                 cookies=_NoCookies(),
+                verify=tls.context(),
             )
         return self._http
 

@@ -19,6 +19,8 @@ import httpx2
 import jwt
 from pydantic import SecretStr
 
+from oas_mcp import tls
+
 logger = logging.getLogger("oas_mcp.hosting.oauth")  # the package's name, which log lines show
 
 KEY_TYPES = ("RSA", "EC", "OKP")
@@ -254,7 +256,9 @@ class Issuer:
         """The JSON object at ``url``, one of the issuer's (POSTed ``form`` when given), read up to
         :data:`MAX_DOCUMENT` bytes and within the deadline. Raises IssuerError."""
         if self._http is None:
-            self._http = httpx2.AsyncClient(transport=self._transport, timeout=FETCH_TIMEOUT, follow_redirects=False)
+            self._http = httpx2.AsyncClient(
+                transport=self._transport, timeout=FETCH_TIMEOUT, follow_redirects=False, verify=tls.context()
+            )
         method, sent = "GET" if form is None else "POST", auth or httpx2.USE_CLIENT_DEFAULT
         body = bytearray()
         with anyio.move_on_after(self._deadline) as waited:
