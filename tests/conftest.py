@@ -3,15 +3,19 @@ and the npm tools."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpcore2
 import pytest
+from hypothesis import settings
 from mcp import Client
 
 from oas_mcp.sandbox import Sandbox
 
+from oauth_issuer import rewind_rsa_keys
 from pg_server import Postgres, started
 from support import server_for
 
@@ -27,6 +31,10 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     return cpus + 1
 
 
+settings.register_profile("thorough", max_examples=250)
+"""What ``--hypothesis-profile thorough`` (CI's interop stage) gives each property test: 2.5 times the default."""
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
@@ -38,6 +46,22 @@ def _no_oas_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.upper().startswith("OAS_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_tls_context_for_the_tests_clients() -> Iterator[None]:
+    """The HTTP clients the tests make, and the SDK makes for them, share a TLS context, as oas-mcp's own do
+    (oas_mcp.tls): making one reads every CA certificate (30 ms of CPU), for clients that speak plain HTTP to
+    loopback."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(httpcore2, "default_ssl_context", functools.cache(httpcore2.default_ssl_context))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _rsa_keys_made_before() -> None:
+    """A test's issuers' keys: unlike each other's, though made for an earlier test (see oauth_issuer.rsa_key)."""
+    rewind_rsa_keys()
 
 
 @pytest.fixture

@@ -8,9 +8,8 @@ import hashlib
 import hmac
 import json
 import secrets
-import socket
-import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,7 +18,6 @@ from urllib.parse import urlencode
 
 import anyio
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from starlette.applications import Starlette
@@ -27,14 +25,36 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from support import serving_on
+
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 RESOURCE = "http://127.0.0.1:8000/mcp"
 INTROSPECTOR = ("oas-mcp", "introspection-secret-0123456789")
 """oas-mcp's client at the issuer: its client ID and secret (for introspection, and the link page's sign-in)."""
 
 
+_RSA_KEYS: list[rsa.RSAPrivateKey] = []
+"""The RSA keys made in this process: making one takes 50 ms, and the tests ask for about a hundred."""
+_given: list[rsa.RSAPrivateKey] = []
+"""The keys given since the test began (see :func:`rewind_rsa_keys`)."""
+_issuers: weakref.WeakValueDictionary[int, FakeIssuer] = weakref.WeakValueDictionary()  # by id()
+
+
 def rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    """A 2048-bit RSA key unlike every other key given in this test and every key of an issuer still in use (one
+    a module's fixture made, say): made before if there is such a key, else now."""
+    held = {id(key) for issuer in _issuers.values() for key in issuer.keys.values()} | {id(key) for key in _given}
+    key = next((key for key in _RSA_KEYS if id(key) not in held), None)
+    if key is None:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        _RSA_KEYS.append(key)
+    _given.append(key)
+    return key
+
+
+def rewind_rsa_keys() -> None:
+    """A new test: the keys given in the last one may be given again, unless an issuer still in use holds them."""
+    _given.clear()
 
 
 def public_jwk(kid: str, key: PrivateKey) -> dict[str, Any]:
@@ -79,6 +99,9 @@ class FakeIssuer:
     codes: dict[str, dict[str, str]] = field(default_factory=dict)  # authorization code -> what it was issued for
     down: bool = False  # whether its token endpoint answers 503, as an issuer down for a moment
     redemptions: int = 0  # requests its token endpoint got
+
+    def __post_init__(self) -> None:
+        _issuers[id(self)] = self  # its keys are given to no other issuer while it is in use
 
     def authorize(self, query: dict[str, str]) -> Response:
         """The authorization endpoint: ``browser_user`` signs in at once; back to the client with a code."""
@@ -217,18 +240,5 @@ class FakeIssuer:
 @contextmanager
 def serving(issuer: FakeIssuer) -> Iterator[None]:
     """``issuer`` over HTTP on the loopback port its URL names, in a thread, until the block ends."""
-    port = int(issuer.url.rsplit(":", 1)[1].split("/")[0])
-    server = uvicorn.Server(uvicorn.Config(issuer.app, log_level="error", lifespan="off"))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY then
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        while not server.started and thread.is_alive():
-            time.sleep(0.01)
+    with serving_on(issuer.app, int(issuer.url.rsplit(":", 1)[1].split("/")[0])):
         yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()

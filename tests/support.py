@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import re
 import signal
@@ -10,17 +12,21 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jwt
+import uvicorn
 from mcp_types import CallToolResult
+from starlette.types import ASGIApp
 
 from oas_mcp import __version__
+from oas_mcp.cli.main import main
 from oas_mcp.cli.options import make_client
 from oas_mcp.client import OASClient
 from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME, SANDBOX_URL, Sandbox
@@ -106,6 +112,48 @@ def run(*args: str, stdin: str | None = None, **env: str) -> subprocess.Complete
         timeout=60,
         check=False,
     )
+
+
+def command(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    """``oas-mcp ARGS`` as :func:`run` has it, but in this process: the command line's ``main`` with the same
+    environment (and no other), standard input and arguments; what it printed and its exit code. Logging starts
+    unconfigured, as in a new process (a warning before the command configures it goes to stderr), and is put back
+    after. For the commands that end by themselves; :func:`run` starts a real process, for what only one shows (the
+    interpreter's exit, signals, what start-up loads). A command still running after a minute fails the test."""
+    out, err = io.StringIO(), io.StringIO()
+    saved_environment = dict(os.environ)
+    loggers = [logging.getLogger(), *(logging.getLogger(name) for name in list(logging.Logger.manager.loggerDict))]
+    saved_logging = [(logger, logger.handlers[:], logger.level) for logger in loggers]
+    os.environ.clear()
+    os.environ.update({**BASE_ENV, **env})
+    logging.getLogger().handlers[:] = []
+    logging.getLogger().setLevel(logging.WARNING)
+    stdin_before = sys.stdin
+    timed = threading.current_thread() is threading.main_thread()  # else from a test's worker thread: no alarm
+    previous = signal.signal(signal.SIGALRM, _ran_too_long) if timed else None
+    signal.setitimer(signal.ITIMER_REAL, START_UP_LIMIT if timed else 0)
+    try:
+        sys.stdin = io.StringIO(stdin or "")
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exit:  # argparse: --help, --version, a bad flag
+                code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+    finally:
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        sys.stdin = stdin_before
+        os.environ.clear()
+        os.environ.update(saved_environment)
+        for logger, handlers, level in saved_logging:
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+    return subprocess.CompletedProcess(["oas-mcp", *args], code, out.getvalue(), err.getvalue())
+
+
+def _ran_too_long(signum: int, frame: object) -> None:
+    raise AssertionError(f"the command still ran after {START_UP_LIMIT:g} s")
 
 
 def stopped_by_signal(stop: signal.Signals, *messages: dict[str, Any], **env: str) -> tuple[int, float, str]:
@@ -234,6 +282,33 @@ def wait_for(server: Running, text: str) -> None:
     while text not in server.output():
         assert time.monotonic() < deadline, f"no {text!r} in the log:\n{server.output()}"
         time.sleep(0.05)
+
+
+@contextmanager
+def serving_on(app: ASGIApp, port: int = 0) -> Iterator[str]:
+    """``app`` over HTTP on a loopback port (a free one unless ``port``), served by uvicorn in a thread of this
+    process until the block ends; yields its origin."""
+    server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off"))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY then
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started and thread.is_alive():
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@contextmanager
+def sandbox_api() -> Iterator[str]:
+    """The sandbox API (as ``oas-mcp sandbox`` serves it) over HTTP, in this process; yields its URL."""
+    with serving_on(Sandbox()) as url:
+        yield url
 
 
 @contextmanager

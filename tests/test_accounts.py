@@ -27,7 +27,7 @@ from oas_mcp.accounts.store import MAX_FAILED_CHECKS, MAX_PARAMETERS, MAX_SUBJEC
 from oas_mcp.settings import Settings, SettingsError
 
 from pg_server import Postgres, fresh_schema
-from support import free_port, run
+from support import command, free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -485,11 +485,11 @@ async def test_rotation_without_the_old_key_changes_nothing(backend: Backend, ke
 
 def rotate(backend: Backend, keys: Path) -> subprocess.CompletedProcess[str]:
     """``oas-mcp accounts rotate``, as an operator runs it, with the backend's settings in the environment."""
-    return run("accounts", "rotate", OAS_ACCOUNTS_KEY_FILE=str(keys), **backend.environment)
+    return command("accounts", "rotate", OAS_ACCOUNTS_KEY_FILE=str(keys), **backend.environment)
 
 
 def test_rotate_without_a_key_file_says_how_to_make_one(tmp_path: Path) -> None:
-    result = run("accounts", "rotate", OAS_ACCOUNTS_PATH=str(tmp_path / "accounts.sqlite3"))
+    result = command("accounts", "rotate", OAS_ACCOUNTS_PATH=str(tmp_path / "accounts.sqlite3"))
 
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == (

@@ -18,7 +18,7 @@ from oas_mcp import __version__
 from oas_mcp.sandbox import Sandbox
 from oas_mcp.settings import Settings
 
-from support import DOCS, ROOT, error_text, released, run, server_for, structured
+from support import DOCS, ROOT, command, error_text, released, server_for, structured
 
 MANIFEST: dict[str, Any] = json.loads((ROOT / "bundle" / "manifest.json").read_text())
 FIELDS: dict[str, dict[str, Any]] = MANIFEST["user_config"]
@@ -44,7 +44,7 @@ def test_the_bundle_is_listed_with_its_icon_and_the_project_links() -> None:
 
 
 def test_the_bundle_lists_the_tools_the_server_lists() -> None:
-    listed = [line.split(maxsplit=1) for line in run("tools", "--sandbox").stdout.splitlines()]
+    listed = [line.split(maxsplit=1) for line in command("tools", "--sandbox").stdout.splitlines()]
 
     assert [[tool["name"], tool["description"]] for tool in MANIFEST["tools"]] == listed
 

@@ -16,7 +16,7 @@ import pytest
 from oas_mcp.cli.call import EXIT_CODES
 from oas_mcp.cli.main import main
 
-from support import BASE_ENV, DOCS, PYTHON, run
+from support import BASE_ENV, DOCS, PYTHON, command
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., subprocess.Complete
 
 
 def test_tools_lists_each_tool_with_its_first_sentence() -> None:
-    result = run("tools", "--sandbox")
+    result = command("tools", "--sandbox")
 
     assert result.returncode == 0
     rows = {line.split()[0]: line.split(maxsplit=1)[1] for line in result.stdout.splitlines()}
@@ -54,7 +54,7 @@ def test_tools_in_read_only_mode_lists_only_the_readers(cli: Callable[..., Any])
 
 
 def test_call_prints_the_structured_result_as_json() -> None:
-    result = run("call", "list_organisations", '{"limit": 2, "currency": "usd"}', "--sandbox")
+    result = command("call", "list_organisations", '{"limit": 2, "currency": "usd"}', "--sandbox")
 
     assert result.returncode == 0, result.stderr
     listing = json.loads(result.stdout)
@@ -64,7 +64,7 @@ def test_call_prints_the_structured_result_as_json() -> None:
 
 
 def test_call_reads_the_arguments_from_stdin() -> None:
-    result = run("call", "activate_organisation", "-", "--sandbox", stdin='{"organisation_id": 3}')
+    result = command("call", "activate_organisation", "-", "--sandbox", stdin='{"organisation_id": 3}')
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["organisation_id"] == 3
@@ -161,7 +161,7 @@ def test_ctrl_c_exits_130_with_one_line(monkeypatch: pytest.MonkeyPatch, capsys:
 
 
 def test_help_and_the_docs_state_every_exit_code_and_each_is_tested() -> None:
-    help_text = run("call", "--help").stdout
+    help_text = command("call", "--help").stdout
     codes = re.findall(r"^  (\d+) ", EXIT_CODES, flags=re.MULTILINE)
 
     assert EXIT_CODES in help_text

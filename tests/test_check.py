@@ -30,7 +30,7 @@ from oas_mcp.problems import (
 )
 from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME, Fault, Sandbox
 
-from support import client_for, free_port, login_answer, run, running, settings_for
+from support import client_for, command, free_port, login_answer, sandbox_api, settings_for
 
 pytestmark = pytest.mark.anyio
 
@@ -48,7 +48,7 @@ def check_lines(output: str) -> list[str]:
 
 
 def test_check_on_the_sandbox_passes_all_four() -> None:
-    result = run("check", "--sandbox")
+    result = command("check", "--sandbox")
 
     assert result.returncode == 0, result.stdout + result.stderr
     checks = check_lines(result.stdout)
@@ -66,8 +66,8 @@ def test_check_leads_with_the_checks_and_shows_every_setting_only_with_verbose(t
     config = tmp_path / "oas.toml"
     config.write_text('username = "file-user"\nlist_limit = 7\n')
 
-    plain = run("check", "--sandbox", "--config", str(config))
-    result = run("check", "--sandbox", "--config", str(config), "--read-only", "--verbose", OAS_TIMEOUT="5")
+    plain = command("check", "--sandbox", "--config", str(config))
+    result = command("check", "--sandbox", "--config", str(config), "--read-only", "--verbose", OAS_TIMEOUT="5")
     table = {line.split()[0]: line.split(maxsplit=1)[1] for line in result.stdout.splitlines() if line.startswith("  ")}
 
     assert plain.stdout.startswith("✓ The OAS API answers at http://sandbox.oas.invalid.\n")
@@ -89,20 +89,20 @@ def test_a_failing_check_shows_the_settings_it_used_and_where_they_came_from(tmp
     config.write_text(f'username = "{DEMO_USERNAME}"\n')
     env = {"OAS_EMAIL": DEMO_EMAIL, "OAS_TIMEOUT": "5", "OAS_MAX_RETRIES": "0"}
 
-    with running("sandbox") as api:
-        wrong_key = run(
+    with sandbox_api() as api:
+        wrong_key = command(
             "check",
-            OAS_BASE_URL=api.url,
+            OAS_BASE_URL=api,
             OAS_API_KEY=CANARY_KEY,
             OAS_USERNAME=DEMO_USERNAME,
             OAS_PASSWORD=DEMO_PASSWORD,
             **env,
         )
-        wrong_password = run(
+        wrong_password = command(
             "check",
             "--config",
             str(config),
-            OAS_BASE_URL=api.url,
+            OAS_BASE_URL=api,
             OAS_API_KEY=DEMO_API_KEY,
             OAS_PASSWORD=CANARY_PASSWORD,
             **env,
@@ -131,7 +131,7 @@ def test_a_failing_check_shows_the_settings_it_used_and_where_they_came_from(tmp
 
 def test_an_unreachable_url_fails_the_first_check_skips_the_rest_and_shows_no_secret() -> None:
     port = free_port()
-    result = run(
+    result = command(
         "check",
         OAS_BASE_URL=f"http://127.0.0.1:{port}",
         OAS_API_KEY=CANARY_KEY,

@@ -15,7 +15,7 @@ from mcp_types import LATEST_PROTOCOL_VERSION
 
 from oas_mcp.cli.config import CLIENTS
 
-from support import BASE_ENV, PYTHON, run, running, stopped_by_signal, structured
+from support import BASE_ENV, PYTHON, command, run, running, stopped_by_signal, structured
 
 pytestmark = pytest.mark.anyio
 
@@ -42,7 +42,7 @@ def test_the_console_script_and_the_module_are_the_same_command() -> None:
 def test_a_bad_setting_stops_start_up_with_one_line_and_exit_code_2(
     args: tuple[str, ...], env: dict[str, str], expected: str
 ) -> None:
-    result = run(*args, **env)
+    result = command(*args, **env)
 
     assert result.returncode == 2
     assert result.stderr.startswith(expected)

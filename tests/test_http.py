@@ -33,7 +33,7 @@ from oas_mcp.sandbox import (
 )
 
 from http_clients import PING, TOKEN, in_session, post_initialize, post_message, session, sessions_until_refused
-from support import Running, error_text, run, running, structured, wait_for
+from support import Running, command, error_text, run, running, sandbox_api, structured, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -265,7 +265,7 @@ def test_an_idle_session_ends_and_its_id_then_answers_as_unknown() -> None:
 def test_an_unsafe_http_setup_refuses_to_start_with_one_line_and_exit_code_2(
     args: tuple[str, ...], env: dict[str, str], expected: str
 ) -> None:
-    result = run("--sandbox", *HTTP, *args, **env)
+    result = command("--sandbox", *HTTP, *args, **env)
 
     assert result.returncode == 2
     assert result.stderr.startswith(expected), result.stderr
@@ -281,7 +281,7 @@ def test_a_weak_token_file_is_refused_with_how_to_make_a_good_one(tmp_path: Path
     (tmp_path / "token").write_text(f"{token}\n")
     (tmp_path / "token").chmod(0o600)  # else a warning says that others can read it
 
-    result = run("--sandbox", *HTTP, OAS_MCP_TOKEN_FILE=str(tmp_path / "token"))
+    result = command("--sandbox", *HTTP, OAS_MCP_TOKEN_FILE=str(tmp_path / "token"))
 
     assert result.returncode == 2
     assert result.stderr == (
@@ -317,7 +317,7 @@ def test_a_taken_port_is_one_clear_line() -> None:
 
 
 def test_per_request_credentials_need_http() -> None:
-    result = run("--sandbox", "--per-request-credentials")
+    result = command("--sandbox", "--per-request-credentials")
 
     assert result.returncode == 2
     assert result.stderr == "oas-mcp: per-request credentials need --transport http: stdio requests carry no headers\n"
@@ -507,7 +507,7 @@ async def test_per_request_keys_never_reach_the_log(per_request: Running) -> Non
     assert TOKEN not in log
 
 
-# -- stateless replicas --------------------------------------------------------------------------------------------
+# -- stateless replicas (marked slow: four processes; .ci/run runs them after the README's test command) -------------
 
 
 class RoundRobin(httpx2.AsyncBaseTransport):
@@ -535,22 +535,23 @@ class RoundRobin(httpx2.AsyncBaseTransport):
 @pytest.fixture(scope="module")
 def upstream() -> Any:
     """One sandbox API over HTTP, the state every replica shares."""
-    with running("sandbox") as api:
-        yield api
+    with sandbox_api() as url:
+        yield url
 
 
-def replica(upstream: Running, *flags: str) -> Any:
-    env = {"OAS_BASE_URL": upstream.url, "OAS_API_KEY": DEMO_API_KEY, "OAS_MCP_TOKEN": TOKEN}
+def replica(upstream: str, *flags: str) -> Any:
+    env = {"OAS_BASE_URL": upstream, "OAS_API_KEY": DEMO_API_KEY, "OAS_MCP_TOKEN": TOKEN}
     return running(*HTTP, *flags, **env)
 
 
 @pytest.fixture(scope="module")
-def stateless_replicas(upstream: Running) -> Any:
+def stateless_replicas(upstream: str) -> Any:
     """Two stateless replicas on the shared API, for both transport modes (each test names its own organisation)."""
     with replica(upstream, "--stateless") as first, replica(upstream, "--stateless") as second:
         yield first, second
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_stateless_replicas_serve_alternate_calls_of_one_client(
     stateless_replicas: tuple[Running, Running], mode: str
@@ -572,7 +573,8 @@ async def test_stateless_replicas_serve_alternate_calls_of_one_client(
     assert hello["username"] == "demo"
 
 
-async def test_without_stateless_mode_a_session_does_not_survive_a_replica_switch(upstream: Running) -> None:
+@pytest.mark.slow
+async def test_without_stateless_mode_a_session_does_not_survive_a_replica_switch(upstream: str) -> None:
     with replica(upstream) as first, replica(upstream) as second:
         balancer = RoundRobin([first.port, second.port])
         async with session(first.mcp, transport=balancer, mode="legacy") as client:

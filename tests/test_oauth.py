@@ -45,7 +45,7 @@ from oas_mcp.sandbox import DEMO2_API_KEY, DEMO2_ORGANISATIONS
 
 from http_clients import INITIALIZE, PING, in_session, post_initialize, post_message, session, sessions_until_refused
 from oauth_issuer import INTROSPECTOR, RESOURCE, FakeIssuer, public_jwk, public_pem, rsa_key, serving, unsigned
-from support import Running, free_port, run, running, running_on, structured, wait_for
+from support import Running, command, free_port, running, running_on, structured, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -781,7 +781,7 @@ async def test_per_request_credentials_still_use_each_requests_key_with_oauth() 
 def test_incomplete_or_contradictory_oauth_settings_refuse_to_start_with_one_line(
     args: tuple[str, ...], env: dict[str, str], expected: str
 ) -> None:
-    result = run(*HTTP, *args, **env)
+    result = command(*HTTP, *args, **env)
 
     assert (result.returncode, result.stderr) == (2, f"oas-mcp: {expected}\n")
 
@@ -938,6 +938,7 @@ def health_checks(url: str) -> Iterator[list[tuple[int, float]]]:
         checker.join()
 
 
+@pytest.mark.slow  # CPU for 300 tokens of 15 KB: .ci/run runs it after the README's test command
 def test_a_flood_of_huge_made_up_opaque_tokens_costs_little_and_health_checks_still_answer() -> None:
     """Someone with no token at all sends 300 distinct random 15 KB opaque tokens, one after another, while a load
     balancer checks /healthz: each is refused quickly, the server's memory hardly grows, and the checks answer."""

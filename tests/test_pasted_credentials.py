@@ -18,7 +18,7 @@ from oas_mcp.sandbox import DEMO_API_KEY, SANDBOX_URL, Fault, Sandbox
 from oas_mcp.server.errors import describe
 from oas_mcp.settings import Settings, SettingsError
 
-from support import error_text, run, running, server_for
+from support import command, error_text, sandbox_api, server_for
 
 CREDENTIALS = ("api_key", "username", "email", "password", "mcp_token", "oauth_client_secret")
 VALUE = "Xy9-Kq2_Lm8.Zt4!Rw7#pQ0"  # good enough for any of them, the client token included
@@ -102,9 +102,9 @@ def test_an_api_key_no_key_could_be_is_refused_without_showing_it(
 
 
 def test_a_pasted_key_works_with_a_real_api_and_check_refuses_a_broken_one_in_one_line() -> None:
-    with running("sandbox") as api:
-        called = run("call", "hello", OAS_BASE_URL=api.url, OAS_API_KEY=f" {DEMO_API_KEY}\n")
-    checked = run("check", OAS_API_KEY=f"{DEMO_API_KEY[:9]}\n{DEMO_API_KEY[9:]}")  # refused before any request
+    with sandbox_api() as api:
+        called = command("call", "hello", OAS_BASE_URL=api, OAS_API_KEY=f" {DEMO_API_KEY}\n")
+    checked = command("check", OAS_API_KEY=f"{DEMO_API_KEY[:9]}\n{DEMO_API_KEY[9:]}")  # refused before any request
 
     assert called.returncode == 0, called.stdout + called.stderr
     assert '"Hello world @demo"' in called.stdout

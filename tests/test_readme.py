@@ -8,7 +8,7 @@ import re
 from oas_mcp.cli.config import CLIENTS
 from oas_mcp.problems import PROBLEMS
 
-from support import README, ROOT, block_after, run
+from support import README, ROOT, block_after, command
 
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC")
 REPOSITORY = "https://github.com/oas-mcp/oas-mcp/blob/main/"
@@ -16,7 +16,7 @@ LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
 def test_the_tools_table_is_what_the_server_lists() -> None:
-    result = run("tools", "--markdown", "--sandbox")
+    result = command("tools", "--markdown", "--sandbox")
 
     assert result.returncode == 0
     table = result.stdout.strip()
@@ -31,7 +31,7 @@ def test_troubleshooting_lists_every_failure_check_reports_with_its_fix() -> Non
 
 
 def test_the_check_example_is_what_check_prints_on_the_sandbox() -> None:
-    printed = run("check", "--sandbox").stdout
+    printed = command("check", "--sandbox").stdout
     example = block_after("Its exit code is 0 only when all four pass")
 
     for line in example.splitlines():

@@ -17,7 +17,7 @@ from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNA
 from oas_mcp.server.errors import describe
 from oas_mcp.settings import SECRET_FILES, Settings, SettingsError, env_name
 
-from support import Running, run, running
+from support import command, sandbox_api
 
 pytestmark = pytest.mark.anyio
 
@@ -210,7 +210,7 @@ def test_a_config_file_with_a_secret_that_others_can_read_is_named_in_one_warnin
 
 
 def test_a_missing_file_stops_the_command_with_one_line_and_exit_code_2(tmp_path: Path) -> None:
-    result = run("check", OAS_PASSWORD_FILE=str(tmp_path / "nothing"))
+    result = command("check", OAS_PASSWORD_FILE=str(tmp_path / "nothing"))
 
     assert result.returncode == 2
     missing = tmp_path / "nothing"
@@ -255,18 +255,18 @@ async def test_a_key_from_a_file_is_masked_where_the_api_echoes_it(
 
 
 @pytest.fixture(scope="module")
-def api() -> Iterator[Running]:
-    """``oas-mcp sandbox``: the API the check commands below check (they only read from it)."""
-    with running("sandbox") as sandbox:
-        yield sandbox
+def api() -> Iterator[str]:
+    """The sandbox API the check commands below check (they only read from it)."""
+    with sandbox_api() as url:
+        yield url
 
 
-def test_check_passes_with_secrets_from_files_and_says_where_they_came_from(tmp_path: Path, api: Running) -> None:
+def test_check_passes_with_secrets_from_files_and_says_where_they_came_from(tmp_path: Path, api: str) -> None:
     key_file, password_file = secret_file(tmp_path, DEMO_API_KEY, "key"), secret_file(tmp_path, DEMO_PASSWORD, "pw")
-    result = run(
+    result = command(
         "check",
         "--verbose",
-        OAS_BASE_URL=api.url,
+        OAS_BASE_URL=api,
         OAS_API_KEY_FILE=str(key_file),
         OAS_PASSWORD_FILE=str(password_file),
         OAS_USERNAME=DEMO_USERNAME,
@@ -283,9 +283,9 @@ def test_check_passes_with_secrets_from_files_and_says_where_they_came_from(tmp_
     assert DEMO_PASSWORD not in result.stdout
 
 
-def test_an_empty_variable_is_unset_so_the_config_files_key_is_used(tmp_path: Path, api: Running) -> None:
+def test_an_empty_variable_is_unset_so_the_config_files_key_is_used(tmp_path: Path, api: str) -> None:
     config = secret_file(tmp_path, f'api_key = "{DEMO_API_KEY}"\n', "oas.toml")
 
-    result = run("check", "--config", str(config), OAS_API_KEY="", OAS_BASE_URL=api.url)
+    result = command("check", "--config", str(config), OAS_API_KEY="", OAS_BASE_URL=api)
 
     assert f"✓ The API key is accepted (key …ly01 from api_key in {config})" in result.stdout

@@ -14,7 +14,7 @@ from oas_mcp.cli.main import _parser, main
 from oas_mcp.cli.options import load_settings
 from oas_mcp.settings import FLAGS, SECRET_FILES, Settings, SettingsError, Use, check_combination, flag_name
 
-from support import run
+from support import command
 
 USERINFO_REFUSED = (
     "must not hold a user name or password (user:password@host); the API takes OAS_API_KEY, "
@@ -182,9 +182,9 @@ def test_a_base_url_with_credentials_is_refused_without_echoing_them(url: str) -
     assert "s3cret" not in str(caught.value)
 
 
-@pytest.mark.parametrize("command", [("check",), ("config", "claude-code")])
-def test_commands_refuse_a_base_url_with_a_password_without_showing_it(command: tuple[str, ...]) -> None:
-    result = run(*command, OAS_BASE_URL="https://someone:hunter2-secret@oas.example")
+@pytest.mark.parametrize("args", [("check",), ("config", "claude-code")])
+def test_commands_refuse_a_base_url_with_a_password_without_showing_it(args: tuple[str, ...]) -> None:
+    result = command(*args, OAS_BASE_URL="https://someone:hunter2-secret@oas.example")
 
     assert "hunter2" not in result.stdout + result.stderr
     assert (result.returncode, result.stdout) == (2, "")

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from support import ROOT, readme_command
@@ -32,6 +33,7 @@ def actionlint(root: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # actionlint runs shellcheck on every script
 def test_actionlint_finds_nothing_wrong_in_the_workflows() -> None:
     result = actionlint(ROOT)
 
@@ -39,6 +41,7 @@ def test_actionlint_finds_nothing_wrong_in_the_workflows() -> None:
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
 
+@pytest.mark.slow  # actionlint runs shellcheck on every script
 def test_actionlint_reports_untrusted_text_pasted_into_a_script(tmp_path: Path) -> None:
     shutil.copytree(WORKFLOWS, tmp_path / ".github" / "workflows")
     ci = tmp_path / ".github" / "workflows" / "ci.yml"
