@@ -1,15 +1,15 @@
-"""Context cost: the bytes a model reads from oas-mcp, now vs oas-mcp at main's commit before issue 11.
+"""Context cost: the bytes a model reads from oas-mcp, vs the same server as the SDK's defaults render it.
 
 Each side is a real MCP session (oas-mcp on stdio, as Claude Desktop runs it) against its own sandbox with 1,000
 organisations, served over loopback HTTP: the tool definitions (name, description and input schema, as compact
 JSON, which is how a client passes them to its model) and the server instructions; the text of a listing per
 organisation at 10, 100 and 1,000; the text of every other tool's result, of each resource and of two typical
-errors. "Before" is the package exported from git at ``--baseline`` (default: main before this work), run by the
-same Python with the same dependencies.
+errors. The other side is the package exported from git at ``--baseline`` (default: 1e92611, whose results are
+indented JSON and whose tool definitions carry generated titles), run by the same Python with the same dependencies.
 
 The sandbox's generated organisations ("Organisation 00006", one to three currencies, no image) are at least
 as long as realistic ones ("Seed Org 0001", two or three currencies). Goals: <= 100 bytes per organisation,
-<= 1,500 bytes of tool definitions and <= 400 of server instructions (every conversation pays both, issue 23).
+<= 1,500 bytes of tool definitions and <= 400 of server instructions (every conversation pays both).
 
     python bench/context.py [--baseline COMMIT]
 """

@@ -25,7 +25,8 @@ REPOSITORY_PATH = re.compile(
 MADE_BY_SCRIPTS = {".ci/interop/"}  # git-ignored: .ci/node-tools installs the interop tests' npm tools there
 # How a page tells history instead of what is; the CHANGELOG is where that goes.
 HISTORY = re.compile(
-    r"before this work|main's commit|the default before|used to be|previously|the issue measured", re.IGNORECASE
+    r"before this work|main's commit|at commit|the default before|used to be|previously|the issue measured|issue \d+",
+    re.IGNORECASE,
 )
 
 

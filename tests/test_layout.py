@@ -66,6 +66,21 @@ NEVER = {
     "oas_mcp.settings": ("mcp", "oas_mcp.client", "oas_mcp.server", "oas_mcp.hosting", "oas_mcp.accounts", *NOT_BELOW),
 }
 
+# The layers in CONTRIBUTING's order, each by its modules (a module belongs to the longest prefix that names it): a
+# module imports oas-mcp's modules of its own layer and the layers before it only.
+ORDER = (
+    ("Shared", ("oas_mcp", "oas_mcp.untrusted", "oas_mcp.redact", "oas_mcp.tls")),
+    ("Settings", ("oas_mcp.settings",)),
+    ("The OAS client", ("oas_mcp.client",)),
+    ("The sandbox", ("oas_mcp.sandbox",)),
+    ("Failures", ("oas_mcp.problems",)),
+    ("Linked accounts' storage", ("oas_mcp.accounts", *ACCOUNT_STORAGE)),
+    ("The MCP layer", ("oas_mcp.server", "oas_mcp.accounts.mcp")),
+    ("Observability", ("oas_mcp.observability",)),
+    ("HTTP hosting and OAuth", ("oas_mcp.hosting", "oas_mcp.accounts.page")),
+    ("The command line", ("oas_mcp.cli", "oas_mcp.accounts.command", "oas_mcp.__main__")),
+)
+
 
 def module_name(path: Path) -> str:
     parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
@@ -98,6 +113,29 @@ def test_no_module_imports_one_that_imports_it_back() -> None:
         TopologicalSorter(graph).prepare()
     except CycleError as cycle:
         raise AssertionError(f"import cycle: {' -> '.join(cycle.args[1])}") from None
+
+
+def layer_of(module: str) -> int:
+    """The position in :data:`ORDER` of the layer ``module`` belongs to."""
+    found = [
+        (len(prefix), position)
+        for position, (_, prefixes) in enumerate(ORDER)
+        for prefix in prefixes
+        if module == prefix or (prefix != "oas_mcp" and module.startswith(f"{prefix}."))
+    ]
+    assert found, f"{module} is in no layer of ORDER (and of CONTRIBUTING's table)"
+    return max(found)[1]
+
+
+def test_a_module_imports_only_its_own_layer_and_those_before_it() -> None:
+    strays = {
+        f"{module} ({ORDER[layer_of(module)][0]}) imports {name} ({ORDER[layer_of(name)][0]})"
+        for module, names in MODULES.items()
+        for name in names
+        if name in MODULES and layer_of(name) > layer_of(module)
+    }
+
+    assert not strays
 
 
 @pytest.mark.parametrize("layer", sorted({*LAYERS, *NEVER}))
