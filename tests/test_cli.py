@@ -13,7 +13,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp_types import LATEST_PROTOCOL_VERSION
 
-from oas_mcp.cli.config import CLIENTS
+from oas_mcp.cli.clients import CLIENTS
 
 from support import BASE_ENV, PYTHON, command, run, running, stopped_by_signal, structured
 

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 
-import oas_mcp.cli.config
-from oas_mcp.cli.config import installed_from, vscode_user_config
+import oas_mcp.cli.installation
+from oas_mcp.cli.clients import vscode_user_config
+from oas_mcp.cli.installation import installed_from
 from oas_mcp.cli.main import main
 
 from support import BASE_ENV, structured
@@ -223,7 +224,7 @@ def uvx_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PATH", str(bin_folder))
     monkeypatch.delenv("UV", raising=False)  # uv names itself there for what it runs: see the test below
     monkeypatch.setattr(sys, "executable", str(environment / "python"))
-    monkeypatch.setattr(oas_mcp.cli.config, "installed_from", lambda: "git+https://github.com/oas/oas-mcp@v0.1.0")
+    monkeypatch.setattr(oas_mcp.cli.installation, "installed_from", lambda: "git+https://github.com/oas/oas-mcp@v0.1.0")
     return bin_folder / "uvx"
 
 
@@ -299,7 +300,7 @@ class Installed:
 def test_the_source_uvx_gets_it_from_again_is_where_it_was_installed_from(
     monkeypatch: pytest.MonkeyPatch, direct_url: dict[str, Any] | None, source: str | None
 ) -> None:
-    monkeypatch.setattr(oas_mcp.cli.config, "distribution", lambda name: Installed(direct_url))
+    monkeypatch.setattr(oas_mcp.cli.installation, "distribution", lambda name: Installed(direct_url))
 
     assert installed_from() == source
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import oas_mcp.client
-from oas_mcp.cli.config import CLIENTS as CLIENT_FORMATS
-from oas_mcp.cli.config import config_file
+from oas_mcp.cli.clients import CLIENTS as CLIENT_FORMATS
+from oas_mcp.cli.clients import config_file
 from oas_mcp.sandbox import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD, DEMO_USERNAME, SANDBOX_URL, Sandbox
 
 from support import DOCS, ROOT, block_after

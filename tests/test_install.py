@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from oas_mcp.cli.config import claude_desktop_config
+from oas_mcp.cli.clients import claude_desktop_config
 from oas_mcp.cli.install import backups_folder
 from oas_mcp.cli.main import main
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from oas_mcp.cli.config import CLIENTS
+from oas_mcp.cli.clients import CLIENTS
 from oas_mcp.problems import PROBLEMS
 
 from support import README, ROOT, block_after, command

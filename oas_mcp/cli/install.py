@@ -29,7 +29,8 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from oas_mcp.cli.config import Placement, add_placement_arguments, placement, where_each_client_keeps_it
+from oas_mcp.cli.clients import where_each_client_keeps_it
+from oas_mcp.cli.config import Placement, add_placement_arguments, placement
 from oas_mcp.settings import file_kind
 
 _STRING = r'("(?:[^"\\]|\\.)*")'

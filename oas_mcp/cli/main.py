@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, cast
 
 from oas_mcp import __version__
 from oas_mcp.accounts import command as accounts
-from oas_mcp.cli import call, check, config, install
+from oas_mcp.cli import call, check, clients, config, install
 from oas_mcp.cli.options import add_http_flags, add_settings_flags, connector, load_settings
 from oas_mcp.observability.logs import configure
 from oas_mcp.observability.telemetry import start
@@ -128,7 +128,7 @@ def _serve(args: argparse.Namespace) -> int:
         instrument(server)
     if sys.stdin.isatty():  # a person at a terminal, not a client
         where = "the sandbox" if args.sandbox else settings.base_url
-        *others, last = config.CLIENTS
+        *others, last = clients.CLIENTS
         print(
             f"oas-mcp {__version__} serves MCP on stdio for {where} and waits for an MCP client "
             f"(oas-mcp install {', '.join(others)} or {last} adds it to one). Ctrl-C stops it.",
