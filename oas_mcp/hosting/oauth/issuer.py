@@ -1,7 +1,9 @@
 """The authorization server (the issuer) as oas-mcp sees it: its metadata, discovered (RFC 8414, then OpenID Connect
 discovery), and from it its signing keys (the JWKS), which are kept and fetched again when a token names a key id not
-among them (at most once per ``REFETCH_COOLDOWN``), so a key rotation needs no restart. Every request to it is
-bounded: in time (``FETCH_TIMEOUT`` per step, ``FETCH_DEADLINE`` in all) and in size (``MAX_DOCUMENT``).
+among them (at most once per ``REFETCH_COOLDOWN``), so a key rotation needs no restart; and the one question this
+server asks it of a token, introspection (RFC 7662), as its client (:class:`OAuthClient`). What an answer means, and
+how often one may be asked, is the verifier's. Every request to the issuer is bounded: in time (``FETCH_TIMEOUT`` per
+step, ``FETCH_DEADLINE`` in all) and in size (``MAX_DOCUMENT``).
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ class OAuthClient:
 
 
 class Issuer:
-    """The authorization server: its metadata and signing keys, fetched over HTTP and kept.
+    """The authorization server: its metadata and signing keys, fetched over HTTP and kept, and introspection asked.
 
     ``transport``, ``clock`` and ``deadline`` are for tests (an in-process issuer, a clock they move, a shorter
     :data:`FETCH_DEADLINE`).
