@@ -33,7 +33,7 @@ from oas_mcp.sandbox import (
 )
 
 from http_clients import PING, TOKEN, in_session, post_initialize, post_message, session, sessions_until_refused
-from support import Running, command, error_text, run, running, sandbox_api, structured, wait_for
+from support import Running, command, error_text, running, sandbox_api, structured, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -293,7 +293,9 @@ def test_a_weak_token_file_is_refused_with_how_to_make_a_good_one(tmp_path: Path
 
 def test_a_non_loopback_bind_with_token_and_allowlist_gets_as_far_as_binding() -> None:
     # 192.0.2.1 (TEST-NET-1) is on no interface here: the checks pass, then the bind fails, and nothing listens.
-    result = run("--sandbox", *HTTP, "--host", "192.0.2.1", "--allowed-host", "mcp.example.test", OAS_MCP_TOKEN=TOKEN)
+    result = command(
+        "--sandbox", *HTTP, "--host", "192.0.2.1", "--allowed-host", "mcp.example.test", OAS_MCP_TOKEN=TOKEN
+    )
 
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1] == (
@@ -307,7 +309,7 @@ def test_a_taken_port_is_one_clear_line() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = str(taken.getsockname()[1])
-        result = run("--sandbox", *HTTP, "--port", port)
+        result = command("--sandbox", *HTTP, "--port", port)
 
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1] == (

@@ -809,6 +809,7 @@ def introspecting_server(**env: str) -> AbstractContextManager[tuple[FakeIssuer,
     return oauth_served(OAS_OAUTH_SCOPES="oas", OAS_OAUTH_CLIENT_ID=client_id, OAS_OAUTH_CLIENT_SECRET=secret, **env)
 
 
+@pytest.mark.slow  # a server process and a flood of tokens: .ci/run runs it after the README's command
 async def test_made_up_opaque_tokens_reach_the_issuer_a_few_times_and_a_valid_one_once() -> None:
     """A client's valid opaque token used for 50 requests of its session, then 100 made-up tokens sent 20 at a
     time, then the valid one again: the issuer (on a loopback port) counts the introspections oas-mcp makes."""
@@ -844,6 +845,7 @@ async def test_made_up_opaque_tokens_reach_the_issuer_a_few_times_and_a_valid_on
     assert after_made_up <= 10
 
 
+@pytest.mark.slow  # a server process and a flood of tokens: .ci/run runs it after the README's command
 async def test_made_up_tokens_from_one_address_lock_out_no_one_elses_new_token() -> None:
     """A stranger sends made-up opaque tokens, one every few seconds: enough to keep the issuer from being asked
     for anyone. Behind a balancer (OAS_TRUSTED_PROXIES), a person from another address signs in with a new token,

@@ -293,6 +293,7 @@ def exported_spans(collector: Collector) -> list[Any]:
     ]
 
 
+@pytest.mark.slow  # a server process with the OpenTelemetry SDK loaded: .ci/run runs it after the README's command
 async def test_a_server_exports_its_spans_over_otlp_http_and_its_json_logs_carry_their_ids(
     collector: Collector,
 ) -> None:
@@ -345,6 +346,7 @@ def interrupted_after_a_tool_call(stop: signal.Signals, **env: str) -> tuple[int
     )
 
 
+@pytest.mark.slow  # a server process with the OpenTelemetry SDK loaded: .ci/run runs it after the README's command
 def test_ctrl_c_on_stdio_sends_the_spans_and_metrics_still_batched(collector: Collector) -> None:
     code, _, stderr = interrupted_after_a_tool_call(signal.SIGINT, OTEL_EXPORTER_OTLP_ENDPOINT=collector.url)
 
@@ -355,6 +357,7 @@ def test_ctrl_c_on_stdio_sends_the_spans_and_metrics_still_batched(collector: Co
     assert "is lost" not in stderr
 
 
+@pytest.mark.slow  # a server process with the OpenTelemetry SDK loaded: .ci/run runs it after the README's command
 def test_sigterm_on_stdio_stops_within_its_bound_when_the_collector_never_answers() -> None:
     """As a client stops its server, and the collector is stuck (before, with telemetry on, it never stopped)."""
     with socket.socket() as hung:  # takes connections (the kernel does), reads nothing, answers nothing
@@ -388,6 +391,7 @@ def scrape(server: Running) -> dict[tuple[str, frozenset[tuple[str, str]]], floa
     }
 
 
+@pytest.mark.slow  # a server process with the OpenTelemetry SDK loaded: .ci/run runs it after the README's command
 async def test_prometheus_scrapes_tool_calls_requests_sessions_and_cached_clients() -> None:
     env = {"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_EXPORTER_PROMETHEUS_PORT": "0"}
     with running("--sandbox", "--transport", "http", "--per-request-credentials", **env) as server:
