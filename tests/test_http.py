@@ -131,6 +131,7 @@ def test_healthz_answers_without_the_token_and_tells_no_secret(sandboxed: Runnin
     assert DEMO_API_KEY not in response.text
 
 
+@pytest.mark.slow  # a server for each: .ci/run runs them after the README's command
 @pytest.mark.parametrize(
     ("trusted", "client"), [(None, "127.0.0.1"), ("127.0.0.1", "203.0.113.7"), ("10.0.0.0/8", "127.0.0.1")]
 )

@@ -7,7 +7,11 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from support import PYTHON
+
+pytestmark = pytest.mark.slow  # a process each, to see what it loaded: .ci/run runs them after the README's command
 
 EXTRAS = ("opentelemetry.sdk", "opentelemetry.exporter", "prometheus_client", "google", "psycopg", "psycopg_pool")
 """The otel extra's SDK, exporters and protobuf, and the postgres extra's driver and pool."""
