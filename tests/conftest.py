@@ -32,7 +32,8 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
 
 
 settings.register_profile("thorough", max_examples=250)
-"""What ``--hypothesis-profile thorough`` (CI's interop stage) gives each property test: 2.5 times the default."""
+"""What ``--hypothesis-profile thorough`` (``.ci/run``, after the README's test command) gives each property test:
+2.5 times the default."""
 
 
 @pytest.fixture

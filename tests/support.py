@@ -122,8 +122,10 @@ def command(*args: str, stdin: str | None = None, **env: str) -> subprocess.Comp
     interpreter's exit, signals, what start-up loads). A command still running after a minute fails the test."""
     out, err = io.StringIO(), io.StringIO()
     saved_environment = dict(os.environ)
-    loggers = [logging.getLogger(), *(logging.getLogger(name) for name in list(logging.Logger.manager.loggerDict))]
-    saved_logging = [(logger, logger.handlers[:], logger.level) for logger in loggers]
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    saved_logging = [
+        (logger, logger.handlers[:], logger.level) for logger in loggers if isinstance(logger, logging.Logger)
+    ]
     os.environ.clear()
     os.environ.update({**BASE_ENV, **env})
     logging.getLogger().handlers[:] = []
@@ -131,7 +133,8 @@ def command(*args: str, stdin: str | None = None, **env: str) -> subprocess.Comp
     stdin_before = sys.stdin
     timed = threading.current_thread() is threading.main_thread()  # else from a test's worker thread: no alarm
     previous = signal.signal(signal.SIGALRM, _ran_too_long) if timed else None
-    signal.setitimer(signal.ITIMER_REAL, START_UP_LIMIT if timed else 0)
+    if timed:
+        signal.setitimer(signal.ITIMER_REAL, START_UP_LIMIT)
     try:
         sys.stdin = io.StringIO(stdin or "")
         with redirect_stdout(out), redirect_stderr(err):

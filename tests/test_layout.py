@@ -121,7 +121,7 @@ def layer_of(module: str) -> int:
         (len(prefix), position)
         for position, (_, prefixes) in enumerate(ORDER)
         for prefix in prefixes
-        if module == prefix or (prefix != "oas_mcp" and module.startswith(f"{prefix}."))
+        if (module == prefix if prefix == "oas_mcp" else within(module, (prefix,)))
     ]
     assert found, f"{module} is in no layer of ORDER (and of CONTRIBUTING's table)"
     return max(found)[1]

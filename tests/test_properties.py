@@ -17,7 +17,7 @@ from support import server_for, text_of
 
 EXAMPLES_PER_PARAMETER = settings().max_examples
 """Argument sets per parameter a tool has: hypothesis's 100 in the README's test command, so a tool with four
-parameters gets 400; 250 (1,000) with ``--hypothesis-profile thorough``, as CI's interop stage runs this file too."""
+parameters gets 400; 250 (1,000) with ``--hypothesis-profile thorough``, as ``.ci/run`` runs this file again."""
 EXAMPLES_WITHOUT_PARAMETERS = EXAMPLES_PER_PARAMETER // 5  # only the unexpected arguments vary
 ANYTHING = st.recursive(
     st.none()

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from support import PYTHON
+from support import BASE_ENV, PYTHON
 
 pytestmark = pytest.mark.slow  # a process each, to see what it loaded: .ci/run runs them after the README's command
 
@@ -33,12 +32,7 @@ def modules_loaded_serving(tmp_path: Path, *args: str, **env: str) -> set[str]:
     listing = tmp_path / "modules.txt"
     subprocess.run(
         [PYTHON, "-c", SERVE_THEN_LIST_MODULES, str(listing), *args],
-        env={
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": os.environ.get("HOME", "/tmp"),
-            "OAS_API_KEY": "k" * 41,
-            **env,
-        },
+        env={**BASE_ENV, "OAS_API_KEY": "k" * 41, **env},
         stdin=subprocess.DEVNULL,
         capture_output=True,
         timeout=60,
@@ -51,8 +45,15 @@ def extras_in(loaded: set[str]) -> set[str]:
     return {name for name in loaded if name.startswith(EXTRAS)}
 
 
-def test_serving_loads_no_extra_and_no_token_library(tmp_path: Path) -> None:
-    loaded = modules_loaded_serving(tmp_path)
+@pytest.fixture(scope="module")
+def serving(tmp_path_factory: pytest.TempPathFactory) -> tuple[set[str], Path]:
+    """What ``oas-mcp`` loaded serving stdio with an API key (no sandbox, no extra), and the folder of its listings."""
+    folder = tmp_path_factory.mktemp("serving")
+    return modules_loaded_serving(folder), folder
+
+
+def test_serving_loads_no_extra_and_no_token_library(serving: tuple[set[str], Path]) -> None:
+    loaded, _ = serving
 
     assert "oas_mcp.server.server" in loaded
     assert not extras_in(loaded)
@@ -74,9 +75,9 @@ def test_otel_variables_load_the_sdk_and_its_exporter(tmp_path: Path) -> None:
     assert {"opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter"} <= loaded
 
 
-def test_serving_leaves_what_loading_made_out_of_garbage_collection(tmp_path: Path) -> None:
-    modules_loaded_serving(tmp_path)
+def test_serving_leaves_what_loading_made_out_of_garbage_collection(serving: tuple[set[str], Path]) -> None:
+    _, folder = serving
 
-    frozen, collecting = (tmp_path / "modules.txt.gc").read_text().split()
+    frozen, collecting = (folder / "modules.txt.gc").read_text().split()
     assert int(frozen) > 10_000  # the modules, classes and schemas of start-up (gc.freeze)
     assert collecting == "True"
